@@ -1,0 +1,97 @@
+-- Code Router database schema (the whole current schema; applied to a new, empty file).
+-- Later changes are migrations in src/db/migrate.rs, folded in here as well; PRAGMA user_version
+-- records the schema version of a file.
+--
+-- MONEY: every amount column is an INTEGER count of nano-dollars, 1 unit = 10^-9 USD
+-- (1 USD = 1,000,000,000 units). The cheapest realistic price, $0.01 per 1M tokens, is 10 units
+-- per token, so no real price is rounded away. Costs are computed exactly in decimal and rounded
+-- UP to the next whole unit, once, at the end (a charge is never less than what was used).
+-- The API and the config speak decimal strings ("0.000150"); no floating point anywhere.
+--
+-- TIME: every *_at column is Unix seconds (UTC).
+
+-- Accounts, with their two balances. A balance is always the sum of its ledger rows.
+CREATE TABLE users (
+    id             INTEGER PRIMARY KEY,
+    username       TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash  TEXT    NOT NULL,                  -- argon2id PHC string
+    role           TEXT    NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    user_group     TEXT    NOT NULL DEFAULT 'default', -- selects the [groups] price multiplier
+    disabled       INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    referral_code  TEXT    NOT NULL UNIQUE,
+    inviter_id     INTEGER REFERENCES users(id),
+    balance        INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),        -- spendable, after open holds
+    reward_balance INTEGER NOT NULL DEFAULT 0 CHECK (reward_balance >= 0), -- referral rewards
+    created_at     INTEGER NOT NULL
+);
+
+-- Console sessions; the cookie carries a random token, the table only its SHA-256.
+CREATE TABLE sessions (
+    token_hash  BLOB    PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    ip          TEXT    NOT NULL DEFAULT '',
+    user_agent  TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+
+-- API keys. The secret is shown once; the table keeps its keyed hash and a short display prefix.
+CREATE TABLE api_keys (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    name          TEXT    NOT NULL,
+    key_hash      BLOB    NOT NULL UNIQUE,
+    key_hint      TEXT    NOT NULL,                 -- e.g. "sk-abcd…wxyz", for recognising a key
+    spend_limit   INTEGER CHECK (spend_limit IS NULL OR spend_limit >= 0), -- NULL = unlimited
+    used          INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0), -- settled charges + open holds
+    expires_at    INTEGER,
+    models        TEXT    NOT NULL DEFAULT '[]',    -- JSON array; empty = every model
+    ip_allowlist  TEXT    NOT NULL DEFAULT '[]',    -- JSON array of addresses / CIDR ranges
+    rpm           INTEGER CHECK (rpm IS NULL OR rpm > 0),
+    enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    deleted       INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)), -- kept for the ledger's links
+    last_used_at  INTEGER,
+    created_at    INTEGER NOT NULL,
+    CHECK (spend_limit IS NULL OR used <= spend_limit)
+);
+CREATE INDEX api_keys_by_user ON api_keys(user_id);
+
+-- Pre-holds of in-flight requests: taken before the upstream call, then settled or released.
+CREATE TABLE holds (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    key_id      INTEGER REFERENCES api_keys(id),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    request_id  TEXT    NOT NULL DEFAULT '',
+    state       TEXT    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'settled', 'released')),
+    cost        INTEGER,                            -- exact charge, once settled
+    created_at  INTEGER NOT NULL,
+    closed_at   INTEGER
+);
+CREATE INDEX holds_open ON holds(state) WHERE state = 'open';
+
+-- The ledger: one row per change of any balance, append-only (see the triggers below).
+-- amount is signed; balance_after is the balance of `account` right after this row.
+CREATE TABLE ledger (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    account       TEXT    NOT NULL CHECK (account IN ('balance', 'reward')),
+    kind          TEXT    NOT NULL CHECK (kind IN ('topup', 'redeem', 'hold', 'settle', 'release',
+                                                   'refund', 'referral_reward', 'transfer', 'adjust')),
+    amount        INTEGER NOT NULL,
+    balance_after INTEGER NOT NULL,
+    reason        TEXT    NOT NULL DEFAULT '',
+    ref_type      TEXT    NOT NULL DEFAULT '',       -- request | code | order | hold | user | admin
+    ref_id        TEXT    NOT NULL DEFAULT '',
+    key_id        INTEGER REFERENCES api_keys(id),   -- the key a hold/settle/release counts against
+    hold_id       INTEGER REFERENCES holds(id),
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX ledger_by_user ON ledger(user_id, id);
+CREATE INDEX ledger_by_hold ON ledger(hold_id) WHERE hold_id IS NOT NULL;
+
+CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
+CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;

@@ -1,0 +1,236 @@
+//! The command line: `serve`, `user`, `config check` and the operator tools, each a plain function.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::accounts::{self, password, NewUser, Role};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, LogFormat};
+use crate::db::Db;
+
+#[derive(Parser)]
+#[command(
+    name = "code-router",
+    version,
+    about = "Code Router: a self-hosted, OpenAI-compatible LLM API gateway with exact prepaid billing",
+    long_about = "Code Router: a self-hosted, OpenAI-compatible LLM API gateway with exact prepaid \
+                  billing.\n\nRun `code-router serve` to start the gateway (/v1) and the web console (/). \
+                  Without --config it runs on embedded defaults with its data in ./data."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Config file (TOML); without it the embedded defaults are used
+    #[arg(long, value_name = "FILE", env = "CODE_ROUTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory holding code-router.db (overrides server.data_dir)
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway and the web console
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on, e.g. 0.0.0.0:3000 (overrides server.listen)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Log as JSON lines instead of text (overrides server.log_format)
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Manage accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Work with the config file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from standard input
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Username: 3 to 32 letters, digits, '_', '-' or '.'
+        #[arg(long)]
+        username: String,
+        /// Make the account an admin
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the config file; errors name the key and the line
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// Loads the config the command names, with `--data` applied.
+fn load_config(common: &Common) -> Result<Config, String> {
+    let mut config = match &common.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &common.data {
+        config.server.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn open_db(config: &Config) -> Result<Db, String> {
+    Db::open(&config.database_path())
+}
+
+pub fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            log_json,
+        } => {
+            let mut config = load_config(&common)?;
+            if let Some(addr) = listen {
+                config.server.listen = addr;
+            }
+            if log_json {
+                config.server.log_format = LogFormat::Json;
+            }
+            serve(config)
+        }
+        Command::User(UserCommand::Create {
+            common,
+            username,
+            admin,
+            password_stdin,
+        }) => {
+            if !password_stdin {
+                return Err(
+                    "user create: pass the password on standard input with --password-stdin".into(),
+                );
+            }
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("user create: reading the password: {e}"))?;
+            let pw = line.trim_end_matches(['\n', '\r']);
+            accounts::check_username(&username).map_err(|e| format!("user create: {e}"))?;
+            password::check_strength(pw).map_err(|e| format!("user create: {e}"))?;
+            let config = load_config(&common)?;
+            let db = open_db(&config)?;
+            let hash = password::hash(pw).map_err(|e| e.cli_text())?;
+            let role = if admin { Role::Admin } else { Role::User };
+            let now = SystemClock.now();
+            let user = db
+                .write_blocking(|conn| {
+                    accounts::create_user(
+                        conn,
+                        &NewUser {
+                            username: &username,
+                            password_hash: &hash,
+                            role,
+                            inviter_id: None,
+                        },
+                        now,
+                    )
+                })
+                .map_err(|e| format!("user create: {}", e.cli_text()))?;
+            println!(
+                "created {} {} (id {})",
+                user.role.as_str(),
+                user.username,
+                user.id
+            );
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { common }) => {
+            let Some(path) = &common.config else {
+                return Err("config check: name the file with --config FILE".into());
+            };
+            let config = Config::load(path).map_err(|e| e.to_string())?;
+            println!(
+                "{}: ok ({} models priced, listening on {})",
+                path.display(),
+                config.models.len(),
+                config.server.listen
+            );
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    crate::telemetry::init(config.server.log_format, &config.server.log_level);
+    let addr = config
+        .listen_addr()
+        .map_err(|e| format!("server.listen: {e}"))?;
+    let clock = Arc::new(SystemClock);
+    let state = crate::open_state(config, clock.clone())?;
+    let created = state
+        .db
+        .write_blocking(|conn| accounts::ensure_admin(conn, clock.now()))
+        .map_err(|e| format!("creating the first admin: {}", e.cli_text()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some((username, pw)) = created {
+            println!("Created the first admin account (shown only this once):");
+            println!("  username: {username}");
+            println!("  password: {pw}");
+            println!("Sign in at http://{local}/ and change the password under Account.");
+        }
+        println!("Code Router listening on http://{local}");
+        tracing::info!(%local, "listening");
+        crate::serve(state, listener, shutdown_signal())
+            .await
+            .map_err(|e| format!("server: {e}"))
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,298 @@
+//! The operator's TOML file: typed sections with defaults, loading, and validation that names the key and line.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::pricing::{GroupRate, ModelPrice};
+
+/// Everything the operator can set. Every section and key has a default, so an empty file
+/// (or no file at all) gives a server that starts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub billing: BillingConfig,
+    pub models: BTreeMap<String, ModelPrice>,
+    pub groups: BTreeMap<String, GroupRate>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the gateway and console listen on.
+    pub listen: String,
+    /// Directory holding `code-router.db`.
+    pub data_dir: PathBuf,
+    /// Public base URL, used for payment return URLs and to decide whether cookies are `Secure`.
+    pub public_url: String,
+    /// Whether anyone may create an account through `/api/auth/register`.
+    pub allow_registration: bool,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `code_router=debug,info`.
+    pub log_level: String,
+    /// How long a console session lasts without logging in again.
+    pub session_hours: u32,
+    /// Login attempts allowed per client IP and per username in `login_window_secs`.
+    pub login_attempts: u32,
+    pub login_window_secs: u32,
+    /// Registrations allowed per client IP per hour.
+    pub registrations_per_ip_hour: u32,
+    /// Largest request body accepted on `/api`, in KiB.
+    pub api_body_limit_kb: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Display {
+    Usd,
+    Quota,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// How the console shows balances: `usd` or `quota`.
+    pub display: Display,
+    /// Quota units per US dollar, for the `quota` view.
+    pub quota_per_usd: u64,
+    /// Label of the balance currency.
+    pub currency: String,
+    /// Output tokens assumed for the pre-hold when a request sets no `max_tokens`.
+    pub default_max_output_tokens: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            data_dir: PathBuf::from("./data"),
+            public_url: "http://localhost:3000".into(),
+            allow_registration: true,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            session_hours: 168,
+            login_attempts: 10,
+            login_window_secs: 300,
+            registrations_per_ip_hour: 5,
+            api_body_limit_kb: 256,
+        }
+    }
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            display: Display::Usd,
+            quota_per_usd: 500_000,
+            currency: "USD".into(),
+            default_max_output_tokens: 4096,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            billing: BillingConfig::default(),
+            models: BTreeMap::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+}
+
+/// A problem in the config file, already worded for the operator: file, line and key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("config: cannot read {}: {e}", path.display())))?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => {
+                    let (line, snippet) = line_of(text, span.start);
+                    ConfigError(format!(
+                        "config: {origin} line {line}: {message} (at `{snippet}`)"
+                    ))
+                }
+                None => ConfigError(format!("config: {origin}: {message}")),
+            }
+        })?;
+        config.validate().map_err(|(key, message)| {
+            let at = locate_key(text, &key)
+                .map(|line| format!(" line {line}"))
+                .unwrap_or_default();
+            ConfigError(format!("config: {origin}{at}: {key}: {message}"))
+        })?;
+        Ok(config)
+    }
+
+    /// Checks that span several keys or need more than a type; errors are (key path, message).
+    fn validate(&self) -> Result<(), (String, String)> {
+        self.listen_addr()
+            .map_err(|m| ("server.listen".to_string(), m))?;
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            return Err((
+                "server.public_url".into(),
+                "must start with http:// or https://".into(),
+            ));
+        }
+        if let Err(e) = self
+            .server
+            .log_level
+            .parse::<tracing_subscriber::EnvFilter>()
+        {
+            return Err((
+                "server.log_level".into(),
+                format!("not a valid filter: {e}"),
+            ));
+        }
+        if self.server.session_hours == 0 {
+            return Err(("server.session_hours".into(), "must be at least 1".into()));
+        }
+        if self.server.login_attempts == 0 || self.server.login_window_secs == 0 {
+            return Err((
+                "server.login_attempts".into(),
+                "login_attempts and login_window_secs must be at least 1".into(),
+            ));
+        }
+        if self.server.api_body_limit_kb < 4 {
+            return Err((
+                "server.api_body_limit_kb".into(),
+                "must be at least 4".into(),
+            ));
+        }
+        if self.billing.quota_per_usd == 0 {
+            return Err(("billing.quota_per_usd".into(), "must be at least 1".into()));
+        }
+        for (name, price) in &self.models {
+            price
+                .check(name)
+                .map_err(|m| (format!("models.\"{name}\""), m))?;
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.server.listen.parse().map_err(|_| {
+            format!(
+                "`{}` is not an address such as 127.0.0.1:3000",
+                self.server.listen
+            )
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.server.data_dir.join("code-router.db")
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+}
+
+/// 1-based line number of a byte offset, and that line trimmed.
+fn line_of(text: &str, offset: usize) -> (usize, String) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    (line_no, line.chars().take(80).collect())
+}
+
+/// Finds the line that sets a dotted key path such as `server.listen` or `models."gpt-4o"`,
+/// following `[table]` headers; good enough to point an operator at the line to fix.
+fn locate_key(text: &str, path: &str) -> Option<usize> {
+    let want = normalize_key(path);
+    let mut table = String::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let header = header.trim_start_matches('[');
+            let name = header.split(']').next().unwrap_or("");
+            table = normalize_key(name);
+            if table == want {
+                return Some(index + 1);
+            }
+            continue;
+        }
+        if let Some((key, _)) = line.split_once('=') {
+            let key = normalize_key(key);
+            let full = if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            };
+            if full == want {
+                return Some(index + 1);
+            }
+        }
+    }
+    None
+}
+
+fn normalize_key(key: &str) -> String {
+    key.split('.')
+        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_gives_defaults() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:3000");
+        assert_eq!(c.billing.quota_per_usd, 500_000);
+    }
+
+    #[test]
+    fn type_errors_name_line_and_key() {
+        let e = Config::parse("[server]\n\nlisten = 5\n", "c.toml").unwrap_err();
+        assert!(e.0.contains("line 3"), "{e}");
+        assert!(e.0.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Config::parse("[server]\nlisen = \"x\"\n", "c.toml").unwrap_err();
+        assert!(e.0.contains("lisen"), "{e}");
+        assert!(e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_find_the_line() {
+        let e = Config::parse(
+            "[server]\nallow_registration = true\nlisten = \"nope\"\n",
+            "c.toml",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("line 3: server.listen"), "{e}");
+    }
+}

@@ -1,0 +1,123 @@
+//! The SQLite file: pragmas on every connection, a read pool and one writer, run off the async executor.
+
+pub mod backup;
+pub mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+use crate::error::{ApiError, ApiResult};
+
+pub type ConnPool = Pool<SqliteConnectionManager>;
+
+/// Readers share a pool; every write goes through a pool of one connection, so writers queue
+/// in order instead of spinning on SQLite's busy handler.
+#[derive(Clone)]
+pub struct Db {
+    read: ConnPool,
+    write: ConnPool,
+    path: PathBuf,
+}
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Applied to every new connection; busy_timeout first so the others never fail on a lock.
+pub fn apply_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, brings its schema up to date, and builds the pools.
+    pub fn open(path: &Path) -> Result<Db, String> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    format!("db: cannot create data directory {}: {e}", dir.display())
+                })?;
+            }
+        }
+        {
+            let mut conn = Connection::open(path)
+                .map_err(|e| format!("db: cannot open {}: {e}", path.display()))?;
+            apply_pragmas(&conn).map_err(|e| format!("db: {}: {e}", path.display()))?;
+            migrate::migrate(&mut conn).map_err(|e| format!("db: {}: {e}", path.display()))?;
+        }
+        let manager = || SqliteConnectionManager::file(path).with_init(|c| apply_pragmas(c));
+        let read = Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager())
+            .map_err(|e| format!("db: read pool: {e}"))?;
+        let write = Pool::builder()
+            .max_size(1)
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager())
+            .map_err(|e| format!("db: write pool: {e}"))?;
+        Ok(Db {
+            read,
+            write,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs a read on a pooled connection in the blocking thread pool.
+    pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let pool = self.read.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// Runs a write on the single writer connection in the blocking thread pool.
+    pub async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let pool = self.write.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// The same, for the command line and start-up code that is not async.
+    pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> ApiResult<T>,
+    ) -> ApiResult<T> {
+        let mut conn = self.write.get()?;
+        f(&mut conn)
+    }
+
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
+        let conn = self.read.get()?;
+        f(&conn)
+    }
+}
+
+/// Begins an `IMMEDIATE` transaction: the write lock is taken up front, so a read-then-write
+/// never fails half-way with SQLITE_BUSY.
+pub fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, ApiError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}

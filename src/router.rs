@@ -1,0 +1,62 @@
+//! Every route of the server, one line each, and the layers around them.
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tracing::Instrument;
+
+use crate::state::AppState;
+use crate::{accounts, console, random, system};
+
+/// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub fn build_router(state: AppState) -> Router {
+    let config = state.config();
+    let api_limit = config.server.api_body_limit_kb as usize * 1024;
+
+    let api = Router::new()
+        .route("/api/status", get(system::status))
+        .route("/api/auth/register", post(accounts::handlers::register))
+        .route("/api/auth/login", post(accounts::handlers::login))
+        .route("/api/auth/logout", post(accounts::handlers::logout))
+        .route(
+            "/api/auth/password",
+            post(accounts::handlers::change_password),
+        )
+        .route("/api/me", get(accounts::handlers::me))
+        .layer(DefaultBodyLimit::max(api_limit));
+
+    let console = Router::new()
+        .route("/", get(console::index))
+        .route("/login", get(console::index))
+        .route("/register", get(console::index))
+        .route("/console", get(console::index))
+        .route("/console/{*page}", get(console::index))
+        .route("/assets/{*path}", get(console::asset));
+
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .merge(api)
+        .merge(console)
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(middleware::from_fn(tag_request))
+        .with_state(state)
+}
+
+/// Gives every request an id, a tracing span carrying it, and the `X-Request-Id` header.
+async fn tag_request(mut request: Request, next: Next) -> Response {
+    let id = format!("req_{}", random::alphanumeric(20));
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

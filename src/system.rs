@@ -1,0 +1,44 @@
+//! Routes about the server itself: `/healthz` and the public `/api/status` the console starts from.
+
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// 200 when the database answers.
+pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    state
+        .db
+        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+/// What the console needs before sign-in: name, version, registration and display settings.
+pub async fn status(State(state): State<AppState>) -> Json<Value> {
+    let config = state.config();
+    Json(json!({
+        "name": "Code Router",
+        "version": env!("CARGO_PKG_VERSION"),
+        "allow_registration": config.server.allow_registration,
+        "display": config.billing.display,
+        "quota_per_usd": config.billing.quota_per_usd,
+        "currency": config.billing.currency,
+    }))
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found("not_found", format!("no route for {method} {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
