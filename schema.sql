@@ -52,8 +52,7 @@ CREATE TABLE api_keys (
     enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     deleted       INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)), -- kept for the ledger's links
     last_used_at  INTEGER,
-    created_at    INTEGER NOT NULL,
-    CHECK (spend_limit IS NULL OR used <= spend_limit)
+    created_at    INTEGER NOT NULL
 );
 CREATE INDEX api_keys_by_user ON api_keys(user_id);
 

@@ -10,6 +10,7 @@ use crate::accounts::{self, password, NewUser, Role};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat};
 use crate::db::Db;
+use crate::ledger::{self, audit, money::Money};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +56,19 @@ enum Command {
     /// Work with the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Re-derive every balance, key limit and hold from the ledger; exits non-zero on any mismatch
+    Audit {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a consistent copy of the database, safe while the server runs
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// The new file to write (must not exist)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,6 +86,20 @@ enum UserCommand {
         /// Read the password from the first line of standard input
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Credit (positive amount) or debit (negative amount) a balance; recorded in the ledger
+    Adjust {
+        #[command(flatten)]
+        common: Common,
+        /// The account to adjust
+        #[arg(long)]
+        username: String,
+        /// Amount in USD as a decimal, e.g. 10 or -2.50
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Why, kept in the ledger row
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -160,6 +188,56 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 user.username,
                 user.id
             );
+            Ok(())
+        }
+        Command::User(UserCommand::Adjust {
+            common,
+            username,
+            amount,
+            reason,
+        }) => {
+            let amount =
+                Money::parse(&amount).map_err(|e| format!("user adjust: --amount: {e}"))?;
+            let config = load_config(&common)?;
+            let db = open_db(&config)?;
+            let now = SystemClock.now();
+            let balance = db
+                .write_blocking(|conn| {
+                    let user_id = ledger::find_user_id_by_username(conn, &username)?;
+                    ledger::adjust(conn, user_id, amount, &reason, "cli", now)
+                })
+                .map_err(|e| format!("user adjust: {}", e.cli_text()))?;
+            println!("{username}: adjusted by {amount}; balance is now {balance}");
+            Ok(())
+        }
+        Command::Audit { common } => {
+            let config = load_config(&common)?;
+            let db = open_db(&config)?;
+            let report = db
+                .write_blocking(audit::audit)
+                .map_err(|e| format!("audit: {}", e.cli_text()))?;
+            for problem in &report.problems {
+                println!("MISMATCH {problem}");
+            }
+            let summary = format!(
+                "{} accounts, {} keys, {} ledger rows, {} open holds",
+                report.accounts, report.keys, report.ledger_rows, report.open_holds
+            );
+            if report.is_clean() {
+                println!("audit: clean ({summary})");
+                Ok(())
+            } else {
+                Err(format!(
+                    "audit: {} mismatches ({summary})",
+                    report.problems.len()
+                ))
+            }
+        }
+        Command::Backup { common, out } => {
+            let config = load_config(&common)?;
+            let path = config.database_path();
+            crate::db::backup::backup(&path, &out)?;
+            println!("backup: wrote {}", out.display());
             Ok(())
         }
         Command::Config(ConfigCommand::Check { common }) => {

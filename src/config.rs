@@ -10,7 +10,7 @@ use crate::pricing::{GroupRate, ModelPrice};
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
 /// (or no file at all) gives a server that starts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -97,17 +97,6 @@ impl Default for BillingConfig {
             quota_per_usd: 500_000,
             currency: "USD".into(),
             default_max_output_tokens: 4096,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            billing: BillingConfig::default(),
-            models: BTreeMap::new(),
-            groups: BTreeMap::new(),
         }
     }
 }

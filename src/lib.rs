@@ -2,13 +2,14 @@
 //! `build_router` gives the whole HTTP surface; `serve` runs it until `shutdown` resolves.
 
 pub mod accounts;
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
 pub mod db;
 pub mod error;
-pub mod json;
+pub mod extract;
 pub mod ledger;
 pub mod net;
 pub mod pricing;
@@ -31,9 +32,23 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::state::AppState;
 
-/// Opens the database named by the config and builds the server state.
+/// Opens the database named by the config, releases holds that a previous run left open (their
+/// requests died with it), and builds the server state.
 pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String> {
     let db = Db::open(&config.database_path())?;
+    let now = clock.now();
+    let released = db
+        .write_blocking(|conn| {
+            ledger::holds::release_open_holds(
+                conn,
+                "released at start-up: request did not finish",
+                now,
+            )
+        })
+        .map_err(|e| format!("releasing unfinished holds: {}", e.cli_text()))?;
+    if released > 0 {
+        tracing::warn!(released, "released holds left open by the previous run");
+    }
     Ok(AppState::new(config, db, clock))
 }
 

@@ -9,7 +9,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, console, random, system};
+use crate::{accounts, admin, console, ledger, random, system};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -29,6 +29,12 @@ pub fn build_router(state: AppState) -> Router {
             post(accounts::handlers::change_password),
         )
         .route("/api/me", get(accounts::handlers::me))
+        .route("/api/ledger", get(ledger::handlers::list_ledger))
+        .route("/api/admin/users", get(admin::users::list_users))
+        .route(
+            "/api/admin/users/{id}/adjust",
+            post(admin::users::adjust_user),
+        )
         .layer(DefaultBodyLimit::max(api_limit));
 
     let console = Router::new()

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::session::{self, Session};
 use super::{password, NewUser, Role};
 use crate::error::{ApiError, ApiResult};
-use crate::json::JsonBody;
+use crate::extract::JsonBody;
 use crate::net::ClientIp;
 use crate::state::AppState;
 

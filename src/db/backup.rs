@@ -1,13 +1,11 @@
 //! Online backup: a consistent copy of the live database, taken while the server keeps writing.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::backup::Backup;
 use rusqlite::Connection;
 
-/// Copies the database at `from` to `to` with SQLite's backup API, a few pages at a time so
-/// writers are not held up; the copy is a snapshot as of the end of the run.
+/// Writes a snapshot of the database at `from` to the new file `to` with `VACUUM INTO`: one read
+/// transaction, so the copy is consistent, and in WAL mode the server's writers are not blocked.
 pub fn backup(from: &Path, to: &Path) -> Result<(), String> {
     if to.exists() {
         return Err(format!(
@@ -15,19 +13,19 @@ pub fn backup(from: &Path, to: &Path) -> Result<(), String> {
             to.display()
         ));
     }
-    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("backup: cannot open {}: {e}", from.display()))?;
-    src.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| format!("backup: {e}"))?;
-    let mut dst =
-        Connection::open(to).map_err(|e| format!("backup: cannot create {}: {e}", to.display()))?;
-    {
-        let backup = Backup::new(&src, &mut dst).map_err(|e| format!("backup: {e}"))?;
-        backup
-            .run_to_completion(256, Duration::from_millis(5), None)
-            .map_err(|e| format!("backup: {e}"))?;
+    if !from.exists() {
+        return Err(format!("backup: no database at {}", from.display()));
     }
-    let check: String = dst
+    let src = Connection::open_with_flags(from, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .map_err(|e| format!("backup: cannot open {}: {e}", from.display()))?;
+    crate::db::apply_pragmas(&src).map_err(|e| format!("backup: {e}"))?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| format!("backup: {} is not a UTF-8 path", to.display()))?;
+    src.execute("VACUUM INTO ?1", [target])
+        .map_err(|e| format!("backup: writing {}: {e}", to.display()))?;
+    let copy = Connection::open(to).map_err(|e| format!("backup: reopening the copy: {e}"))?;
+    let check: String = copy
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(|e| format!("backup: checking the copy: {e}"))?;
     if check != "ok" {

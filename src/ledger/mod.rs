@@ -1,3 +1,229 @@
 //! Money: the money type, the append-only ledger, balances, holds, and the audit that proves them.
+//! Every change of a balance goes through [`post`], which updates the account row and appends its
+//! ledger row in the caller's transaction, so the two can never disagree.
 
+pub mod audit;
+pub mod handlers;
+pub mod holds;
 pub mod money;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use money::Money;
+
+/// Which of an account's two balances a row moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Account {
+    Balance,
+    Reward,
+}
+
+impl Account {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Account::Balance => "balance",
+            Account::Reward => "reward",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Account::Balance => "balance",
+            Account::Reward => "reward_balance",
+        }
+    }
+}
+
+/// Why a balance changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Topup,
+    Redeem,
+    Hold,
+    Settle,
+    Release,
+    Refund,
+    ReferralReward,
+    Transfer,
+    Adjust,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Topup => "topup",
+            Kind::Redeem => "redeem",
+            Kind::Hold => "hold",
+            Kind::Settle => "settle",
+            Kind::Release => "release",
+            Kind::Refund => "refund",
+            Kind::ReferralReward => "referral_reward",
+            Kind::Transfer => "transfer",
+            Kind::Adjust => "adjust",
+        }
+    }
+}
+
+/// One balance change and what caused it.
+pub struct Entry<'a> {
+    pub user_id: i64,
+    pub account: Account,
+    pub kind: Kind,
+    pub amount: Money,
+    pub reason: &'a str,
+    /// What caused it: `request`, `code`, `order`, `user`, `admin`, `hold`.
+    pub ref_type: &'a str,
+    pub ref_id: &'a str,
+    pub key_id: Option<i64>,
+    pub hold_id: Option<i64>,
+}
+
+/// Applies `entry` to the account's balance and appends its ledger row, inside the caller's
+/// transaction. Returns the balance after, or `None` (and changes nothing) when the change would
+/// take the balance below zero. An unknown user is an error.
+pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Money>> {
+    let column = entry.account.column();
+    let sql = format!(
+        "UPDATE users SET {column} = {column} + ?1 WHERE id = ?2 AND {column} + ?1 >= 0 RETURNING {column}"
+    );
+    let after: Option<i64> = conn
+        .query_row(&sql, params![entry.amount.units(), entry.user_id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(after) = after else {
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
+            [entry.user_id],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Err(ApiError::not_found("user_not_found", "no such user"));
+        }
+        return Ok(None);
+    };
+    conn.execute(
+        "INSERT INTO ledger (user_id, account, kind, amount, balance_after, reason, ref_type, ref_id,
+                             key_id, hold_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            entry.user_id,
+            entry.account.as_str(),
+            entry.kind.as_str(),
+            entry.amount.units(),
+            after,
+            entry.reason,
+            entry.ref_type,
+            entry.ref_id,
+            entry.key_id,
+            entry.hold_id,
+            now
+        ],
+    )?;
+    Ok(Some(Money::from_units(after)))
+}
+
+/// An operator's credit (positive) or debit (negative) of a main balance, with its reason.
+/// `by` names who did it (an admin's username, or `cli`).
+pub fn adjust(
+    conn: &mut Connection,
+    user_id: i64,
+    amount: Money,
+    reason: &str,
+    by: &str,
+    now: i64,
+) -> ApiResult<Money> {
+    if amount == Money::ZERO {
+        return Err(ApiError::bad_request(
+            "invalid_amount",
+            "amount must not be zero",
+        ));
+    }
+    if reason.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            "give a reason for the adjustment",
+        ));
+    }
+    let tx = db::immediate(conn)?;
+    let entry = Entry {
+        user_id,
+        account: Account::Balance,
+        kind: Kind::Adjust,
+        amount,
+        reason: reason.trim(),
+        ref_type: "admin",
+        ref_id: by,
+        key_id: None,
+        hold_id: None,
+    };
+    let Some(after) = post(&tx, &entry, now)? else {
+        return Err(ApiError::bad_request(
+            "insufficient_balance",
+            "that debit would take the balance below zero",
+        ));
+    };
+    tx.commit()?;
+    Ok(after)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub account: String,
+    pub kind: String,
+    pub amount: Money,
+    pub balance_after: Money,
+    pub reason: String,
+    pub ref_type: String,
+    pub ref_id: String,
+    pub key_id: Option<i64>,
+    pub created_at: String,
+}
+
+/// A user's ledger rows, newest first, strictly older than `before_id` when given.
+pub fn find_ledger_rows_of_user(
+    conn: &Connection,
+    user_id: i64,
+    before_id: Option<i64>,
+    limit: u32,
+) -> ApiResult<Vec<LedgerRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, account, kind, amount, balance_after, reason, ref_type, ref_id, key_id, created_at
+         FROM ledger WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![user_id, before_id.unwrap_or(i64::MAX), limit],
+        |r| {
+            Ok(LedgerRow {
+                id: r.get(0)?,
+                account: r.get(1)?,
+                kind: r.get(2)?,
+                amount: Money::from_units(r.get(3)?),
+                balance_after: Money::from_units(r.get(4)?),
+                reason: r.get(5)?,
+                ref_type: r.get(6)?,
+                ref_id: r.get(7)?,
+                key_id: r.get(8)?,
+                created_at: crate::clock::rfc3339(r.get(9)?),
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The user id for a username, for the command line.
+pub fn find_user_id_by_username(conn: &Connection, username: &str) -> ApiResult<i64> {
+    conn.query_row(
+        "SELECT id FROM users WHERE username = ?1",
+        [username],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user named {username}")))
+}

@@ -99,10 +99,6 @@ impl Money {
         self.0.checked_sub(other.0).map(Money)
     }
 
-    pub fn neg(self) -> Money {
-        Money(-self.0)
-    }
-
     pub fn is_positive(self) -> bool {
         self.0 > 0
     }
@@ -122,6 +118,13 @@ impl fmt::Display for Money {
             &frac[..6]
         };
         write!(f, "{sign}{whole}.{shown}")
+    }
+}
+
+impl std::ops::Neg for Money {
+    type Output = Money;
+    fn neg(self) -> Money {
+        Money(-self.0)
     }
 }
 

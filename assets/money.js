@@ -1,0 +1,129 @@
+// Exact money formatting: decimal strings in, display strings out, BigInt only (never JS floats).
+
+const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?$/;
+
+/**
+ * Parse a decimal string ("12.500000", "-0.15", "3") into a scaled BigInt.
+ * Returns { units: BigInt, scale: number } meaning units / 10^scale, or null when invalid.
+ */
+export function parseDecimal(value) {
+  const text = String(value ?? '').trim();
+  const m = DECIMAL_RE.exec(text);
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return null;
+  const frac = m[3] ?? '';
+  let units = BigInt((m[2] || '0') + frac);
+  if (m[1] === '-') units = -units;
+  return { units, scale: frac.length };
+}
+
+const TEN = 10n;
+const pow10 = (n) => TEN ** BigInt(n);
+const abs = (n) => (n < 0n ? -n : n);
+
+/** Integer division rounding half away from zero. */
+function divRound(num, den) {
+  const q = num / den;
+  const r = num % den;
+  if (abs(r) * 2n >= abs(den)) return q + (num < 0n === den < 0n ? 1n : -1n);
+  return q;
+}
+
+/** Group an unsigned digit string with thousands separators: "1234567" → "1,234,567". */
+export function groupDigits(digits, sep = ',') {
+  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, sep);
+}
+
+/**
+ * Format a decimal string with between minDecimals and maxDecimals fraction digits
+ * (extra digits are rounded half away from zero, trailing zeros trimmed down to minDecimals).
+ * formatDecimal("12.500000") → "12.50"; formatDecimal("0.000150") → "0.00015".
+ * Invalid input is returned unchanged so a bad value is visible rather than hidden.
+ */
+export function formatDecimal(value, { minDecimals = 2, maxDecimals = 6, group = true } = {}) {
+  const d = parseDecimal(value);
+  if (!d) return String(value ?? '');
+  let units = d.units;
+  let scale = d.scale;
+  if (scale > maxDecimals) {
+    units = divRound(units, pow10(scale - maxDecimals));
+    scale = maxDecimals;
+  } else if (scale < minDecimals) {
+    units *= pow10(minDecimals - scale);
+    scale = minDecimals;
+  }
+  const negative = units < 0n;
+  let digits = abs(units).toString().padStart(scale + 1, '0');
+  let intPart = digits.slice(0, digits.length - scale);
+  let fracPart = digits.slice(digits.length - scale);
+  while (fracPart.length > minDecimals && fracPart.endsWith('0')) fracPart = fracPart.slice(0, -1);
+  if (group) intPart = groupDigits(intPart);
+  const sign = negative ? '-' : '';
+  return sign + intPart + (fracPart ? '.' + fracPart : '');
+}
+
+/** "$12.50", "-$0.15", "$0.00015". */
+export function formatUsd(value, opts) {
+  const text = formatDecimal(value, opts);
+  if (!parseDecimal(value)) return text;
+  return text.startsWith('-') ? '-$' + text.slice(1) : '$' + text;
+}
+
+/**
+ * USD decimal string → quota as BigInt: usd × quotaPerUsd, truncated toward zero.
+ * quotaPerUsd may be a number (integer from JSON) or a decimal string. Returns null when invalid.
+ */
+export function usdToQuota(usd, quotaPerUsd) {
+  const a = parseDecimal(usd);
+  const b = parseDecimal(typeof quotaPerUsd === 'number' ? numberToDecimalString(quotaPerUsd) : quotaPerUsd);
+  if (!a || !b) return null;
+  return (a.units * b.units) / pow10(a.scale + b.scale);
+}
+
+/** Quota (integer or integer string) → exact USD decimal string with up to 6 decimals (rounded). */
+export function quotaToUsd(quota, quotaPerUsd, maxDecimals = 6) {
+  const q = parseDecimal(String(quota));
+  const b = parseDecimal(typeof quotaPerUsd === 'number' ? numberToDecimalString(quotaPerUsd) : quotaPerUsd);
+  if (!q || !b || b.units === 0n) return null;
+  // usd = q / b  →  units at maxDecimals = q.units * 10^(maxDecimals + b.scale) / (b.units * 10^q.scale)
+  const units = divRound(q.units * pow10(maxDecimals + b.scale), b.units * pow10(q.scale));
+  const negative = units < 0n;
+  const digits = abs(units).toString().padStart(maxDecimals + 1, '0');
+  const text = digits.slice(0, -maxDecimals) + '.' + digits.slice(-maxDecimals);
+  return (negative ? '-' : '') + text;
+}
+
+/** Integers from JSON are safe to stringify; anything else is rejected rather than guessed. */
+function numberToDecimalString(n) {
+  return Number.isSafeInteger(n) ? String(n) : null;
+}
+
+/** Format a quota BigInt with grouping: 6250000n → "6,250,000". */
+export function formatQuota(quota) {
+  if (quota === null || quota === undefined) return '—';
+  const negative = quota < 0n;
+  return (negative ? '-' : '') + groupDigits(abs(quota).toString());
+}
+
+/**
+ * Format a USD amount per the server's display settings ({display, quota_per_usd} from /api/status).
+ * Returns { text, unit, secondary } where secondary is the other view (USD when showing quota).
+ */
+export function formatBalance(usd, status) {
+  const usdText = formatUsd(usd);
+  if (status && status.display === 'quota') {
+    const quota = usdToQuota(usd, status.quota_per_usd ?? 500000);
+    if (quota !== null) return { text: formatQuota(quota), unit: 'quota', secondary: usdText };
+  }
+  return { text: usdText, unit: 'usd', secondary: '' };
+}
+
+/** Compare two decimal strings: -1, 0, 1 (null when either is invalid). */
+export function compareDecimal(a, b) {
+  const x = parseDecimal(a);
+  const y = parseDecimal(b);
+  if (!x || !y) return null;
+  const s = Math.max(x.scale, y.scale);
+  const xu = x.units * pow10(s - x.scale);
+  const yu = y.units * pow10(s - y.scale);
+  return xu < yu ? -1 : xu > yu ? 1 : 0;
+}

@@ -1,0 +1,3 @@
+//! The admin API: accounts (list, search, adjust balance). Every handler takes the `Admin` extractor.
+
+pub mod users;

@@ -1,0 +1,361 @@
+//! Register, sign in, sessions, roles and the limits around them.
+
+use code_router::accounts::Role;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn register_login_me_logout() {
+    let app = spawn_app().await;
+    let client = cookie_client();
+
+    let r = client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "username": "alice", "password": "hunter2hunter2" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["username"], "alice");
+
+    let (status, _) = json_of(client.get(app.url("/api/me")).send().await.unwrap()).await;
+    assert_eq!(status, 401, "registering does not sign in");
+
+    let r = client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "username": "ALICE", "password": "hunter2hunter2" }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http public_url: {cookie}"
+    );
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["role"], "user");
+
+    let (status, me) = json_of(client.get(app.url("/api/me")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["group"], "default");
+    assert_eq!(me["balance"], "0.000000");
+    assert_eq!(me["reward_balance"], "0.000000");
+    assert_eq!(me["referral_code"].as_str().unwrap().len(), 8);
+
+    // Logout clears the session server-side: replaying the old cookie fails too.
+    let token = cookie.split(';').next().unwrap().to_string();
+    let r = client
+        .post(app.url("/api/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (status, body) = json_of(client.get(app.url("/api/me")).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert_eq!(error_code(&body), "not_signed_in");
+    let replay = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("cookie", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_the_same() {
+    let app = spawn_app().await;
+    app.create_user("bob", Role::User).await;
+    for (username, password) in [("bob", "wrong-password"), ("nobody", PASSWORD)] {
+        let r = cookie_client()
+            .post(app.url("/api/auth/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, 401);
+        assert_eq!(error_code(&body), "invalid_credentials");
+    }
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited_per_username() {
+    let app = spawn_app_with(|c| c.server.login_attempts = 3).await;
+    app.create_user("carol", Role::User).await;
+    let client = cookie_client();
+    let attempt = |password: &'static str| {
+        client
+            .post(app.url("/api/auth/login"))
+            .json(&json!({ "username": "carol", "password": password }))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("nope-nope").await.unwrap().status(), 401);
+    }
+    let r = attempt(PASSWORD).await.unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 429, "even the right password waits");
+    assert_eq!(error_code(&body), "rate_limited");
+    // The window passes.
+    app.clock.advance_secs(301);
+    assert_eq!(attempt(PASSWORD).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn registration_can_be_closed() {
+    let app = spawn_app_with(|c| c.server.allow_registration = false).await;
+    let r = cookie_client()
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "username": "dave", "password": "hunter2hunter2" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 403);
+    assert_eq!(error_code(&body), "registration_disabled");
+    let (_, status_body) = json_of(reqwest::get(app.url("/api/status")).await.unwrap()).await;
+    assert_eq!(status_body["allow_registration"], false);
+}
+
+#[tokio::test]
+async fn registrations_are_rate_limited_per_ip() {
+    let app = spawn_app_with(|c| c.server.registrations_per_ip_hour = 2).await;
+    let register = |name: &str| {
+        cookie_client()
+            .post(app.url("/api/auth/register"))
+            .json(&json!({ "username": name, "password": "hunter2hunter2" }))
+            .send()
+    };
+    assert_eq!(register("user1").await.unwrap().status(), 201);
+    assert_eq!(register("user2").await.unwrap().status(), 201);
+    let (status, body) = json_of(register("user3").await.unwrap()).await;
+    assert_eq!(status, 429);
+    assert_eq!(error_code(&body), "rate_limited");
+    app.clock.advance_secs(3601);
+    assert_eq!(register("user3").await.unwrap().status(), 201);
+}
+
+#[tokio::test]
+async fn registration_validates_input() {
+    let app = spawn_app().await;
+    app.create_user("erin", Role::User).await;
+    let cases = [
+        (
+            json!({"username": "erin", "password": "hunter2hunter2"}),
+            409,
+            "username_taken",
+        ),
+        (
+            json!({"username": "ERIN", "password": "hunter2hunter2"}),
+            409,
+            "username_taken",
+        ),
+        (
+            json!({"username": "x", "password": "hunter2hunter2"}),
+            400,
+            "invalid_username",
+        ),
+        (
+            json!({"username": "a b c", "password": "hunter2hunter2"}),
+            400,
+            "invalid_username",
+        ),
+        (
+            json!({"username": "frank", "password": "short"}),
+            400,
+            "invalid_password",
+        ),
+        (
+            json!({"username": "frank", "password": "hunter2hunter2", "referral_code": "NOPE1234"}),
+            400,
+            "invalid_referral_code",
+        ),
+        (json!({"username": "frank"}), 400, "invalid_request"),
+        (
+            json!({"username": 5, "password": "hunter2hunter2"}),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (body, want_status, want_code) in cases {
+        let r = cookie_client()
+            .post(app.url("/api/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, answer) = json_of(r).await;
+        assert_eq!(status, want_status, "{body} -> {answer}");
+        assert_eq!(error_code(&answer), want_code, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let app = spawn_app_with(|c| c.server.session_hours = 1).await;
+    app.create_user("gina", Role::User).await;
+    let client = app.login("gina").await;
+    assert_eq!(
+        client
+            .get(app.url("/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.clock.advance_secs(3601);
+    assert_eq!(
+        client
+            .get(app.url("/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn secure_cookie_behind_https() {
+    let app = spawn_app_with(|c| c.server.public_url = "https://router.example.com".into()).await;
+    app.create_user("hana", Role::User).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "username": "hana", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn members_cannot_reach_admin_routes() {
+    let app = spawn_app().await;
+    let member = app.create_user("ivan", Role::User).await;
+    app.create_user("root", Role::Admin).await;
+
+    let client = app.login("ivan").await;
+    for (method, path) in [
+        ("GET", "/api/admin/users".to_string()),
+        ("POST", format!("/api/admin/users/{member}/adjust")),
+    ] {
+        let r = client
+            .request(method.parse().unwrap(), app.url(&path))
+            .json(&json!({ "amount": "100", "reason": "free money" }))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, 403, "{method} {path}");
+        assert_eq!(error_code(&body), "admin_only");
+    }
+    let anonymous = reqwest::get(app.url("/api/admin/users")).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let admin = app.login("root").await;
+    let (status, body) = json_of(
+        admin
+            .get(app.url("/api/admin/users?q=iv"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"][0]["username"], "ivan");
+    assert_eq!(app.audit().await.problems, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn disabled_accounts_lose_their_sessions() {
+    let app = spawn_app().await;
+    let id = app.create_user("judy", Role::User).await;
+    let client = app.login("judy").await;
+    app.state
+        .db
+        .write(move |conn| {
+            conn.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .get(app.url("/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = cookie_client()
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "username": "judy", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 403);
+    assert_eq!(error_code(&body), "account_disabled");
+}
+
+#[tokio::test]
+async fn password_change_ends_other_sessions() {
+    let app = spawn_app().await;
+    app.create_user("kate", Role::User).await;
+    let here = app.login("kate").await;
+    let elsewhere = app.login("kate").await;
+    let r = here
+        .post(app.url("/api/auth/password"))
+        .json(&json!({ "current_password": "wrong-one!", "new_password": "new password 2" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = here
+        .post(app.url("/api/auth/password"))
+        .json(&json!({ "current_password": PASSWORD, "new_password": "new password 2" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        here.get(app.url("/api/me")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        elsewhere
+            .get(app.url("/api/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = cookie_client()
+        .post(app.url("/api/auth/login"))
+        .json(&json!({ "username": "kate", "password": "new password 2" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

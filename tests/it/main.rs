@@ -1,0 +1,11 @@
+//! Integration tests: the real router on an ephemeral port with a temp-dir database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod cli;
+mod console;
+mod db;
+mod errors;
+mod helpers;
+mod ledger;
