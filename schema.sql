@@ -94,3 +94,9 @@ CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
 CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
+
+-- Server-wide secrets and settings made at first start (e.g. the API key hashing secret).
+CREATE TABLE settings (
+    name   TEXT PRIMARY KEY,
+    value  BLOB NOT NULL
+);

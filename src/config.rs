@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::net::IpRange;
 use crate::pricing::{GroupRate, ModelPrice};
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
@@ -43,6 +44,8 @@ pub struct ServerConfig {
     pub registrations_per_ip_hour: u32,
     /// Largest request body accepted on `/api`, in KiB.
     pub api_body_limit_kb: u32,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             login_window_secs: 300,
             registrations_per_ip_hour: 5,
             api_body_limit_kb: 256,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod ledger;
 pub mod net;
 pub mod pricing;
@@ -49,7 +50,10 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
     if released > 0 {
         tracing::warn!(released, "released holds left open by the previous run");
     }
-    Ok(AppState::new(config, db, clock))
+    let key_secret = db
+        .write_blocking(|conn| keys::secret::load_or_create_server_secret(conn))
+        .map_err(|e| format!("loading the key secret: {}", e.cli_text()))?;
+    Ok(AppState::new(config, db, clock, key_secret))
 }
 
 /// Serves the gateway and console on `listener` until `shutdown` completes, then lets

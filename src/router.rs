@@ -4,12 +4,12 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, ledger, random, system};
+use crate::{accounts, admin, console, keys, ledger, random, system};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -30,12 +30,27 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/api/me", get(accounts::handlers::me))
         .route("/api/ledger", get(ledger::handlers::list_ledger))
+        .route(
+            "/api/keys",
+            get(keys::handlers::list_keys).post(keys::handlers::create_key),
+        )
+        .route(
+            "/api/keys/{id}",
+            patch(keys::handlers::update_key).delete(keys::handlers::delete_key),
+        )
         .route("/api/admin/users", get(admin::users::list_users))
         .route(
             "/api/admin/users/{id}/adjust",
             post(admin::users::adjust_user),
         )
         .layer(DefaultBodyLimit::max(api_limit));
+
+    let gateway = Router::new()
+        .route(
+            "/v1/dashboard/billing/subscription",
+            get(keys::billing::subscription),
+        )
+        .route("/v1/dashboard/billing/usage", get(keys::billing::usage));
 
     let console = Router::new()
         .route("/", get(console::index))
@@ -48,6 +63,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
         .merge(api)
+        .merge(gateway)
         .merge(console)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)

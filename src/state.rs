@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::keys::cache::KeyCache;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
 
@@ -16,6 +17,10 @@ pub struct Inner {
     pub db: Db,
     pub clock: SharedClock,
     pub limits: Limits,
+    /// Verified API keys, so the `/v1` check needs no query.
+    pub keys: KeyCache,
+    /// The HMAC secret API keys are hashed under.
+    pub key_secret: Vec<u8>,
     live: RwLock<Live>,
 }
 
@@ -32,7 +37,7 @@ pub struct Limits {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, clock: SharedClock) -> AppState {
+    pub fn new(config: Config, db: Db, clock: SharedClock, key_secret: Vec<u8>) -> AppState {
         let server = &config.server;
         let limits = Limits {
             login_by_ip: RateLimiter::new(server.login_attempts * 3, server.login_window_secs),
@@ -44,6 +49,8 @@ impl AppState {
             db,
             clock,
             limits,
+            keys: KeyCache::default(),
+            key_secret,
             live: RwLock::new(Live {
                 config: Arc::new(config),
                 prices,

@@ -8,4 +8,5 @@ mod console;
 mod db;
 mod errors;
 mod helpers;
+mod keys;
 mod ledger;
