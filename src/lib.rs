@@ -12,10 +12,12 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod ledger;
+pub mod logs;
 pub mod net;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;
+pub mod relay;
 pub mod router;
 pub mod state;
 pub mod system;
@@ -63,11 +65,36 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = build_router(state);
-    axum::serve(
+    std::thread::spawn(relay::tokenizer::warm_up);
+    let app = build_router(state.clone());
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    let finishing = state.clone();
+    let _ = tokio::task::spawn_blocking(move || shut_down(&finishing)).await;
+    served
+}
+
+/// After the last response: write every finished request, release holds whose requests can no
+/// longer finish, and fold the WAL into the database file.
+fn shut_down(state: &AppState) {
+    state.finisher.shutdown();
+    let now = state.clock.now();
+    match state.db.write_blocking(|conn| {
+        let released = ledger::holds::release_open_holds(
+            conn,
+            "released at shutdown: request did not finish",
+            now,
+        )?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        Ok(released)
+    }) {
+        Ok(0) => {}
+        Ok(released) => tracing::warn!(released, "released unfinished holds at shutdown"),
+        Err(e) => tracing::error!(error = %e.cli_text(), "shutdown clean-up failed"),
+    }
+    tracing::info!("stopped");
 }

@@ -9,7 +9,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, keys, ledger, random, system};
+use crate::{accounts, admin, console, keys, ledger, logs, random, relay, system};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -38,6 +38,10 @@ pub fn build_router(state: AppState) -> Router {
             "/api/keys/{id}",
             patch(keys::handlers::update_key).delete(keys::handlers::delete_key),
         )
+        .route("/api/logs", get(logs::handlers::list_logs))
+        .route("/api/logs.csv", get(logs::handlers::export_csv))
+        .route("/api/usage", get(logs::handlers::usage))
+        .route("/api/admin/logs", get(logs::handlers::list_all_logs))
         .route("/api/admin/users", get(admin::users::list_users))
         .route(
             "/api/admin/users/{id}/adjust",
@@ -47,10 +51,20 @@ pub fn build_router(state: AppState) -> Router {
 
     let gateway = Router::new()
         .route(
+            "/v1/chat/completions",
+            post(relay::handlers::chat_completions),
+        )
+        .route("/v1/completions", post(relay::handlers::completions))
+        .route("/v1/embeddings", post(relay::handlers::embeddings))
+        .route("/v1/models", get(relay::handlers::list_models))
+        .route(
             "/v1/dashboard/billing/subscription",
             get(keys::billing::subscription),
         )
-        .route("/v1/dashboard/billing/usage", get(keys::billing::usage));
+        .route("/v1/dashboard/billing/usage", get(keys::billing::usage))
+        .layer(DefaultBodyLimit::max(
+            config.relay.max_body_mb as usize * 1024 * 1024,
+        ));
 
     let console = Router::new()
         .route("/", get(console::index))

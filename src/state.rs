@@ -2,13 +2,16 @@
 
 use std::ops::Deref;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::keys::cache::KeyCache;
+use crate::logs::writer::Finisher;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
+use crate::relay::upstreams::UpstreamSet;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -21,6 +24,10 @@ pub struct Inner {
     pub keys: KeyCache,
     /// The HMAC secret API keys are hashed under.
     pub key_secret: Vec<u8>,
+    /// One pooled HTTP client for every upstream.
+    pub http: reqwest::Client,
+    /// Settles or releases holds and writes log rows, batched, off the request path.
+    pub finisher: Finisher,
     live: RwLock<Live>,
 }
 
@@ -28,6 +35,7 @@ pub struct Inner {
 struct Live {
     config: Arc<Config>,
     prices: Arc<PriceTable>,
+    upstreams: Arc<UpstreamSet>,
 }
 
 pub struct Limits {
@@ -45,15 +53,30 @@ impl AppState {
             register_by_ip: RateLimiter::new(server.registrations_per_ip_hour, 3600),
         };
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
+        let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.relay.connect_timeout_secs))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
+                reqwest::Client::new()
+            });
+        let finisher = Finisher::start(db.clone(), clock.clone());
         AppState(Arc::new(Inner {
             db,
             clock,
             limits,
             keys: KeyCache::default(),
             key_secret,
+            http,
+            finisher,
             live: RwLock::new(Live {
                 config: Arc::new(config),
                 prices,
+                upstreams,
             }),
         }))
     }
@@ -63,6 +86,14 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .config
+            .clone()
+    }
+
+    pub fn upstreams(&self) -> Arc<UpstreamSet> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .upstreams
             .clone()
     }
 

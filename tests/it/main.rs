@@ -7,6 +7,8 @@ mod cli;
 mod console;
 mod db;
 mod errors;
+mod fake_upstream;
 mod helpers;
 mod keys;
 mod ledger;
+mod relay;
