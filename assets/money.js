@@ -127,3 +127,41 @@ export function compareDecimal(a, b) {
   const yu = y.units * pow10(s - y.scale);
   return xu < yu ? -1 : xu > yu ? 1 : 0;
 }
+
+/** Units at a scale back to a plain decimal string: (12345n, 3) → "12.345". */
+function unitsToString(units, scale) {
+  const neg = units < 0n;
+  const digits = abs(units).toString().padStart(scale + 1, '0');
+  const text = scale ? digits.slice(0, -scale) + '.' + digits.slice(-scale) : digits;
+  return (neg ? '-' : '') + text;
+}
+
+/** Exact sum of decimal strings (invalid entries are skipped): ["0.1", "0.25"] → "0.35". */
+export function sumDecimals(values) {
+  let units = 0n;
+  let scale = 0;
+  for (const v of values) {
+    const d = parseDecimal(v);
+    if (!d) continue;
+    if (d.scale > scale) {
+      units *= pow10(d.scale - scale);
+      scale = d.scale;
+    }
+    units += d.units * pow10(scale - d.scale);
+  }
+  return unitsToString(units, scale);
+}
+
+/** Exact product of two decimal strings, rounded half away from zero to maxDecimals (null if invalid). */
+export function multiplyDecimals(a, b, maxDecimals = 2) {
+  const x = parseDecimal(a);
+  const y = parseDecimal(b);
+  if (!x || !y) return null;
+  let units = x.units * y.units;
+  let scale = x.scale + y.scale;
+  if (scale > maxDecimals) {
+    units = divRound(units, pow10(scale - maxDecimals));
+    scale = maxDecimals;
+  }
+  return unitsToString(units, scale);
+}

@@ -37,16 +37,15 @@ export const routes = [
     auth: true,
     nav: { icon: 'dashboard', section: 'main' },
   },
-  // Next milestones — uncomment as each module lands:
-  // { path: '/console/keys', page: () => import('./pages/keys.js'), title: 'nav.keys', auth: true, nav: { icon: 'key', section: 'main' } },
-  // { path: '/console/logs', page: () => import('./pages/logs.js'), title: 'nav.logs', auth: true, nav: { icon: 'logs', section: 'main' } },
-  // { path: '/console/topup', page: () => import('./pages/topup.js'), title: 'nav.topup', auth: true, nav: { icon: 'wallet', section: 'main' } },
-  // { path: '/console/account', page: () => import('./pages/account.js'), title: 'nav.account', auth: true, nav: { icon: 'user', section: 'main' } },
-  // { path: '/console/admin/users', page: () => import('./pages/admin/users.js'), title: 'nav.admin.users', admin: true, nav: { icon: 'users', section: 'admin' } },
-  // { path: '/console/admin/codes', page: () => import('./pages/admin/codes.js'), title: 'nav.admin.codes', admin: true, nav: { icon: 'ticket', section: 'admin' } },
-  // { path: '/console/admin/upstreams', page: () => import('./pages/admin/upstreams.js'), title: 'nav.admin.upstreams', admin: true, nav: { icon: 'server', section: 'admin' } },
-  // { path: '/console/admin/prices', page: () => import('./pages/admin/prices.js'), title: 'nav.admin.prices', admin: true, nav: { icon: 'tag', section: 'admin' } },
-  // { path: '/console/admin/logs', page: () => import('./pages/admin/logs.js'), title: 'nav.admin.logs', admin: true, nav: { icon: 'logs', section: 'admin' } },
+  { path: '/console/keys', page: () => import('./pages/keys.js'), title: 'nav.keys', auth: true, nav: { icon: 'key', section: 'main' } },
+  { path: '/console/logs', page: () => import('./pages/logs.js'), title: 'nav.logs', auth: true, nav: { icon: 'logs', section: 'main' } },
+  { path: '/console/topup', page: () => import('./pages/topup.js'), title: 'nav.topup', auth: true, nav: { icon: 'wallet', section: 'main' } },
+  { path: '/console/account', page: () => import('./pages/account.js'), title: 'nav.account', auth: true, nav: { icon: 'user', section: 'main' } },
+  { path: '/console/admin/users', page: () => import('./pages/admin/users.js'), title: 'nav.admin.users', admin: true, nav: { icon: 'users', section: 'admin' } },
+  { path: '/console/admin/codes', page: () => import('./pages/admin/codes.js'), title: 'nav.admin.codes', admin: true, nav: { icon: 'ticket', section: 'admin' } },
+  { path: '/console/admin/upstreams', page: () => import('./pages/admin/upstreams.js'), title: 'nav.admin.upstreams', admin: true, nav: { icon: 'server', section: 'admin' } },
+  { path: '/console/admin/prices', page: () => import('./pages/admin/prices.js'), title: 'nav.admin.prices', admin: true, nav: { icon: 'tag', section: 'admin' } },
+  { path: '/console/admin/logs', page: () => import('./pages/admin/logs.js'), title: 'nav.admin.logs', admin: true, nav: { icon: 'logs', section: 'admin' } },
 ];
 
 /** Sidebar sections in display order; label is an i18n key (null → no heading). */

@@ -1,10 +1,14 @@
-// Dashboard: balance and reward balance, account facts, referral code, API base URL, usage area.
+// Dashboard: balance and reward balance, account facts, referral code, API base URL, usage charts.
 
 import { h, append } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
-import { formatBalance } from '../money.js';
-import { copyButton, pageHeader, withBusy, toastError } from '../ui.js';
+import { formatBalance, sumDecimals } from '../money.js';
+import { api, qs } from '../api.js';
+import { copyButton, pageHeader, withBusy, toastError, loadingBlock, alertBox, describeError } from '../ui.js';
+import { barChart, hbarList } from '../chart.js';
+import { emptyState } from '../table.js';
+import { formatMoney, formatCount } from '../format.js';
 import { session, moneySettings } from '../session.js';
 
 function moneyCard({ label, amount, hint, iconName }) {
@@ -76,19 +80,115 @@ function quickStartCard() {
   );
 }
 
-function usageCard() {
-  return h(
-    'section',
-    { class: 'card card-wide' },
-    h('div', { class: 'card-head' }, icon('chart'), h('h2', { class: 'card-title' }, t('dash.usageTitle'))),
+/** The last `days` UTC dates, oldest first, as "YYYY-MM-DD" (the server groups usage by UTC day). */
+function lastDays(days) {
+  const out = [];
+  const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+  for (let i = days - 1; i >= 0; i -= 1) out.push(new Date(today - i * 86_400_000).toISOString().slice(0, 10));
+  return out;
+}
+
+const METRICS = {
+  cost: { label: 'dash.metric.cost', value: (d) => d.cost, text: (v) => formatMoney(v) },
+  requests: { label: 'dash.metric.requests', value: (d) => d.requests, text: (v) => formatCount(v) },
+  tokens: { label: 'dash.metric.tokens', value: (d) => d.input_tokens + d.output_tokens, text: (v) => formatCount(v) },
+};
+
+function totals(rows) {
+  let requests = 0;
+  let tokens = 0;
+  for (const r of rows) {
+    requests += r.requests;
+    tokens += r.input_tokens + r.output_tokens;
+  }
+  return { requests, tokens, cost: sumDecimals(rows.map((r) => r.cost)) };
+}
+
+function usageCard(signal) {
+  const body = h('div', { class: 'usage-body' }, loadingBlock());
+  let days = 14;
+  let metric = 'cost';
+  let data = null;
+
+  const seg = (options, current, onPick, label) =>
     h(
       'div',
-      { class: 'empty-state' },
-      h('span', { class: 'empty-icon' }, icon('chart', { size: 28 })),
-      h('p', { class: 'empty-title' }, t('dash.usageEmptyTitle')),
-      h('p', { class: 'empty-text' }, t('dash.usageEmptyText')),
-    ),
+      { class: 'segmented', role: 'group', 'aria-label': label },
+      options.map(([value, text]) =>
+        h('button', { type: 'button', class: 'seg-btn', 'aria-pressed': String(value === current), onclick: () => onPick(value) }, text),
+      ),
+    );
+  const controls = h('div', { class: 'usage-controls' });
+
+  function draw() {
+    controls.replaceChildren(
+      seg([[7, t('dash.days', { n: 7 })], [14, t('dash.days', { n: 14 })], [30, t('dash.days', { n: 30 })]], days, (v) => { days = v; load(); }, t('dash.period')),
+      seg(Object.entries(METRICS).map(([k, m]) => [k, t(m.label)]), metric, (v) => { metric = v; draw(); }, t('dash.metric')),
+    );
+    if (!data) return;
+    const byDay = new Map((data.by_day || []).map((d) => [d.date, d]));
+    const zero = { requests: 0, input_tokens: 0, output_tokens: 0, cost: '0' };
+    const m = METRICS[metric];
+    const points = lastDays(days).map((date) => {
+      const d = byDay.get(date) || zero;
+      const v = m.value(d);
+      return { label: date.slice(5), value: v, title: `${date}: ${m.text(v)}` };
+    });
+    const sum = totals(data.by_day || []);
+    const models = data.by_model || [];
+    if (sum.requests === 0) {
+      body.replaceChildren(emptyState('chart', t('dash.usageEmptyTitle'), t('dash.usageEmptyText')));
+      return;
+    }
+    body.replaceChildren(
+      h(
+        'div',
+        { class: 'usage-totals' },
+        stat(t('dash.metric.cost'), formatMoney(sum.cost)),
+        stat(t('dash.metric.requests'), formatCount(sum.requests)),
+        stat(t('dash.metric.tokens'), formatCount(sum.tokens)),
+      ),
+      h(
+        'div',
+        { class: 'usage-grid' },
+        h('div', { class: 'usage-chart' }, h('h3', { class: 'section-title' }, t('dash.byDay', { metric: t(m.label) })), barChart({ points, ariaLabel: t('dash.byDay', { metric: t(m.label) }) })),
+        h(
+          'div',
+          { class: 'usage-models' },
+          h('h3', { class: 'section-title' }, t('dash.byModel')),
+          models.length
+            ? hbarList(models.map((x) => ({ name: x.model, value: x.cost, text: `${formatMoney(x.cost)} · ${t('dash.requestsN', { n: formatCount(x.requests) })}` })))
+            : h('p', { class: 'muted' }, t('dash.noModels')),
+        ),
+      ),
+    );
+  }
+
+  async function load() {
+    body.replaceChildren(loadingBlock());
+    draw();
+    try {
+      data = await api.get('/api/usage' + qs({ days }), { signal });
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      data = null;
+      body.replaceChildren(alertBox(describeError(err), 'error', { label: t('common.retry'), onClick: load }));
+      return;
+    }
+    draw();
+  }
+  load();
+
+  return h(
+    'section',
+    { class: 'card card-wide usage-card' },
+    h('div', { class: 'card-head card-head-split' }, h('div', { class: 'card-head' }, icon('chart'), h('h2', { class: 'card-title' }, t('dash.usageTitle'))), controls),
+    body,
   );
+}
+
+function stat(label, value) {
+  return h('div', { class: 'mini-stat' }, h('span', { class: 'mini-label' }, label), h('span', { class: 'mini-value' }, value));
 }
 
 export async function mount(root, ctx) {
@@ -121,6 +221,6 @@ export async function mount(root, ctx) {
       accountCard(me),
     ),
     h('div', { class: 'grid grid-two' }, referralCard(me), quickStartCard()),
-    usageCard(),
+    usageCard(ctx.signal),
   ]);
 }

@@ -1,0 +1,157 @@
+// Admin Users page: search accounts, change role/group, enable/disable, adjust balance with a reason.
+
+import { h, append } from '../../dom.js';
+import { t } from '../../i18n.js';
+import { api, qs } from '../../api.js';
+import { field, checkField, validate } from '../../forms.js';
+import { alertSlot, pageHeader, withBusy, toast, toastError, describeError } from '../../ui.js';
+import { openDialog, confirmDialog } from '../../dialog.js';
+import { pagedTable, emptyState } from '../../table.js';
+import { formatMoney, formatDate } from '../../format.js';
+import { parseDecimal } from '../../money.js';
+import { session } from '../../session.js';
+
+function roleBadge(u) {
+  return h('span', { class: u.role === 'admin' ? 'badge badge-accent' : 'badge' }, u.role === 'admin' ? t('role.admin') : t('role.user'));
+}
+
+function stateBadge(u) {
+  return u.disabled ? h('span', { class: 'badge badge-danger' }, t('users.disabled')) : h('span', { class: 'badge badge-success' }, t('users.active'));
+}
+
+function openEdit(user, onDone) {
+  const alerts = alertSlot();
+  const role = field({ label: t('users.role'), name: 'role', value: user.role, options: [{ value: 'user', label: t('role.user') }, { value: 'admin', label: t('role.admin') }] });
+  const group = field({ label: t('users.group'), name: 'group', value: user.group, hint: t('users.groupHint'), spellcheck: false, autocapitalize: 'none', maxlength: 64 });
+  const disabled = checkField({ label: t('users.disableLabel'), name: 'disabled', checked: user.disabled, hint: t('users.disableHint') });
+  const self = session.me && session.me.id === user.id;
+  if (self) {
+    role.input.disabled = true;
+    disabled.input.disabled = true;
+  }
+  const cancel = h('button', { type: 'button', class: 'btn btn-secondary' }, t('common.cancel'));
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('common.save'));
+  const form = h('form', { class: 'form', novalidate: true }, self ? h('p', { class: 'field-hint' }, t('users.selfHint')) : null, role.el, group.el, disabled.el, h('div', { class: 'form-actions' }, cancel, submit));
+  const dlg = openDialog({ title: t('users.editTitle', { name: user.username }), body: [alerts.el, form] });
+  cancel.addEventListener('click', () => dlg.close());
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alerts.clear();
+    const g = group.value().trim();
+    if (!validate([[group, g ? null : t('validation.required')]])) return;
+    const body = {};
+    if (!self && role.value() !== user.role) body.role = role.value();
+    if (g !== user.group) body.group = g;
+    if (!self && disabled.checked() !== user.disabled) body.disabled = disabled.checked();
+    if (Object.keys(body).length === 0) return dlg.close();
+    await withBusy(submit, async () => {
+      try {
+        await api.patch(`/api/admin/users/${user.id}`, body);
+        dlg.close();
+        toast(t('users.saved', { name: user.username }), 'success');
+        onDone();
+      } catch (err) {
+        alerts.error(err);
+      }
+    });
+  });
+}
+
+function openAdjust(user, onDone) {
+  const alerts = alertSlot();
+  const amount = field({ label: t('users.amount'), name: 'amount', inputmode: 'decimal', required: true, hint: t('users.amountHint'), placeholder: '10.00' });
+  const reason = field({ label: t('users.reason'), name: 'reason', required: true, maxlength: 200, hint: t('users.reasonHint') });
+  const cancel = h('button', { type: 'button', class: 'btn btn-secondary' }, t('common.cancel'));
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('users.adjust'));
+  const form = h(
+    'form',
+    { class: 'form', novalidate: true },
+    h('p', { class: 'dialog-text' }, t('users.currentBalance', { amount: formatMoney(user.balance) })),
+    amount.el,
+    reason.el,
+    h('div', { class: 'form-actions' }, cancel, submit),
+  );
+  const dlg = openDialog({ title: t('users.adjustTitle', { name: user.username }), body: [alerts.el, form] });
+  cancel.addEventListener('click', () => dlg.close());
+  amount.input.focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alerts.clear();
+    const a = amount.value().trim();
+    const r = reason.value().trim();
+    const d = parseDecimal(a);
+    const ok = validate([
+      [amount, !a ? t('validation.required') : !d || d.units === 0n ? t('users.amountInvalid') : null],
+      [reason, r ? null : t('validation.required')],
+    ]);
+    if (!ok) return;
+    await withBusy(submit, async () => {
+      try {
+        const res = await api.post(`/api/admin/users/${user.id}/adjust`, { amount: a, reason: r });
+        dlg.close();
+        toast(t('users.adjusted', { name: user.username, balance: formatMoney(res.balance) }), 'success');
+        onDone();
+      } catch (err) {
+        if (err && (err.code === 'invalid_amount' || err.code === 'insufficient_balance')) amount.setError(describeError(err));
+        else if (err && err.code === 'invalid_reason') reason.setError(describeError(err));
+        else alerts.error(err);
+      }
+    });
+  });
+}
+
+export function mount(root, ctx) {
+  const q = (ctx.query.get('q') || '').trim();
+  const search = field({ label: t('users.search'), name: 'q', type: 'search', value: q, placeholder: t('users.searchPlaceholder'), spellcheck: false, autocapitalize: 'none' });
+  const go = h('button', { type: 'submit', class: 'btn btn-primary' }, t('users.searchButton'));
+  const form = h('form', { class: 'filters filters-inline', role: 'search', novalidate: true }, search.el, h('div', { class: 'filter-actions' }, go));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    ctx.navigate(ctx.route.path + qs({ q: search.value().trim() }), { replace: true });
+  });
+
+  let list;
+  const reload = () => list.reload();
+  const actions = (u) => {
+    const edit = h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: () => openEdit(u, reload) }, t('common.edit'));
+    const adjust = h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: () => openAdjust(u, reload) }, t('users.adjust'));
+    const self = session.me && session.me.id === u.id;
+    const toggle = h('button', { type: 'button', class: u.disabled ? 'btn btn-small btn-secondary' : 'btn btn-small btn-danger-ghost', disabled: self }, u.disabled ? t('users.enable') : t('users.disable'));
+    toggle.addEventListener('click', async () => {
+      if (!u.disabled) {
+        const yes = await confirmDialog({ title: t('users.disableTitle'), message: t('users.disableText', { name: u.username }), confirmLabel: t('users.disable'), danger: true });
+        if (!yes) return;
+      }
+      await withBusy(toggle, async () => {
+        try {
+          await api.patch(`/api/admin/users/${u.id}`, { disabled: !u.disabled });
+          toast(u.disabled ? t('users.enabledDone', { name: u.username }) : t('users.disabledDone', { name: u.username }), 'success');
+          reload();
+        } catch (err) {
+          toastError(err);
+        }
+      });
+    });
+    const logs = h('a', { class: 'btn btn-small btn-ghost', href: '/console/admin/logs' + qs({ user: u.username }) }, t('users.logs'));
+    return h('div', { class: 'row-actions' }, edit, adjust, toggle, logs);
+  };
+
+  list = pagedTable({
+    signal: ctx.signal,
+    columns: [
+      { label: t('users.col.id'), cell: (u) => String(u.id), class: 'num' },
+      { label: t('users.col.username'), cell: (u) => h('strong', null, u.username) },
+      { label: t('users.col.role'), cell: roleBadge },
+      { label: t('users.col.group'), cell: (u) => h('code', null, u.group) },
+      { label: t('users.col.status'), cell: stateBadge },
+      { label: t('users.col.balance'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.balance)), class: 'num' },
+      { label: t('users.col.reward'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.reward_balance)), class: 'num' },
+      { label: t('users.col.created'), cell: (u) => formatDate(u.created_at) },
+      { label: t('common.actions'), cell: actions, hideLabel: true, class: 'actions' },
+    ],
+    load: (cursor, signal) => api.get('/api/admin/users' + qs({ q, cursor, limit: 50 }), { signal }),
+    empty: () => emptyState('users', q ? t('users.noMatch', { q }) : t('users.empty'), null),
+  });
+
+  append(root, [pageHeader(t('nav.admin.users'), t('users.subtitle')), h('section', { class: 'card filters-card' }, form), h('section', { class: 'card card-flush' }, list.el)]);
+}
