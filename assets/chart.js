@@ -32,36 +32,37 @@ function ratios(values) {
 }
 
 /**
- * Vertical bars: barChart({ points: [{ label, value, title }], maxLabel, ariaLabel }).
- * `label` is drawn under some bars (every few, so they never collide); `title` is each bar's tooltip.
+ * Vertical bars: barChart({ points: [{ label, value, title }], ariaLabel }).
+ * The bars are SVG (stretched to the box); the labels under them are HTML so text never distorts.
+ * Every few labels are shown, so they never collide; `title` is each bar's tooltip.
  */
-export function barChart({ points, maxLabel = '', ariaLabel = '' }) {
-  const W = 720;
-  const H = 220;
-  const pad = { top: 16, right: 8, bottom: 28, left: 8 };
-  const innerW = W - pad.left - pad.right;
-  const innerH = H - pad.top - pad.bottom;
+export function barChart({ points, ariaLabel = '' }) {
+  const W = 600;
+  const H = 200;
   const n = Math.max(points.length, 1);
-  const slot = innerW / n;
+  const slot = W / n;
   const barW = Math.max(2, Math.min(28, slot * 0.7));
   const r = ratios(points.map((p) => p.value));
-  const every = Math.ceil(n / 8);
+  const every = Math.ceil(n / 7);
 
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': ariaLabel, preserveAspectRatio: 'none' });
   for (const f of [0, 0.5, 1]) {
-    const y = pad.top + innerH * (1 - f);
-    svg.appendChild(s('line', { x1: pad.left, x2: W - pad.right, y1: y, y2: y, class: f === 0 ? 'chart-axis' : 'chart-grid' }));
+    const y = Math.min(H - 0.5, Math.max(0.5, H * (1 - f)));
+    svg.appendChild(s('line', { x1: 0, x2: W, y1: y, y2: y, class: f === 0 ? 'chart-axis' : 'chart-grid', 'vector-effect': 'non-scaling-stroke' }));
   }
   points.forEach((p, i) => {
-    const x = pad.left + slot * i + (slot - barW) / 2;
-    const bh = Math.max(r[i] > 0 ? 2 : 0, innerH * r[i]);
-    const bar = s('rect', { x: x.toFixed(1), y: (pad.top + innerH - bh).toFixed(1), width: barW.toFixed(1), height: bh.toFixed(1), rx: 2, class: 'chart-bar' }, s('title', null, p.title || ''));
-    svg.appendChild(bar);
-    if (i % every === 0 || i === n - 1) {
-      svg.appendChild(s('text', { x: (x + barW / 2).toFixed(1), y: H - 8, class: 'chart-label', 'text-anchor': 'middle' }, p.label));
-    }
+    const x = slot * i + (slot - barW) / 2;
+    const bh = Math.max(r[i] > 0 ? 2 : 0, (H - 4) * r[i]);
+    svg.appendChild(s('rect', { x: x.toFixed(1), y: (H - bh).toFixed(1), width: barW.toFixed(1), height: bh.toFixed(1), class: 'chart-bar' }, s('title', null, p.title || '')));
   });
-  return h('div', { class: 'chart-box' }, maxLabel ? h('p', { class: 'chart-max' }, maxLabel) : null, svg);
+  // Label every `every`-th bar counting back from the newest, which is always labelled.
+  const labels = h(
+    'div',
+    { class: 'chart-labels', 'aria-hidden': 'true' },
+    points.map((p, i) => h('span', { class: (n - 1 - i) % every === 0 ? 'chart-label' : 'chart-label chart-label-hidden' }, p.label)),
+  );
+  labels.style.gridTemplateColumns = `repeat(${n}, minmax(0, 1fr))`; // CSSOM, allowed by the CSP
+  return h('div', { class: 'chart-box' }, svg, labels);
 }
 
 /** Horizontal bars with text: hbarList([{ name, value, text }]) → a list whose bars compare `value`. */

@@ -20,7 +20,8 @@ function navSections(isAdmin) {
 function activePath(items, pathname) {
   let best = null;
   for (const r of items) {
-    if (pathname === r.path || pathname.startsWith(r.path + '/')) {
+    // The dashboard owns only its own path: other /console/... pages it does not list are not its.
+    if (pathname === r.path || (r.path !== '/console' && pathname.startsWith(r.path + '/'))) {
       if (!best || r.path.length > best.length) best = r.path;
     }
   }

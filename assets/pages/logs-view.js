@@ -65,7 +65,7 @@ export async function mountLogs(root, ctx, { admin }) {
 
   let keyOrUser;
   if (admin) {
-    keyOrUser = field({ label: t('logs.filter.user'), name: 'user', value: values.user, hint: t('logs.hint.user'), spellcheck: false, autocapitalize: 'none' });
+    keyOrUser = field({ label: t('logs.filter.user'), name: 'user', value: values.user, placeholder: t('logs.hint.user'), spellcheck: false, autocapitalize: 'none' });
   } else {
     keyOrUser = field({ label: t('logs.filter.key'), name: 'key_id', options: [{ value: '', label: t('logs.allKeys') }] });
     try {
@@ -130,9 +130,9 @@ export async function mountLogs(root, ctx, { admin }) {
 
   const hasFilter = Object.values(values).some(Boolean);
   const columns = [
-    { label: t('logs.col.time'), cell: (r) => h('span', { class: 'nowrap' }, formatTime(r.created_at)) },
+    { label: t('logs.col.time'), cell: (r) => h('span', { class: 'stacked-time' }, h('span', null, formatTime(r.created_at).slice(0, 10)), ' ', h('span', { class: 'muted' }, formatTime(r.created_at).slice(11))) },
     admin ? { label: t('logs.col.user'), cell: (r) => (r.username ? h('a', { href: ctx.route.path + qs({ user: r.username }) }, r.username) : h('span', { class: 'muted' }, '—')) } : null,
-    { label: t('logs.col.key'), cell: (r) => r.key_name || h('span', { class: 'muted' }, '—') },
+    { label: t('logs.col.key'), cell: (r) => (r.key_name ? h('span', { class: 'nowrap' }, r.key_name) : h('span', { class: 'muted' }, '—')) },
     { label: t('logs.col.model'), cell: (r) => h('div', null, h('code', null, r.model || '—'), r.upstream ? h('div', { class: 'muted small' }, '→ ' + r.upstream) : null) },
     { label: t('logs.col.tokens'), cell: (r) => h('span', { class: 'nowrap', title: t('logs.tokensTitle') }, `${formatCount(r.input_tokens)} / ${formatCount(r.output_tokens)}`), class: 'num' },
     { label: t('logs.col.cost'), cell: (r) => h('span', { class: 'nowrap' }, formatMoney(r.cost)), class: 'num' },

@@ -11,7 +11,12 @@ let memberPage;
 let adminPage;
 let secret = '';
 let firstRequestId = '';
-let redeemAvailable = true;
+
+/** A decimal-string amount as exact nano-dollars, for comparing money without floats. */
+function nano(amount) {
+  const [int, frac = ''] = String(amount).split('.');
+  return BigInt(int + frac.padEnd(9, '0').slice(0, 9));
+}
 
 before(async () => {
   assert.ok(ADMIN.password, 'E2E_ADMIN_PASSWORD must be set (run the tests with tests/e2e/run.sh)');
@@ -148,7 +153,6 @@ test('a call with the key shows up in the logs and on the dashboard', async () =
 test('the admin generates a redemption code and the member redeems it', async (t) => {
   const probe = await memberPage.request.post(`${BASE_URL}/api/topup/redeem`, { data: { code: 'probe' } });
   if (probe.status() === 404 && (await probe.json()).error.code === 'not_found') {
-    redeemAvailable = false;
     t.skip('POST /api/topup/redeem answers 404: the redemption-code API is not on this build yet');
     return;
   }
@@ -181,6 +185,72 @@ test('the admin generates a redemption code and the member redeems it', async (t
   await page.locator('tbody tr', { hasText: member.username }).first().waitFor();
 });
 
+test('an invitee registers with the referral link and the inviter transfers the reward', async (t) => {
+  const m = memberPage;
+  const info = await m.request.get(`${BASE_URL}/api/referral`);
+  if (info.status() === 404) {
+    t.skip('GET /api/referral answers 404: the referral API is not on this build yet');
+    return;
+  }
+  const summary = await info.json();
+  if (!summary.enabled) {
+    t.skip('referral rewards are not enabled in this run');
+    return;
+  }
+  const before = await (await m.request.get(`${BASE_URL}/api/me`)).json();
+  const invitee = await newPage(browser);
+  await invitee.goto(`/register?ref=${encodeURIComponent(summary.referral_code)}`);
+  assert.equal(await invitee.getByLabel('Referral code').inputValue(), summary.referral_code, 'the link fills the code in');
+  await invitee.getByLabel('Username').fill(unique('bob'));
+  await invitee.getByLabel('Password', { exact: true }).fill('bobs password 1');
+  await invitee.getByLabel('Confirm password').fill('bobs password 1');
+  await invitee.getByRole('button', { name: 'Create account' }).click();
+  await invitee.waitForURL('**/console');
+  await invitee.context().close();
+
+  await m.goto('/console/topup');
+  await m.getByTestId('invitees').getByText('1', { exact: true }).waitFor();
+  assert.match(await m.getByTestId('referral-reward-balance').innerText(), /\$1\.00/);
+  await shot(m, 'topup-referral-desktop');
+  await m.getByRole('button', { name: 'Transfer to balance' }).click();
+  await m.getByText('$1.00 moved to your balance.').waitFor();
+  const after = await (await m.request.get(`${BASE_URL}/api/me`)).json();
+  assert.equal(nano(after.reward_balance), 0n);
+  assert.equal(nano(after.balance) - nano(before.balance), nano('1'), 'exactly $1 moved');
+  await m.getByTestId('referral-reward-balance').getByText('$0.00').waitFor();
+});
+
+test('a member starts an online payment and comes back to a pending notice', async (t) => {
+  const m = memberPage;
+  const methods = await m.request.get(`${BASE_URL}/api/topup/methods`);
+  if (methods.status() === 404) {
+    t.skip('GET /api/topup/methods answers 404: the payments API is not on this build yet');
+    return;
+  }
+  if (!(await methods.json()).data.some((x) => x.method === 'epay')) {
+    t.skip('EPay is not enabled in this run');
+    return;
+  }
+  await m.goto('/console/topup');
+  await m.getByRole('radio', { name: 'EPay 易支付' }).click();
+  await m.getByRole('button', { name: '$20.00' }).click();
+  await m.getByText('You pay 144.00 CNY; $20.00 is credited.').waitFor();
+  await shot(m, 'topup-payment-desktop');
+  // A custom amount below the minimum is refused before any order is made.
+  await m.getByLabel('Custom amount (USD)').fill('0.5');
+  await m.getByRole('button', { name: 'Top up' }).click();
+  await m.getByText('The minimum is $1.00.').waitFor();
+  await m.getByLabel('Custom amount (USD)').fill('12.5');
+  await m.getByRole('button', { name: 'Top up' }).click();
+  await m.waitForURL(/\/submit\.php\?/);
+  const order = (await m.locator('#order').innerText()).trim();
+  assert.ok(order, 'the gateway got an order number');
+  await m.goto(`/console/topup?paid=${encodeURIComponent(order)}`);
+  await m.getByText('Your payment is being confirmed.', { exact: false }).waitFor();
+  await m.locator('tbody tr', { hasText: order }).getByText('Pending').waitFor();
+  await shot(m, 'topup-paid-pending-desktop');
+});
+
 test('the admin sees every account’s logs, filtered by user', async () => {
   const page = adminPage;
   await page.goto('/console/admin/logs?user=' + encodeURIComponent(member.username));
@@ -206,6 +276,13 @@ test('a disabled key is refused and a deleted key is gone', async () => {
   await renamed.getByRole('button', { name: 'Delete' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await page.getByText('No API keys yet').waitFor();
+  // A key with every field set, through the API, so the screenshots below show a full row.
+  const res = await page.request.post(`${BASE_URL}/api/keys`, {
+    data: { name: 'laptop', limit: '20', expires_at: '2099-12-31', models: ['e2e-model'], ip_allowlist: ['127.0.0.1', '10.0.0.0/8'], rpm: 30 },
+  });
+  assert.equal(res.status(), 201);
+  await page.reload();
+  await page.locator('tbody tr', { hasText: 'laptop' }).waitFor();
 });
 
 test('the language switch changes every label and is remembered', async () => {
@@ -245,7 +322,7 @@ test('every page renders cleanly at desktop and phone widths', async () => {
   await memberPage.goto('/console');
   await memberPage.getByRole('button', { name: 'Open menu' }).click();
   await memberPage.locator('.sidebar.open').waitFor();
-  await shot(memberPage, 'menu-phone');
+  await shot(memberPage, 'menu-phone', { fullPage: false });
   await memberPage.setViewportSize(DESKTOP);
   for (const p of [memberPage, adminPage]) assert.deepEqual(p.problems.filter((x) => !/status of 40[0-9]/.test(x)), [], 'no script errors or CSP violations');
 });

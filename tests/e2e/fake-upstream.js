@@ -1,5 +1,6 @@
-// A tiny OpenAI-compatible upstream for the e2e tests: fixed replies with a known `usage`, so costs are exact.
-// Usage: node fake-upstream.js PORT   (prints "ready" once listening)
+// Tiny fakes for the e2e tests: an OpenAI-compatible upstream with a known `usage` (so costs are
+// exact) and an EPay gateway's submit page (where checkout sends the browser).
+// Usage: node fake-upstream.js PORT   (prints "ready PORT" once listening)
 
 import http from 'node:http';
 
@@ -10,6 +11,12 @@ const server = http.createServer((req, res) => {
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
+    if (req.url.startsWith('/submit.php')) {
+      const order = new URL(req.url, 'http://x').searchParams.get('out_trade_no') || '';
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end(`<!doctype html><title>Fake EPay</title><h1>Fake EPay gateway</h1><p id="order">${order.replace(/[^A-Za-z0-9_-]/g, '')}</p>`);
+      return;
+    }
     if (req.method === 'GET' && req.url.endsWith('/models')) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ object: 'list', data: [{ id: 'e2e-model', object: 'model' }] }));

@@ -49,11 +49,11 @@ export async function signIn(page, username, password) {
   await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
 }
 
-/** Full-page screenshot into artifacts/NAME.png (after the page has settled). */
-export async function shot(page, name) {
+/** Screenshot into artifacts/NAME.png after the page has settled (full page unless told otherwise). */
+export async function shot(page, name, { fullPage = true } = {}) {
   await page.waitForLoadState('networkidle').catch(() => {});
   await page.waitForFunction(() => !document.querySelector('.loading-block')).catch(() => {});
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage });
 }
 
 /** POST /v1/chat/completions with an API key, from the test (not the browser). */

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs the console's end-to-end tests in headless Chromium against a fresh server:
+#   installs Debian's chromium if missing, npm ci if node_modules is missing, builds the server if
+#   needed (honouring CARGO_TARGET_DIR), starts a fake upstream and the server on free ports with a
+#   temp data dir, creates and funds an admin, runs `node --test`, and always stops both.
+# Usage: tests/e2e/run.sh [extra node --test args]     Exit status: non-zero on any failure.
+# Screenshots of every page (desktop and 375px) land in tests/e2e/artifacts/ (git-ignored).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+bin="${E2E_BIN:-$target/debug/code-router}"   # E2E_BIN: test a given binary as is (no build)
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "e2e: installing chromium (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -d "$here/node_modules/playwright-core" ]; then
+  echo "e2e: npm ci"
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Build when the binary is missing or older than any source or asset it embeds. Debug builds read
+# assets/ from disk at run time, so asset edits alone need no rebuild.
+if [ -z "${E2E_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$root/src" "$root/Cargo.toml" "$root/Cargo.lock" "$root/schema.sql" -newer "$bin" -print -quit)" ]; }; then
+  echo "e2e: cargo build"
+  (cd "$root" && cargo build --quiet)
+fi
+
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/code-router-e2e.XXXXXX")"
+fake_pid=""
+server_pid=""
+cleanup() {
+  local status=$?
+  set +e
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
+  if [ -n "$fake_pid" ]; then kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null; fi
+  if [ "$status" -ne 0 ] && [ -f "$work/server.log" ]; then
+    echo "e2e: last server log lines:" >&2
+    tail -n 30 "$work/server.log" >&2
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+fake_port="$(free_port)"
+port="$(free_port)"
+base="http://127.0.0.1:$port"
+
+node "$here/fake-upstream.js" "$fake_port" >"$work/fake.log" 2>&1 &
+fake_pid=$!
+
+config="$work/config.toml"
+cat >"$config" <<EOF
+[server]
+public_url = "$base"
+registrations_per_ip_hour = 100
+login_attempts = 100
+
+[[upstreams]]
+name = "demo"
+kind = "demo"
+models = ["demo:free"]
+
+[[upstreams]]
+name = "fake"
+base_url = "http://127.0.0.1:$fake_port/v1"
+api_key = "sk-fake-upstream"
+models = ["e2e-model"]
+
+[models."e2e-model"]
+input = "2"
+output = "8"
+
+[models."demo:free"]
+
+[groups]
+default = "1"
+vip = "0.8"
+EOF
+
+# Sections for features that may not be on this build yet: kept only when the binary accepts them.
+add_if_known() {
+  local section="$1"
+  cp "$config" "$config.try"
+  printf '\n%s\n' "$section" >>"$config.try"
+  if "$bin" config check --config "$config.try" >/dev/null 2>&1; then
+    mv "$config.try" "$config"
+  else
+    echo "e2e: this build does not know: $(printf '%s' "$section" | head -n 1)"
+    rm -f "$config.try"
+  fi
+}
+add_if_known '[referral]
+enabled = true
+inviter_reward = "1"
+invitee_reward = "0.5"'
+add_if_known "[payments.epay]
+enabled = true
+pid = \"1001\"
+key = \"e2e-epay-key\"
+gateway_url = \"http://127.0.0.1:$fake_port\"
+rate = \"7.2\"
+presets = [\"10\", \"20\", \"50\"]"
+"$bin" config check --config "$config"
+
+data="$work/data"
+admin_password="e2e-admin-$(node -e "console.log(require('crypto').randomBytes(9).toString('hex'))")"
+printf '%s\n' "$admin_password" | "$bin" user create --config "$config" --data "$data" --username admin --admin --password-stdin
+"$bin" user adjust --config "$config" --data "$data" --username admin --amount 5 --reason "e2e funding" >/dev/null
+
+"$bin" serve --config "$config" --data "$data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  if node -e "fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "$base/healthz"; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then echo "e2e: the server exited" >&2; exit 1; fi
+  sleep 0.1
+done
+grep -q '^ready' "$work/fake.log" || sleep 0.5
+
+echo "e2e: server $base, fake upstream :$fake_port"
+cd "$here"
+E2E_BASE_URL="$base" E2E_ADMIN_USERNAME=admin E2E_ADMIN_PASSWORD="$admin_password" \
+  node --test --test-concurrency=1 "$@" ./*.test.js
