@@ -255,7 +255,7 @@ export async function mount(root, ctx) {
     };
     const table = dataTable(
       [
-        { label: t('keys.col.name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', null, h('code', { class: 'muted small' }, k.key_hint))) },
+        { label: t('keys.col.name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', null, h('code', { class: 'muted small nowrap' }, k.key_hint))) },
         { label: t('keys.col.status'), cell: statusBadge },
         { label: t('keys.col.usedLimit'), cell: limitText, class: 'num' },
         { label: t('keys.col.expires'), cell: (k) => (k.expires_at ? formatDate(k.expires_at) : h('span', { class: 'muted' }, t('keys.never'))) },

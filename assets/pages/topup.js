@@ -281,7 +281,7 @@ function ledgerSection(ctx) {
       { label: t('ledger.col.account'), cell: (r) => h('span', { class: 'nowrap' }, r.account === 'reward' ? t('ledger.account.reward') : t('ledger.account.balance')) },
       { label: t('ledger.col.amount'), cell: (r) => h('span', { class: parseDecimal(r.amount)?.units < 0n ? 'amount-neg nowrap' : 'amount-pos nowrap' }, formatSignedMoney(r.amount)), class: 'num' },
       { label: t('ledger.col.after'), cell: (r) => h('span', { class: 'nowrap' }, formatMoney(r.balance_after)), class: 'num' },
-      { label: t('ledger.col.reason'), cell: (r) => h('span', null, r.reason || '', r.ref_id && !(r.reason || '').includes(r.ref_id) ? h('code', { class: 'muted small ref' }, r.ref_id) : null) },
+      { label: t('ledger.col.reason'), cell: (r) => h('span', null, r.reason || '', r.ref_id && !/^\d+$/.test(r.ref_id) && !(r.reason || '').includes(r.ref_id) ? h('code', { class: 'muted small ref' }, r.ref_id) : null) },
     ],
     load: (cursor, signal) => api.get('/api/ledger' + qs({ cursor, limit: 20 }), { signal }),
     empty: () => emptyState('logs', t('ledger.emptyTitle'), t('ledger.emptyText')),

@@ -69,7 +69,7 @@ export function mount(root, ctx) {
   const list = pagedTable({
     signal: ctx.signal,
     columns: [
-      { label: t('codes.col.code'), cell: (c) => h('code', null, `${c.hint}-…`) },
+      { label: t('codes.col.code'), cell: (c) => h('code', null, c.hint) },
       { label: t('codes.col.amount'), cell: (c) => formatMoney(c.amount), class: 'num' },
       { label: t('codes.col.status'), cell: (c) => h('span', { class: 'badge ' + (STATUS_CLASS[c.status] || '') }, t('codes.status.' + c.status)) },
       { label: t('codes.col.note'), cell: (c) => c.note || h('span', { class: 'muted' }, '—') },
