@@ -30,6 +30,7 @@ function trafficCell(u) {
     t('upstreams.requestsN', { n: formatCount(u.requests) }),
     h('div', { class: u.errors ? 'small amount-neg' : 'muted small' }, t('upstreams.errorsN', { n: formatCount(u.errors) }) + rate),
     u.consecutive_failures ? h('div', { class: 'small amount-neg' }, t('upstreams.failStreak', { n: u.consecutive_failures })) : null,
+    h('div', { class: 'small' }, t('upstreams.latency', { p50: formatMs(u.p50_ms), p95: formatMs(u.p95_ms) })),
   );
 }
 
@@ -54,13 +55,11 @@ export function mount(root, ctx) {
       box.replaceChildren(
         dataTable(
           [
-            { label: t('upstreams.col.name'), cell: (u) => h('div', null, h('strong', null, u.name), h('div', { class: 'muted small' }, u.kind)) },
+            { label: t('upstreams.col.name'), cell: (u) => h('div', { class: 'upstream-name' }, h('strong', null, u.name), h('div', { class: 'muted small' }, u.kind), u.base_url ? h('code', { class: 'small break', title: u.base_url }, u.base_url) : null) },
             { label: t('upstreams.col.state'), cell: stateCell },
-            { label: t('upstreams.col.baseUrl'), cell: (u) => (u.base_url ? h('code', { class: 'small break' }, u.base_url) : h('span', { class: 'muted' }, '—')) },
             { label: t('upstreams.col.models'), cell: (u) => h('span', { class: 'chips' }, (u.models || []).map((m) => h('code', { class: 'chip' }, m))) },
             { label: t('upstreams.col.priority'), cell: (u) => `${u.priority} / ${u.weight}`, class: 'num' },
             { label: t('upstreams.col.traffic'), cell: trafficCell },
-            { label: t('upstreams.col.latency'), cell: (u) => h('span', { class: 'nowrap' }, `${formatMs(u.p50_ms)} / ${formatMs(u.p95_ms)}`), class: 'num' },
             { label: t('upstreams.col.lastError'), cell: errorCell },
           ],
           rows,
