@@ -311,6 +311,21 @@ test('the language switch changes every label and is remembered', async () => {
   await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
 });
 
+test('balances and costs show as quota when the server says display = "quota"', async () => {
+  const page = await newPage(browser);
+  await page.route('**/api/status', async (route) => {
+    const real = await (await route.fetch()).json();
+    await route.fulfill({ json: { ...real, display: 'quota', quota_per_usd: 500000 } });
+  });
+  await signIn(page, ADMIN.username, ADMIN.password);
+  // The admin was funded with $5 by run.sh and has spent nothing: 5 × 500,000 quota.
+  const card = page.locator('.stat-card').first();
+  assert.match(await card.innerText(), /2,500,000\s*quota/);
+  assert.match(await card.innerText(), /≈ \$5\.00/);
+  await shot(page, 'dashboard-quota-desktop');
+  await page.context().close();
+});
+
 test('every page renders cleanly at desktop and phone widths', async () => {
   const memberPaths = { dashboard: '/console', keys: '/console/keys', logs: '/console/logs', topup: '/console/topup', account: '/console/account' };
   const adminPaths = { 'admin-users': '/console/admin/users', 'admin-codes': '/console/admin/codes', 'admin-upstreams': '/console/admin/upstreams', 'admin-prices': '/console/admin/prices', 'admin-logs': '/console/admin/logs' };
