@@ -342,8 +342,21 @@ test('every page renders cleanly at desktop and phone widths', async () => {
     }
     await page.setViewportSize(DESKTOP);
   }
-  // The phone menu opens the drawer.
+  // Dialogs and the signed-out pages at phone width too.
   await memberPage.setViewportSize(PHONE);
+  await memberPage.goto('/console/keys');
+  await memberPage.getByTestId('create-key').click();
+  await memberPage.getByRole('dialog').waitFor();
+  await shot(memberPage, 'keys-create-dialog-phone', { fullPage: false });
+  await memberPage.keyboard.press('Escape');
+  const guest = await newPage(browser, { viewport: PHONE });
+  for (const url of ['/login', '/register']) {
+    await guest.goto(url);
+    await guest.locator('h1').waitFor();
+    await shot(guest, `${url.slice(1)}-phone`);
+  }
+  await guest.context().close();
+  // The phone menu opens the drawer.
   await memberPage.goto('/console');
   await memberPage.getByRole('button', { name: 'Open menu' }).click();
   await memberPage.locator('.sidebar.open').waitFor();
