@@ -1,7 +1,8 @@
 //! Shared server state: database, clock, the live config, and the in-memory limiters.
 
 use std::ops::Deref;
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::clock::SharedClock;
@@ -28,6 +29,7 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Settles or releases holds and writes log rows, batched, off the request path.
     pub finisher: Finisher,
+    config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
 }
 
@@ -73,6 +75,7 @@ impl AppState {
             key_secret,
             http,
             finisher,
+            config_path: OnceLock::new(),
             live: RwLock::new(Live {
                 config: Arc::new(config),
                 prices,
@@ -87,6 +90,50 @@ impl AppState {
             .unwrap_or_else(|p| p.into_inner())
             .config
             .clone()
+    }
+
+    /// Remembers the file the config came from, so it can be reloaded.
+    pub fn set_config_path(&self, path: PathBuf) {
+        let _ = self.config_path.set(path);
+    }
+
+    /// Re-reads the config file and swaps prices, upstreams and every other reloadable
+    /// setting in at once; requests in flight keep what they started with. The listen address
+    /// and data directory need a restart. On any error nothing changes.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some(path) = self.config_path.get() else {
+            return Err(
+                "the server runs on embedded defaults; there is no config file to reload".into(),
+            );
+        };
+        let mut fresh = Config::load(path).map_err(|e| e.to_string())?;
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        let old = &live.config.server;
+        if fresh.server.listen != old.listen || fresh.server.data_dir != old.data_dir {
+            tracing::warn!("server.listen and server.data_dir change only on restart");
+        }
+        fresh.server.listen = old.listen.clone();
+        fresh.server.data_dir = old.data_dir.clone();
+        let prices = Arc::new(PriceTable::new(&fresh.models, &fresh.groups));
+        let upstreams = Arc::new(UpstreamSet::from_config(
+            &fresh.upstreams,
+            Some(&live.upstreams),
+        ));
+        let summary = format!(
+            "{} models priced, {} upstreams",
+            fresh.models.len(),
+            upstreams.list.len()
+        );
+        *live = Live {
+            config: Arc::new(fresh),
+            prices,
+            upstreams,
+        };
+        drop(live);
+        // Group rates may have changed: cached keys carry their owner's group, not its rate, so
+        // nothing cached goes stale.
+        tracing::info!(%summary, "config reloaded");
+        Ok(summary)
     }
 
     pub fn upstreams(&self) -> Arc<UpstreamSet> {

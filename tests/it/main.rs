@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod admin;
 mod cli;
 mod console;
 mod db;
@@ -11,4 +12,5 @@ mod fake_upstream;
 mod helpers;
 mod keys;
 mod ledger;
+mod process;
 mod relay;

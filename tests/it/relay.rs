@@ -190,7 +190,8 @@ async fn without_reported_usage_tokens_are_counted() {
     let output_whole = count(&WORDS.concat());
     let output_chunks: u64 = WORDS.iter().map(|w| count(w)).sum();
     let price = |i: u64, o: u64| {
-        code_router::ledger::money::Money::from_units((i * 1_000_000 + o * 2_000_000) as i64).to_string()
+        code_router::ledger::money::Money::from_units((i * 1_000_000 + o * 2_000_000) as i64)
+            .to_string()
     };
 
     assert_eq!(
