@@ -17,6 +17,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub billing: BillingConfig,
     pub relay: RelayConfig,
+    pub logs: LogsConfig,
+    pub metrics: MetricsConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
     /// A file lists its upstreams; only running with no file at all gets the built-in demo one.
@@ -32,6 +34,8 @@ impl Default for Config {
             server: ServerConfig::default(),
             billing: BillingConfig::default(),
             relay: RelayConfig::default(),
+            logs: LogsConfig::default(),
+            metrics: MetricsConfig::default(),
             models: BTreeMap::new(),
             groups: BTreeMap::new(),
             upstreams: vec![UpstreamConfig::demo()],
@@ -99,6 +103,28 @@ impl UpstreamConfig {
             weight: 1,
             enabled: true,
         }
+    }
+}
+
+/// `[metrics]`: who may scrape `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token scrapers must send; without one, only loopback peers are answered.
+    pub token: Option<String>,
+}
+
+/// `[logs]`: request log retention. The ledger is kept forever regardless.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Request logs older than this many days are deleted; 0 keeps them forever.
+    pub retain_days: u32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { retain_days: 90 }
     }
 }
 

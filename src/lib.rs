@@ -13,6 +13,7 @@ pub mod extract;
 pub mod keys;
 pub mod ledger;
 pub mod logs;
+pub mod metrics;
 pub mod net;
 pub mod pricing;
 pub mod random;
@@ -66,6 +67,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     std::thread::spawn(relay::tokenizer::warm_up);
+    logs::retention::spawn_pruner(state.clone());
     let app = build_router(state.clone());
     let served = axum::serve(
         listener,

@@ -9,7 +9,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, keys, ledger, logs, random, relay, system};
+use crate::{accounts, admin, console, keys, ledger, logs, metrics, random, relay, system};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -63,6 +63,7 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(system::healthz))
+        .route("/metrics", get(metrics::scrape))
         .merge(api)
         .merge(gateway)
         .merge(console)

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::keys::cache::KeyCache;
 use crate::logs::writer::Finisher;
+use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
 use crate::relay::upstreams::UpstreamSet;
@@ -29,6 +30,7 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Settles or releases holds and writes log rows, batched, off the request path.
     pub finisher: Finisher,
+    pub metrics: Metrics,
     config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
 }
@@ -75,6 +77,7 @@ impl AppState {
             key_secret,
             http,
             finisher,
+            metrics: Metrics::default(),
             config_path: OnceLock::new(),
             live: RwLock::new(Live {
                 config: Arc::new(config),

@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod query;
+pub mod retention;
 pub mod writer;
 
 use rusqlite::{params, Connection};

@@ -86,6 +86,7 @@ pub async fn relay(
             log.error = e.message.clone();
             log.latency_ms = started.elapsed().as_millis() as u64;
             // Nothing was held: the log row need not be waited for.
+            state.metrics.observe(&log);
             drop(state.finisher.finish(Outcome::Nothing, log));
             with_request_id(e, &request_id).into_response()
         }
@@ -446,6 +447,7 @@ impl Job {
     /// Hands the outcome and log row to the finisher and waits (boundedly) for the commit.
     async fn commit(&mut self, outcome: Outcome) {
         let waits = !matches!(outcome, Outcome::Nothing);
+        self.state.metrics.observe(&self.log);
         let committed = self
             .state
             .finisher

@@ -388,3 +388,111 @@ async fn sighup_reloads_and_sigterm_lets_a_stream_finish() {
     // 10 × 1500 + 20 × 2000 per 1M = 0.055.
     assert_eq!((balance, settles), (945_000_000, 1));
 }
+
+#[tokio::test]
+async fn old_request_logs_are_pruned_but_never_the_ledger() {
+    let app = spawn_app_with(|c| c.logs.retain_days = 30).await;
+    let user = app.create_user("alice", Role::User).await;
+    app.fund(user, "1").await;
+    let now = code_router::clock::Clock::now(app.clock.as_ref());
+    app.state
+        .db
+        .write(move |conn| {
+            for age_days in [100, 31, 29, 0] {
+                let row = code_router::logs::LogRow {
+                    request_id: format!("req_{age_days}"),
+                    created_at: now - age_days * 86_400,
+                    user_id: Some(user),
+                    status: 200,
+                    ..Default::default()
+                };
+                code_router::logs::insert_log(conn, &row)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let deleted = code_router::logs::retention::prune_expired(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    let member = app.login("alice").await;
+    let (_, logs) = json_of(member.get(app.url("/api/logs")).send().await.unwrap()).await;
+    let ids: Vec<&str> = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["req_0", "req_29"]);
+    assert_eq!(
+        app.ledger_of(user).await.len(),
+        1,
+        "the ledger is untouched"
+    );
+
+    let keep_all = spawn_app_with(|c| c.logs.retain_days = 0).await;
+    assert_eq!(
+        code_router::logs::retention::prune_expired(&keep_all.state)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_cost() {
+    let fake = Fake::start(Mode::Ok).await;
+    let app = spawn_app_config(Config::parse(&config_text(&fake, "1000"), "t").unwrap()).await;
+    let user = app.create_user("root", Role::Admin).await;
+    app.fund(user, "1").await;
+    let admin = app.login("root").await;
+    let (_, key) = app.create_key(&admin, json!({"name": "k"})).await;
+    for model in ["gpt-test", "gpt-test", "nope"] {
+        reqwest::Client::new()
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [], "max_tokens": 20}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(has("code_router_requests_total{endpoint=\"/chat/completions\",model=\"gpt-test\",upstream=\"main\",status=\"200\"} 2"), "{text}");
+    assert!(has("code_router_requests_total{endpoint=\"/chat/completions\",model=\"nope\",upstream=\"\",status=\"404\"} 1"), "{text}");
+    assert!(
+        has("code_router_tokens_total{model=\"gpt-test\",direction=\"output\"} 40"),
+        "{text}"
+    );
+    assert!(
+        has("code_router_cost_nanodollars_total{model=\"gpt-test\"} 100000000"),
+        "{text}"
+    );
+    assert!(has("code_router_holds_open 0"), "{text}");
+    assert!(
+        has("code_router_upstream_up{upstream=\"main\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("code_router_request_duration_seconds_bucket"));
+    assert!(text.contains("code_router_db_pool_acquires_total{pool=\"write\"}"));
+    assert!(text.trim_end().ends_with("# EOF"));
+
+    let locked = spawn_app_with(|c| c.metrics.token = Some("s3cret".into())).await;
+    assert_eq!(
+        reqwest::get(locked.url("/metrics")).await.unwrap().status(),
+        401
+    );
+    let ok = reqwest::Client::new()
+        .get(locked.url("/metrics"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
