@@ -174,7 +174,7 @@ pub async fn scrape(
     // Figures read at scrape time rather than counted.
     let holds = state
         .db
-        .read(|conn| crate::ledger::holds::count_open_holds(conn))
+        .read(crate::ledger::holds::count_open_holds)
         .await?;
     let _ = writeln!(
         out,
