@@ -10,6 +10,7 @@ mod db;
 mod errors;
 mod fake_upstream;
 mod helpers;
+mod install;
 mod keys;
 mod ledger;
 mod process;

@@ -13,7 +13,12 @@ pub struct Server {
 impl Server {
     /// Starts `code-router serve ARGS --listen 127.0.0.1:0` and waits for its address.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
+        Server::start_binary(BIN, args)
+    }
+
+    /// The same with another copy of the binary (an installed one).
+    pub fn start_binary(binary: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(binary)
             .arg("serve")
             .args(args)
             .args(["--listen", "127.0.0.1:0"])
