@@ -94,3 +94,18 @@ CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
 CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
+
+-- Referral rewards, one row per invited account: what registration promised (per [referral] at
+-- that moment) and when the inviter's share was paid. paid_at stays NULL while the reward waits
+-- for the invitee's first top-up (reward_on = "first_topup"); the invitee_id key and the
+-- conditional UPDATE of paid_at make a reward impossible to pay twice.
+CREATE TABLE referral_rewards (
+    invitee_id      INTEGER PRIMARY KEY REFERENCES users(id),
+    inviter_id      INTEGER NOT NULL REFERENCES users(id),
+    inviter_reward  INTEGER NOT NULL CHECK (inviter_reward >= 0),
+    invitee_reward  INTEGER NOT NULL CHECK (invitee_reward >= 0),
+    created_at      INTEGER NOT NULL,
+    paid_at         INTEGER
+);
+CREATE INDEX referral_rewards_by_inviter ON referral_rewards(inviter_id);
+CREATE INDEX users_by_inviter ON users(inviter_id) WHERE inviter_id IS NOT NULL;

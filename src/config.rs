@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ledger::money::Money;
 use crate::pricing::{GroupRate, ModelPrice};
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
@@ -17,6 +18,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
+    pub referral: ReferralConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +103,39 @@ impl Default for BillingConfig {
     }
 }
 
+/// Referral rewards. Off by default: an operator decides to give money away, not the binary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferralConfig {
+    pub enabled: bool,
+    /// Credited to the inviter's reward balance for each account registered with their code.
+    pub inviter_reward: Money,
+    /// Credited to the new account's main balance when it registers with a code.
+    pub invitee_reward: Money,
+    /// When the inviter's reward is paid.
+    pub reward_on: RewardOn,
+}
+
+impl Default for ReferralConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            inviter_reward: Money::ZERO,
+            invitee_reward: Money::ZERO,
+            reward_on: RewardOn::Register,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardOn {
+    /// As soon as the invitee registers.
+    Register,
+    /// After the invitee's first paid top-up or code redemption.
+    FirstTopup,
+}
+
 /// A problem in the config file, already worded for the operator: file, line and key.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -176,6 +211,14 @@ impl Config {
         }
         if self.billing.quota_per_usd == 0 {
             return Err(("billing.quota_per_usd".into(), "must be at least 1".into()));
+        }
+        for (key, value) in [
+            ("inviter_reward", self.referral.inviter_reward),
+            ("invitee_reward", self.referral.invitee_reward),
+        ] {
+            if value < Money::ZERO {
+                return Err((format!("referral.{key}"), "must not be negative".into()));
+            }
         }
         for (name, price) in &self.models {
             price
@@ -273,6 +316,33 @@ mod tests {
         let e = Config::parse("[server]\nlisen = \"x\"\n", "c.toml").unwrap_err();
         assert!(e.0.contains("lisen"), "{e}");
         assert!(e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn referral_section() {
+        let c = Config::parse("", "t").unwrap();
+        assert!(!c.referral.enabled);
+        assert_eq!(c.referral.inviter_reward, Money::ZERO);
+        assert_eq!(c.referral.reward_on, RewardOn::Register);
+        let c = Config::parse(
+            "[referral]\nenabled = true\ninviter_reward = \"1.5\"\nreward_on = \"first_topup\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.referral.inviter_reward.units(), 1_500_000_000);
+        assert_eq!(c.referral.reward_on, RewardOn::FirstTopup);
+        let cases = [
+            (
+                "[referral]\ninviter_reward = \"-1\"\n",
+                "line 2: referral.inviter_reward",
+            ),
+            ("[referral]\ninvitee_reward = 1\n", "line 2"),
+            ("[referral]\nreward_on = \"later\"\n", "line 2"),
+        ];
+        for (text, needle) in cases {
+            let e = Config::parse(text, "c.toml").unwrap_err();
+            assert!(e.0.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod net;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;
+pub mod referral;
 pub mod router;
 pub mod state;
 pub mod system;

@@ -9,7 +9,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, ledger, random, system};
+use crate::{accounts, admin, console, ledger, random, referral, system};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -30,6 +30,8 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/api/me", get(accounts::handlers::me))
         .route("/api/ledger", get(ledger::handlers::list_ledger))
+        .route("/api/referral", get(referral::handlers::summary))
+        .route("/api/referral/transfer", post(referral::handlers::transfer))
         .route("/api/admin/users", get(admin::users::list_users))
         .route(
             "/api/admin/users/{id}/adjust",

@@ -9,3 +9,4 @@ mod db;
 mod errors;
 mod helpers;
 mod ledger;
+mod referral;
