@@ -18,6 +18,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
+    pub codes: CodesConfig,
     pub referral: ReferralConfig,
 }
 
@@ -99,6 +100,26 @@ impl Default for BillingConfig {
             quota_per_usd: 500_000,
             currency: "USD".into(),
             default_max_output_tokens: 4096,
+        }
+    }
+}
+
+/// Redemption codes: how many failed redeem attempts an account and an address get per window,
+/// so codes cannot be guessed by brute force.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodesConfig {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub failure_window_secs: u32,
+}
+
+impl Default for CodesConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            failure_window_secs: 900,
         }
     }
 }
@@ -212,6 +233,16 @@ impl Config {
         if self.billing.quota_per_usd == 0 {
             return Err(("billing.quota_per_usd".into(), "must be at least 1".into()));
         }
+        let codes = &self.codes;
+        for (key, value) in [
+            ("max_failures_per_account", codes.max_failures_per_account),
+            ("max_failures_per_ip", codes.max_failures_per_ip),
+            ("failure_window_secs", codes.failure_window_secs),
+        ] {
+            if value == 0 {
+                return Err((format!("codes.{key}"), "must be at least 1".into()));
+            }
+        }
         for (key, value) in [
             ("inviter_reward", self.referral.inviter_reward),
             ("invitee_reward", self.referral.invitee_reward),
@@ -319,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn referral_section() {
+    fn referral_and_codes_sections() {
         let c = Config::parse("", "t").unwrap();
         assert!(!c.referral.enabled);
         assert_eq!(c.referral.inviter_reward, Money::ZERO);
@@ -338,6 +369,10 @@ mod tests {
             ),
             ("[referral]\ninvitee_reward = 1\n", "line 2"),
             ("[referral]\nreward_on = \"later\"\n", "line 2"),
+            (
+                "[codes]\nfailure_window_secs = 0\n",
+                "line 2: codes.failure_window_secs",
+            ),
         ];
         for (text, needle) in cases {
             let e = Config::parse(text, "c.toml").unwrap_err();

@@ -9,7 +9,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, ledger, random, referral, system};
+use crate::{accounts, admin, console, ledger, random, referral, system, topup};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -30,12 +30,17 @@ pub fn build_router(state: AppState) -> Router {
         )
         .route("/api/me", get(accounts::handlers::me))
         .route("/api/ledger", get(ledger::handlers::list_ledger))
+        .route("/api/topup/redeem", post(topup::codes::handlers::redeem))
         .route("/api/referral", get(referral::handlers::summary))
         .route("/api/referral/transfer", post(referral::handlers::transfer))
         .route("/api/admin/users", get(admin::users::list_users))
         .route(
             "/api/admin/users/{id}/adjust",
             post(admin::users::adjust_user),
+        )
+        .route(
+            "/api/admin/codes",
+            get(topup::codes::handlers::list).post(topup::codes::handlers::generate),
         )
         .layer(DefaultBodyLimit::max(api_limit));
 

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod cli;
+mod codes;
 mod console;
 mod db;
 mod errors;

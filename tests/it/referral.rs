@@ -160,6 +160,105 @@ async fn registering_with_a_code_rewards_both_and_transfers_move_the_reward() {
 }
 
 #[tokio::test]
+async fn first_topup_mode_pays_the_inviter_once_after_the_first_redemption() {
+    let app = spawn_app_with(rewards("2", "0", RewardOn::FirstTopup)).await;
+    let (ivy, code) = inviter(&app, "ivy").await;
+    for name in ["payer", "idler", "direct"] {
+        let (status, body) = register(&app, name, &code).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let summary = get(&ivy, &app, "/api/referral").await;
+    assert_eq!(summary["invitees"], 3);
+    assert_eq!(
+        summary["reward_balance"], "0.000000",
+        "nothing at registration"
+    );
+    assert_eq!(summary["rewards_earned"], "0.000000");
+    assert_eq!(summary["rewards_pending"], "6.000000");
+    assert_eq!(summary["reward_on"], "first_topup");
+
+    app.create_user("root", Role::Admin).await;
+    let admin = app.login("root").await;
+    let (status, body) = json_of(
+        admin
+            .post(app.url("/api/admin/codes"))
+            .json(&json!({ "amount": "10", "count": 2 }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let payer = app.login("payer").await;
+    for (n, code) in body["codes"].as_array().unwrap().iter().enumerate() {
+        let (status, answer) = json_of(
+            payer
+                .post(app.url("/api/topup/redeem"))
+                .json(&json!({ "code": code }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let summary = get(&ivy, &app, "/api/referral").await;
+        assert_eq!(
+            summary["reward_balance"], "2.000000",
+            "after redemption {n}"
+        );
+        assert_eq!(summary["rewards_earned"], "2.000000");
+        assert_eq!(summary["rewards_pending"], "4.000000");
+    }
+
+    // The function payment code calls in its own credit transaction pays once, however often.
+    let direct: i64 = app
+        .state
+        .db
+        .read(|conn| {
+            Ok(
+                conn.query_row("SELECT id FROM users WHERE username = 'direct'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        app.state
+            .db
+            .write(move |conn| {
+                let tx = code_router::db::immediate(conn)?;
+                code_router::referral::reward_inviter_on_first_topup(&tx, direct, 0)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let summary = get(&ivy, &app, "/api/referral").await;
+    assert_eq!(summary["reward_balance"], "4.000000");
+    assert_eq!(
+        summary["rewards_pending"], "2.000000",
+        "idler has not topped up"
+    );
+    // An account registered without a code owes nobody anything.
+    app.state
+        .db
+        .write(|conn| {
+            let root: i64 =
+                conn.query_row("SELECT id FROM users WHERE username = 'root'", [], |r| {
+                    r.get(0)
+                })?;
+            code_router::referral::reward_inviter_on_first_topup(conn, root, 0)
+        })
+        .await
+        .unwrap();
+    let summary = get(&ivy, &app, "/api/referral").await;
+    assert_eq!(summary["reward_balance"], "4.000000");
+    assert!(app.audit().await.problems.is_empty());
+}
+
+#[tokio::test]
 async fn referrals_off_by_default_record_the_invitee_but_pay_nothing() {
     let app = spawn_app().await;
     let (ivy, code) = inviter(&app, "ivy").await;
