@@ -390,6 +390,24 @@ async fn failed_redemptions_are_rate_limited_per_account_and_per_address() {
     let (status, _) = redeem(&friend, &app, &codes[1]).await;
     assert_eq!(status, 429, "per-address limit");
 
+    // A burst of parallel guesses gets no more tries than a sequence would.
+    app.clock.advance_secs(600);
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (client, url) = (guesser.clone(), app.url("/api/topup/redeem"));
+            tokio::spawn(async move {
+                let r = client.post(url).json(&json!({ "code": "burst" })).send();
+                r.await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[404; 3].as_slice(), &[429; 9]].concat());
+
     app.clock.advance_secs(600);
     let (status, body) = redeem(&guesser, &app, &codes[0]).await;
     assert_eq!(status, 200, "the window is over: {body}");

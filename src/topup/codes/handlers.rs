@@ -33,18 +33,28 @@ pub async fn redeem(
     let user_key = user_id.to_string();
     let ip_key = ip.to_string();
     let limits = &state.limits;
+    // Count the attempt before trying it and take it back if it succeeds: checking first and
+    // counting failures after would let a burst of parallel guesses all pass the check.
+    let limited =
+        |wait| ApiError::rate_limited("too many failed redemption attempts; try later", wait);
     limits
         .redeem_by_user
-        .check(&user_key, now_ms)
-        .and_then(|()| limits.redeem_by_ip.check(&ip_key, now_ms))
-        .map_err(|wait| {
-            ApiError::rate_limited("too many failed redemption attempts; try later", wait)
-        })?;
+        .hit(&user_key, now_ms)
+        .map_err(limited)?;
+    if let Err(wait) = limits.redeem_by_ip.hit(&ip_key, now_ms) {
+        limits.redeem_by_user.forgive(&user_key);
+        return Err(limited(wait));
+    }
     let now = state.clock.now();
     let result = state
         .db
         .write(move |conn| super::redeem(conn, user_id, &req.code, now))
         .await;
+    let failed = matches!(&result, Err(e) if e.status.is_client_error());
+    if !failed {
+        limits.redeem_by_user.forgive(&user_key);
+        limits.redeem_by_ip.forgive(&ip_key);
+    }
     match result {
         Ok(r) => {
             tracing::info!(user = user_id, code = r.code_id, credited = %r.credited, "code redeemed");
@@ -53,9 +63,7 @@ pub async fn redeem(
             ))
         }
         Err(e) => {
-            if e.status.is_client_error() {
-                limits.redeem_by_user.record(&user_key, now_ms);
-                limits.redeem_by_ip.record(&ip_key, now_ms);
+            if failed {
                 tracing::info!(user = user_id, %ip, reason = e.code, "redemption refused");
             }
             Err(e)

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::clock;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
-use crate::ledger::{self, money::Money, Account, Entry, Kind};
+use crate::ledger::money::{Money, MoneyError};
+use crate::ledger::{self, Account, Entry, Kind};
 use crate::{random, referral};
 
 /// Most codes one request or command makes.
@@ -43,8 +44,13 @@ impl NewCodes {
         note: Option<&str>,
         now: i64,
     ) -> ApiResult<NewCodes> {
-        let amount = Money::parse_positive(amount)
-            .map_err(|e| ApiError::bad_request("invalid_amount", format!("amount: {e}")))?;
+        let amount = Money::parse_positive(amount).map_err(|e| {
+            let message = match e {
+                MoneyError::NotPositive => e.to_string(),
+                _ => format!("amount: {e}"),
+            };
+            ApiError::bad_request("invalid_amount", message)
+        })?;
         if !(1..=MAX_COUNT).contains(&count) {
             return Err(ApiError::bad_request(
                 "invalid_count",
