@@ -18,11 +18,13 @@ pub mod net;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;
+pub mod referral;
 pub mod relay;
 pub mod router;
 pub mod state;
 pub mod system;
 pub mod telemetry;
+pub mod topup;
 
 use std::future::Future;
 use std::net::SocketAddr;

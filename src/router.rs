@@ -9,7 +9,9 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, keys, ledger, logs, metrics, random, relay, system};
+use crate::{
+    accounts, admin, console, keys, ledger, logs, metrics, random, referral, relay, system, topup,
+};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -42,6 +44,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/admin/prices", get(admin::system::list_prices))
         .route("/api/admin/logs", get(logs::handlers::list_all_logs))
         .route("/api/admin/reload", post(admin::system::reload))
+        .route("/api/topup/redeem", post(topup::codes::handlers::redeem))
+        .route("/api/referral", get(referral::handlers::summary))
+        .route("/api/referral/transfer", post(referral::handlers::transfer))
+        .route("/api/admin/codes", get(topup::codes::handlers::list).post(topup::codes::handlers::generate))
         .layer(DefaultBodyLimit::max(api_limit));
 
     let gateway = Router::new()

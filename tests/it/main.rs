@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod cli;
+mod codes;
 mod console;
 mod db;
 mod errors;
@@ -14,4 +15,5 @@ mod install;
 mod keys;
 mod ledger;
 mod process;
+mod referral;
 mod relay;
