@@ -29,6 +29,7 @@ pub mod topup;
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use router::build_router;
@@ -58,7 +59,7 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
     let key_secret = db
         .write_blocking(|conn| keys::secret::load_or_create_server_secret(conn))
         .map_err(|e| format!("loading the key secret: {}", e.cli_text()))?;
-    Ok(AppState::new(config, db, clock, key_secret))
+    AppState::new(config, db, clock, key_secret)
 }
 
 /// Serves the gateway and console on `listener` until `shutdown` completes, then lets
@@ -68,9 +69,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    std::thread::spawn(relay::tokenizer::warm_up);
     logs::retention::spawn_pruner(state.clone());
     let app = build_router(state.clone());
+    // Without TCP_NODELAY, a stream's small events wait on the client's delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -85,7 +91,7 @@ pub async fn serve(
 /// After the last response: write every finished request, release holds whose requests can no
 /// longer finish, and fold the WAL into the database file.
 fn shut_down(state: &AppState) {
-    state.finisher.shutdown();
+    state.writer.shutdown();
     let now = state.clock.now();
     match state.db.write_blocking(|conn| {
         let released = ledger::holds::release_open_holds(

@@ -9,11 +9,11 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::keys::cache::KeyCache;
-use crate::logs::writer::Finisher;
 use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
 use crate::relay::upstreams::UpstreamSet;
+use crate::relay::writer::RequestWriter;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -28,8 +28,8 @@ pub struct Inner {
     pub key_secret: Vec<u8>,
     /// One pooled HTTP client for every upstream.
     pub http: reqwest::Client,
-    /// Settles or releases holds and writes log rows, batched, off the request path.
-    pub finisher: Finisher,
+    /// Takes, settles and releases request holds and writes log rows, group-committed.
+    pub writer: RequestWriter,
     pub metrics: Metrics,
     config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
@@ -52,7 +52,12 @@ pub struct Limits {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, clock: SharedClock, key_secret: Vec<u8>) -> AppState {
+    pub fn new(
+        config: Config,
+        db: Db,
+        clock: SharedClock,
+        key_secret: Vec<u8>,
+    ) -> Result<AppState, String> {
         let server = &config.server;
         let limits = Limits {
             login_by_ip: RateLimiter::new(server.login_attempts * 3, server.login_window_secs),
@@ -79,15 +84,15 @@ impl AppState {
                 tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
                 reqwest::Client::new()
             });
-        let finisher = Finisher::start(db.clone(), clock.clone());
-        AppState(Arc::new(Inner {
+        let writer = RequestWriter::start(db.path())?;
+        Ok(AppState(Arc::new(Inner {
             db,
             clock,
             limits,
             keys: KeyCache::default(),
             key_secret,
             http,
-            finisher,
+            writer,
             metrics: Metrics::default(),
             config_path: OnceLock::new(),
             live: RwLock::new(Live {
@@ -95,7 +100,7 @@ impl AppState {
                 prices,
                 upstreams,
             }),
-        }))
+        })))
     }
 
     pub fn config(&self) -> Arc<Config> {

@@ -4,7 +4,6 @@
 pub mod handlers;
 pub mod query;
 pub mod retention;
-pub mod writer;
 
 use rusqlite::{params, Connection};
 

@@ -46,10 +46,11 @@ pub async fn prune_expired(state: &AppState) -> ApiResult<usize> {
     Ok(deleted)
 }
 
-/// Prunes at start and then hourly, for as long as the server runs.
+/// Prunes a minute after start (not during start-up) and then hourly, while the server runs.
 pub fn spawn_pruner(state: AppState) {
     tokio::spawn(async move {
-        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+        let first = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut hourly = tokio::time::interval_at(first, Duration::from_secs(3600));
         loop {
             hourly.tick().await;
             if let Err(e) = prune_expired(&state).await {

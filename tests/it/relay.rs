@@ -390,7 +390,7 @@ async fn refusals_before_the_upstream_are_clear_and_free() {
         .app
         .create_key(
             &s.member,
-            json!({"name": "tiny", "limit": "0.01", "models": ["gpt-test"]}),
+            json!({"name": "tiny", "limit": "0.05", "models": ["gpt-test"]}),
         )
         .await;
     let call = |key: String, body: Value| {
@@ -406,7 +406,7 @@ async fn refusals_before_the_upstream_are_clear_and_free() {
             json_of(r).await
         }
     };
-    // The limited key cannot hold 100 output tokens at $2000/1M (0.2 > 0.01): 402.
+    // The limited key cannot hold 100 output tokens at $2000/1M (0.2 > 0.05): 402.
     let (status, body) = call(limited.clone(), chat(false)).await;
     assert_eq!(
         (status, error_code(&body)),
