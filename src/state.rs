@@ -2,6 +2,7 @@
 
 use std::ops::Deref;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -16,6 +17,8 @@ pub struct Inner {
     pub db: Db,
     pub clock: SharedClock,
     pub limits: Limits,
+    /// One HTTP client for outbound calls (payment providers), with its connection pool.
+    pub http: reqwest::Client,
     live: RwLock<Live>,
 }
 
@@ -44,6 +47,7 @@ impl AppState {
             db,
             clock,
             limits,
+            http: outbound_client(),
             live: RwLock::new(Live {
                 config: Arc::new(config),
                 prices,
@@ -66,6 +70,17 @@ impl AppState {
             .prices
             .clone()
     }
+}
+
+/// The client for outbound calls: bounded connect and total times, so a provider that hangs
+/// cannot hold a request open. Building it only fails without a TLS backend, which we compile in.
+fn outbound_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("code-router/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
 impl Deref for AppState {
