@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::pricing::{GroupRate, ModelPrice};
+use crate::topup::payments::PaymentsConfig;
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
 /// (or no file at all) gives a server that starts.
@@ -17,6 +18,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
+    pub payments: PaymentsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +184,7 @@ impl Config {
                 .check(name)
                 .map_err(|m| (format!("models.\"{name}\""), m))?;
         }
+        self.payments.check()?;
         Ok(())
     }
 

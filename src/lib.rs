@@ -19,6 +19,7 @@ pub mod router;
 pub mod state;
 pub mod system;
 pub mod telemetry;
+pub mod topup;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,0 +1,3 @@
+//! Top-up: adding to a balance, by online payment (and, from another branch, redemption codes).
+
+pub mod payments;
