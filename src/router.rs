@@ -9,6 +9,7 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
+use crate::topup::payments;
 use crate::{accounts, admin, console, ledger, random, system};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
@@ -34,6 +35,25 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/api/admin/users/{id}/adjust",
             post(admin::users::adjust_user),
+        )
+        .route("/api/topup/methods", get(payments::handlers::list_methods))
+        .route("/api/topup/checkout", post(payments::handlers::checkout))
+        .route("/api/topup/orders", get(payments::handlers::list_my_orders))
+        .route(
+            "/api/admin/orders",
+            get(payments::handlers::list_all_orders),
+        )
+        .route(
+            "/api/payments/stripe/webhook",
+            post(payments::handlers::stripe_webhook),
+        )
+        .route(
+            "/api/payments/creem/webhook",
+            post(payments::handlers::creem_webhook),
+        )
+        .route(
+            "/api/payments/epay/notify",
+            get(payments::handlers::epay_notify).post(payments::handlers::epay_notify),
         )
         .layer(DefaultBodyLimit::max(api_limit));
 

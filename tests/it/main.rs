@@ -7,5 +7,7 @@ mod cli;
 mod console;
 mod db;
 mod errors;
+mod fake_providers;
 mod helpers;
 mod ledger;
+mod payments;

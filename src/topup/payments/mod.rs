@@ -4,6 +4,7 @@
 
 pub mod creem;
 pub mod epay;
+pub mod handlers;
 pub mod orders;
 pub mod stripe;
 

@@ -114,6 +114,27 @@ pub fn create_order(
     )?)
 }
 
+/// How many orders a user may open in an hour while earlier ones are still pending: enough
+/// for anyone changing their mind, too few to flood a provider's API through us.
+pub const PENDING_PER_HOUR: i64 = 20;
+
+/// Refuses a new checkout when the user already has [`PENDING_PER_HOUR`] pending orders from
+/// the last hour.
+pub fn check_pending_limit(conn: &Connection, user_id: i64, now: i64) -> ApiResult<()> {
+    let pending: i64 = conn.query_row(
+        "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'pending' AND created_at > ?2",
+        params![user_id, now - 3600],
+        |r| r.get(0),
+    )?;
+    if pending >= PENDING_PER_HOUR {
+        return Err(ApiError::rate_limited(
+            "too many unpaid checkouts; finish or wait for one of them",
+            600,
+        ));
+    }
+    Ok(())
+}
+
 /// Notes the provider's id for the checkout it opened for a pending order.
 pub fn attach_checkout(
     conn: &Connection,
