@@ -50,6 +50,9 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
     if released > 0 {
         tracing::warn!(released, "released holds left open by the previous run");
     }
+    for problem in config.payments.unset_secrets() {
+        tracing::error!("{problem}; that payment method fails until it is set");
+    }
     Ok(AppState::new(config, db, clock))
 }
 

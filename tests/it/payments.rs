@@ -1026,8 +1026,8 @@ fn config_errors_name_the_key() {
         ("[payments.stripe]\nenabled = true\nwebhook_secret = \"w\"\n", "payments.stripe.secret_key"),
         ("[payments.stripe]\nenabled = true\nsecret_key = \"s\"\n", "payments.stripe.webhook_secret"),
         (
-            "[payments.stripe]\nenabled = true\nsecret_key = \"s\"\nwebhook_secret_env = \"CR_TEST_UNSET_VAR\"\n",
-            "CR_TEST_UNSET_VAR",
+            "[payments.stripe]\nenabled = true\nsecret_key = \"s\"\nsecret_key_env = \"X\"\nwebhook_secret = \"w\"\n",
+            "payments.stripe.secret_key: set secret_key or secret_key_env, not both",
         ),
         ("[payments.stripe]\nenabled = true\nsecret_key = \"s\"\nwebhook_secret = \"w\"\nmin_amount = \"0\"\n", "payments.stripe.min_amount"),
         ("[payments.stripe]\nenabled = true\nsecret_key = \"s\"\nwebhook_secret = \"w\"\npresets = [\"1.001\"]\n", "payments.stripe.presets"),
@@ -1047,6 +1047,21 @@ fn config_errors_name_the_key() {
     )
     .unwrap();
     assert!(ok.payments.stripe.enabled);
+    assert!(ok.payments.unset_secrets().is_empty());
+
+    // A secret named by an environment variable: the file is valid; an unset variable is
+    // reported for the start-up log rather than failing every command that reads the file.
+    let by_env = Config::parse(
+        "[payments.stripe]\nenabled = true\nsecret_key_env = \"CR_TEST_UNSET_VAR\"\nwebhook_secret = \"w\"\n",
+        "c.toml",
+    )
+    .unwrap();
+    let unset = by_env.payments.unset_secrets();
+    assert_eq!(unset.len(), 1);
+    assert!(
+        unset[0].contains("payments.stripe.secret_key_env")
+            && unset[0].contains("CR_TEST_UNSET_VAR")
+    );
 }
 
 #[tokio::test]

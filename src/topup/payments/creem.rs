@@ -175,10 +175,14 @@ pub async fn create_checkout(
     user_id: i64,
     public_url: &str,
 ) -> Result<Checkout, String> {
+    let key = config.api_key();
+    if key.is_empty() {
+        return Err("creem: no API key (is the variable named by api_key_env set?)".into());
+    }
     let url = format!("{}/v1/checkouts", config.api_base.trim_end_matches('/'));
     let response = http
         .post(&url)
-        .header("x-api-key", config.api_key())
+        .header("x-api-key", key)
         .timeout(Duration::from_secs(20))
         .json(&checkout_body(product, order_no, user_id, public_url))
         .send()

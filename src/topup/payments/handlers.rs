@@ -239,7 +239,15 @@ fn body_of(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     })
 }
 
-fn not_configured(provider: Provider) -> ApiError {
+/// A callback for a provider whose secret we do not have. Non-2xx, so the provider retries
+/// once the operator has fixed it; logged loudly when the provider is enabled.
+fn not_configured(provider: Provider, enabled: bool) -> ApiError {
+    if enabled {
+        tracing::error!(
+            provider = provider.as_str(),
+            "payment callback refused: the provider is enabled but its secret is not set"
+        );
+    }
     ApiError::not_found(
         "not_found",
         format!("payments.{} is not configured", provider.as_str()),
@@ -312,9 +320,13 @@ pub async fn stripe_webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = body_of(body)?;
-    let secret = state.config().payments.stripe.webhook_secret();
+    let config = state.config();
+    let secret = config.payments.stripe.webhook_secret();
     if secret.is_empty() {
-        return Err(not_configured(Provider::Stripe));
+        return Err(not_configured(
+            Provider::Stripe,
+            config.payments.stripe.enabled,
+        ));
     }
     let now = state.clock.now();
     stripe::verify_signature(header(&headers, "stripe-signature"), &body, &secret, now)
@@ -331,9 +343,13 @@ pub async fn creem_webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let body = body_of(body)?;
-    let secret = state.config().payments.creem.webhook_secret();
+    let config = state.config();
+    let secret = config.payments.creem.webhook_secret();
     if secret.is_empty() {
-        return Err(not_configured(Provider::Creem));
+        return Err(not_configured(
+            Provider::Creem,
+            config.payments.creem.enabled,
+        ));
     }
     if !creem::verify_signature(header(&headers, "creem-signature"), &body, &secret) {
         return Err(refused_signature(
@@ -374,7 +390,7 @@ async fn handle_epay_notify(
     let config = state.config();
     let key = config.payments.epay.key();
     if key.is_empty() || config.payments.epay.pid.is_empty() {
-        return Err(not_configured(Provider::Epay));
+        return Err(not_configured(Provider::Epay, config.payments.epay.enabled));
     }
     let text = if body.is_empty() {
         query.unwrap_or_default()

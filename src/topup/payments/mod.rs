@@ -165,7 +165,10 @@ pub fn resolve_secret(inline: &str, env_name: &str) -> String {
     std::env::var(env_name).unwrap_or_default()
 }
 
-/// Config check of one secret: `(key path, message)` when an enabled provider has none.
+/// Config check of one secret: an enabled provider must name one, in the file or by the name
+/// of an environment variable. Whether that variable is set is a property of the process, not
+/// of the file (an operator running `code-router user create` from a shell may not have it), so
+/// it is reported by [`PaymentsConfig::unset_secrets`] when the server starts, not here.
 pub(crate) fn check_secret(
     section: &str,
     key: &str,
@@ -176,15 +179,21 @@ pub(crate) fn check_secret(
     if !inline.is_empty() && !env_name.is_empty() {
         return Err((path, format!("set {key} or {key}_env, not both")));
     }
-    if resolve_secret(inline, env_name).is_empty() {
-        let message = if env_name.is_empty() {
-            format!("payments.{section} is enabled but has no {key} (set {key} or {key}_env)")
-        } else {
-            format!("the environment variable {env_name} named by {key}_env is not set")
-        };
-        return Err((path, message));
+    if inline.is_empty() && env_name.is_empty() {
+        return Err((
+            path,
+            format!("payments.{section} is enabled but has no {key} (set {key} or {key}_env)"),
+        ));
     }
     Ok(())
+}
+
+/// `(key, env var)` of each enabled provider's secret that names an environment variable which
+/// is unset or empty in this process.
+fn unset_env(section: &str, key: &str, inline: &str, env_name: &str) -> Option<String> {
+    (inline.is_empty() && !env_name.is_empty() && resolve_secret(inline, env_name).is_empty()).then(
+        || format!("payments.{section}.{key}_env: the environment variable {env_name} is not set"),
+    )
 }
 
 /// Config check of the bounds shared by every method.
@@ -236,6 +245,40 @@ impl PaymentsConfig {
             self.epay.check()?;
         }
         Ok(())
+    }
+
+    /// Secrets of enabled providers that name an environment variable this process lacks;
+    /// the server logs each at start-up (checkouts and callbacks of that provider fail until set).
+    pub fn unset_secrets(&self) -> Vec<String> {
+        let (s, c, e) = (&self.stripe, &self.creem, &self.epay);
+        let mut out = Vec::new();
+        if s.enabled {
+            out.extend(unset_env(
+                "stripe",
+                "secret_key",
+                &s.secret_key,
+                &s.secret_key_env,
+            ));
+            out.extend(unset_env(
+                "stripe",
+                "webhook_secret",
+                &s.webhook_secret,
+                &s.webhook_secret_env,
+            ));
+        }
+        if c.enabled {
+            out.extend(unset_env("creem", "api_key", &c.api_key, &c.api_key_env));
+            out.extend(unset_env(
+                "creem",
+                "webhook_secret",
+                &c.webhook_secret,
+                &c.webhook_secret_env,
+            ));
+        }
+        if e.enabled {
+            out.extend(unset_env("epay", "key", &e.key, &e.key_env));
+        }
+        out
     }
 
     /// The limits of an enabled method, or `None` when it is off.

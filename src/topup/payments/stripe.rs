@@ -164,13 +164,17 @@ pub async fn create_checkout(
 ) -> Result<Checkout, String> {
     let form = serde_urlencoded::to_string(session_form(config, order_no, quote, public_url))
         .map_err(|e| format!("stripe: encoding the session form: {e}"))?;
+    let key = config.secret_key();
+    if key.is_empty() {
+        return Err("stripe: no secret key (is the variable named by secret_key_env set?)".into());
+    }
     let url = format!(
         "{}/v1/checkout/sessions",
         config.api_base.trim_end_matches('/')
     );
     let response = http
         .post(&url)
-        .bearer_auth(config.secret_key())
+        .bearer_auth(key)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("idempotency-key", order_no)
         .timeout(Duration::from_secs(20))
