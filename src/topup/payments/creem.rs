@@ -349,6 +349,37 @@ mod tests {
     }
 
     #[test]
+    fn only_listed_products_are_sold_at_their_price() {
+        let product = |amount: &str, id: &str, price: Option<&str>| CreemProduct {
+            amount: Money::parse(amount).unwrap(),
+            product_id: id.into(),
+            price: price.map(|p| Rate(p.parse().unwrap())),
+        };
+        let config = CreemConfig {
+            enabled: true,
+            currency: "EUR".into(),
+            rate: Rate("0.9".parse().unwrap()),
+            products: vec![
+                product("10", "prod_a", None),
+                product("20", "prod_b", Some("17.99")),
+            ],
+            ..CreemConfig::default()
+        };
+        let (p, q) = config.product_for(Money::parse("10").unwrap()).unwrap();
+        assert_eq!(
+            (p.product_id.as_str(), q.pay_minor, q.currency.as_str()),
+            ("prod_a", 900, "eur")
+        );
+        let (p, q) = config.product_for(Money::parse("20").unwrap()).unwrap();
+        assert_eq!((p.product_id.as_str(), q.pay_minor), ("prod_b", 1799));
+        let e = config.product_for(Money::parse("15").unwrap()).unwrap_err();
+        assert_eq!(e.code, "amount_not_offered");
+        let limits = config.limits();
+        assert_eq!(limits.min_amount, Money::parse("10").unwrap());
+        assert_eq!(limits.max_amount, Money::parse("20").unwrap());
+    }
+
+    #[test]
     fn completed_checkouts_become_payments() {
         let body = br#"{"id":"evt_1","eventType":"checkout.completed","object":{"id":"ch_1",
             "request_id":"crB","order":{"id":"ord_1","amount":1180,"tax_amount":180,"currency":"USD","status":"paid"},
