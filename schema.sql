@@ -95,6 +95,37 @@ BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
 CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
 
+-- Server-wide secrets and settings made at first start (e.g. the API key hashing secret).
+CREATE TABLE settings (
+    name   TEXT PRIMARY KEY,
+    value  BLOB NOT NULL
+);
+
+-- One row per /v1 request, failed ones too. cost is what the ledger charged (0 when not billed).
+CREATE TABLE request_logs (
+    id            INTEGER PRIMARY KEY,
+    request_id    TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    user_id       INTEGER,
+    key_id        INTEGER,
+    key_name      TEXT    NOT NULL DEFAULT '',
+    endpoint      TEXT    NOT NULL DEFAULT '',
+    model         TEXT    NOT NULL DEFAULT '',
+    upstream      TEXT    NOT NULL DEFAULT '',
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost          INTEGER NOT NULL DEFAULT 0,
+    status        INTEGER NOT NULL,
+    latency_ms    INTEGER NOT NULL DEFAULT 0,
+    stream        INTEGER NOT NULL DEFAULT 0,
+    client_ip     TEXT    NOT NULL DEFAULT '',
+    usage_source  TEXT    NOT NULL DEFAULT '',      -- upstream | counted | '' (nothing to count)
+    error         TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX request_logs_by_user ON request_logs(user_id, id);
+CREATE INDEX request_logs_by_time ON request_logs(created_at);
+CREATE INDEX request_logs_by_request ON request_logs(request_id);
+
 -- Online payment orders (Stripe, Creem, EPay): recorded 'pending' at checkout, then moved to
 -- 'paid' by a verified callback in the same transaction as its ledger row (kind 'topup',
 -- ref_type 'order', ref_id order_no); 'failed' when the provider opened no checkout or reports

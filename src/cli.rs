@@ -142,7 +142,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             if log_json {
                 config.server.log_format = LogFormat::Json;
             }
-            serve(config)
+            serve(config, common.config)
         }
         Command::User(UserCommand::Create {
             common,
@@ -256,13 +256,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
     crate::telemetry::init(config.server.log_format, &config.server.log_level);
     let addr = config
         .listen_addr()
         .map_err(|e| format!("server.listen: {e}"))?;
     let clock = Arc::new(SystemClock);
     let state = crate::open_state(config, clock.clone())?;
+    if let Some(path) = config_path {
+        state.set_config_path(path);
+    }
     let created = state
         .db
         .write_blocking(|conn| accounts::ensure_admin(conn, clock.now()))
@@ -283,11 +286,37 @@ fn serve(config: Config) -> Result<(), String> {
             println!("Sign in at http://{local}/ and change the password under Account.");
         }
         println!("Code Router listening on http://{local}");
+        reload_on_hangup(state.clone());
         tracing::info!(%local, "listening");
         crate::serve(state, listener, shutdown_signal())
             .await
             .map_err(|e| format!("server: {e}"))
     })
+}
+
+/// `SIGHUP` reloads the config file; a broken file is logged and the running config stays.
+fn reload_on_hangup(state: crate::state::AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /api/admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let reloading = state.clone();
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(summary)) => tracing::info!(%summary, "SIGHUP: config reloaded"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: config NOT reloaded; the running config stays")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -6,19 +6,163 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::net::IpRange;
 use crate::pricing::{GroupRate, ModelPrice};
 use crate::topup::payments::PaymentsConfig;
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
 /// (or no file at all) gives a server that starts.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
     pub billing: BillingConfig,
+    pub relay: RelayConfig,
+    pub logs: LogsConfig,
+    pub metrics: MetricsConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
     pub payments: PaymentsConfig,
+    /// A file lists its upstreams; only running with no file at all gets the built-in demo one.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+/// Without a config file: every default, plus the built-in `demo` upstream serving
+/// `demo:free`, so a new user can try the whole flow before configuring a provider.
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            billing: BillingConfig::default(),
+            relay: RelayConfig::default(),
+            logs: LogsConfig::default(),
+            metrics: MetricsConfig::default(),
+            models: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            upstreams: vec![UpstreamConfig::demo()],
+            payments: PaymentsConfig::default(),
+        }
+    }
+}
+
+/// `[[upstreams]]`: one provider endpoint (an operator's "channel").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// `openai` (any OpenAI-compatible HTTP API) or `demo` (built in, canned replies).
+    #[serde(default)]
+    pub kind: UpstreamKind,
+    /// e.g. `https://api.openai.com/v1`; requests go to `{base_url}/chat/completions` etc.
+    #[serde(default)]
+    pub base_url: String,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    /// Name of an environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    pub models: Vec<String>,
+    /// Client model name → the name this upstream knows it by.
+    #[serde(default)]
+    pub model_map: BTreeMap<String, String>,
+    /// Higher is tried first.
+    #[serde(default)]
+    pub priority: i32,
+    /// Share among upstreams of equal priority.
+    #[serde(default = "one")]
+    pub weight: u32,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamKind {
+    #[default]
+    Openai,
+    Demo,
+}
+
+impl UpstreamConfig {
+    pub fn demo() -> Self {
+        Self {
+            name: "demo".into(),
+            kind: UpstreamKind::Demo,
+            base_url: String::new(),
+            api_key: None,
+            api_key_env: None,
+            models: vec!["demo:free".into()],
+            model_map: BTreeMap::new(),
+            priority: 0,
+            weight: 1,
+            enabled: true,
+        }
+    }
+}
+
+/// `[metrics]`: who may scrape `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token scrapers must send; without one, only loopback peers are answered.
+    pub token: Option<String>,
+}
+
+/// `[logs]`: request log retention. The ledger is kept forever regardless.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Request logs older than this many days are deleted; 0 keeps them forever.
+    pub retain_days: u32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { retain_days: 90 }
+    }
+}
+
+/// `[relay]`: how the gateway talks to upstreams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Seconds to open a connection to an upstream.
+    pub connect_timeout_secs: u64,
+    /// Seconds from sending a request until the upstream's response headers arrive.
+    pub first_byte_timeout_secs: u64,
+    /// Seconds an upstream may stay silent between two chunks of a response.
+    pub idle_timeout_secs: u64,
+    /// Seconds to keep reading an upstream after the client went away, to learn the usage
+    /// the provider bills for.
+    pub disconnect_grace_secs: u64,
+    /// Consecutive failures after which an upstream is skipped for `cooldown_secs`.
+    pub failures_before_cooldown: u32,
+    pub cooldown_secs: u64,
+    /// Largest request body accepted on `/v1`, in MiB (images make bodies large).
+    pub max_body_mb: u32,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: 10,
+            first_byte_timeout_secs: 120,
+            idle_timeout_secs: 120,
+            disconnect_grace_secs: 120,
+            failures_before_cooldown: 3,
+            cooldown_secs: 30,
+            max_body_mb: 32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +189,8 @@ pub struct ServerConfig {
     pub registrations_per_ip_hour: u32,
     /// Largest request body accepted on `/api`, in KiB.
     pub api_body_limit_kb: u32,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,6 +234,7 @@ impl Default for ServerConfig {
             login_window_secs: 300,
             registrations_per_ip_hour: 5,
             api_body_limit_kb: 256,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -183,6 +330,55 @@ impl Config {
             price
                 .check(name)
                 .map_err(|m| (format!("models.\"{name}\""), m))?;
+        }
+        let relay = &self.relay;
+        for (key, value) in [
+            ("relay.connect_timeout_secs", relay.connect_timeout_secs),
+            (
+                "relay.first_byte_timeout_secs",
+                relay.first_byte_timeout_secs,
+            ),
+            ("relay.idle_timeout_secs", relay.idle_timeout_secs),
+            ("relay.max_body_mb", u64::from(relay.max_body_mb)),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for upstream in &self.upstreams {
+            let fail = |field: &str, message: String| Err((format!("upstreams.{field}"), message));
+            let name = upstream.name.trim();
+            if name.is_empty() {
+                return fail("name", "every upstream needs a name".into());
+            }
+            if !names.insert(name.to_string()) {
+                return fail("name", format!("`{name}` is used by two upstreams"));
+            }
+            if upstream.kind == UpstreamKind::Openai
+                && !(upstream.base_url.starts_with("http://")
+                    || upstream.base_url.starts_with("https://"))
+            {
+                return fail(
+                    "base_url",
+                    format!("upstream `{name}`: base_url must start with http:// or https://"),
+                );
+            }
+            if upstream.api_key.is_some() && upstream.api_key_env.is_some() {
+                return fail(
+                    "api_key",
+                    format!("upstream `{name}`: set api_key or api_key_env, not both"),
+                );
+            }
+            if upstream.models.is_empty() {
+                return fail("models", format!("upstream `{name}` serves no models"));
+            }
+            if upstream.weight == 0 {
+                return fail(
+                    "weight",
+                    format!("upstream `{name}`: weight must be at least 1"),
+                );
+            }
         }
         self.payments.check()?;
         Ok(())

@@ -10,11 +10,15 @@ pub mod console;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod keys;
 pub mod ledger;
+pub mod logs;
+pub mod metrics;
 pub mod net;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;
+pub mod relay;
 pub mod router;
 pub mod state;
 pub mod system;
@@ -53,7 +57,10 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
     for problem in config.payments.unset_secrets() {
         tracing::error!("{problem}; that payment method fails until it is set");
     }
-    Ok(AppState::new(config, db, clock))
+    let key_secret = db
+        .write_blocking(|conn| keys::secret::load_or_create_server_secret(conn))
+        .map_err(|e| format!("loading the key secret: {}", e.cli_text()))?;
+    Ok(AppState::new(config, db, clock, key_secret))
 }
 
 /// Serves the gateway and console on `listener` until `shutdown` completes, then lets
@@ -63,11 +70,37 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = build_router(state);
-    axum::serve(
+    std::thread::spawn(relay::tokenizer::warm_up);
+    logs::retention::spawn_pruner(state.clone());
+    let app = build_router(state.clone());
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    let finishing = state.clone();
+    let _ = tokio::task::spawn_blocking(move || shut_down(&finishing)).await;
+    served
+}
+
+/// After the last response: write every finished request, release holds whose requests can no
+/// longer finish, and fold the WAL into the database file.
+fn shut_down(state: &AppState) {
+    state.finisher.shutdown();
+    let now = state.clock.now();
+    match state.db.write_blocking(|conn| {
+        let released = ledger::holds::release_open_holds(
+            conn,
+            "released at shutdown: request did not finish",
+            now,
+        )?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+        Ok(released)
+    }) {
+        Ok(0) => {}
+        Ok(released) => tracing::warn!(released, "released unfinished holds at shutdown"),
+        Err(e) => tracing::error!(error = %e.cli_text(), "shutdown clean-up failed"),
+    }
+    tracing::info!("stopped");
 }

@@ -1,14 +1,19 @@
 //! Shared server state: database, clock, the live config, and the in-memory limiters.
 
 use std::ops::Deref;
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::keys::cache::KeyCache;
+use crate::logs::writer::Finisher;
+use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
+use crate::relay::upstreams::UpstreamSet;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -17,8 +22,16 @@ pub struct Inner {
     pub db: Db,
     pub clock: SharedClock,
     pub limits: Limits,
-    /// One HTTP client for outbound calls (payment providers), with its connection pool.
+    /// Verified API keys, so the `/v1` check needs no query.
+    pub keys: KeyCache,
+    /// The HMAC secret API keys are hashed under.
+    pub key_secret: Vec<u8>,
+    /// One pooled HTTP client for every upstream.
     pub http: reqwest::Client,
+    /// Settles or releases holds and writes log rows, batched, off the request path.
+    pub finisher: Finisher,
+    pub metrics: Metrics,
+    config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
 }
 
@@ -26,6 +39,7 @@ pub struct Inner {
 struct Live {
     config: Arc<Config>,
     prices: Arc<PriceTable>,
+    upstreams: Arc<UpstreamSet>,
 }
 
 pub struct Limits {
@@ -35,7 +49,7 @@ pub struct Limits {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, clock: SharedClock) -> AppState {
+    pub fn new(config: Config, db: Db, clock: SharedClock, key_secret: Vec<u8>) -> AppState {
         let server = &config.server;
         let limits = Limits {
             login_by_ip: RateLimiter::new(server.login_attempts * 3, server.login_window_secs),
@@ -43,14 +57,32 @@ impl AppState {
             register_by_ip: RateLimiter::new(server.registrations_per_ip_hour, 3600),
         };
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
+        let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.relay.connect_timeout_secs))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
+                reqwest::Client::new()
+            });
+        let finisher = Finisher::start(db.clone(), clock.clone());
         AppState(Arc::new(Inner {
             db,
             clock,
             limits,
-            http: outbound_client(),
+            keys: KeyCache::default(),
+            key_secret,
+            http,
+            finisher,
+            metrics: Metrics::default(),
+            config_path: OnceLock::new(),
             live: RwLock::new(Live {
                 config: Arc::new(config),
                 prices,
+                upstreams,
             }),
         }))
     }
@@ -63,6 +95,58 @@ impl AppState {
             .clone()
     }
 
+    /// Remembers the file the config came from, so it can be reloaded.
+    pub fn set_config_path(&self, path: PathBuf) {
+        let _ = self.config_path.set(path);
+    }
+
+    /// Re-reads the config file and swaps prices, upstreams and every other reloadable
+    /// setting in at once; requests in flight keep what they started with. The listen address
+    /// and data directory need a restart. On any error nothing changes.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some(path) = self.config_path.get() else {
+            return Err(
+                "the server runs on embedded defaults; there is no config file to reload".into(),
+            );
+        };
+        let mut fresh = Config::load(path).map_err(|e| e.to_string())?;
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        let old = &live.config.server;
+        if fresh.server.listen != old.listen || fresh.server.data_dir != old.data_dir {
+            tracing::warn!("server.listen and server.data_dir change only on restart");
+        }
+        fresh.server.listen = old.listen.clone();
+        fresh.server.data_dir = old.data_dir.clone();
+        let prices = Arc::new(PriceTable::new(&fresh.models, &fresh.groups));
+        let upstreams = Arc::new(UpstreamSet::from_config(
+            &fresh.upstreams,
+            Some(&live.upstreams),
+        ));
+        let summary = format!(
+            "{} models priced, {} upstreams",
+            fresh.models.len(),
+            upstreams.list.len()
+        );
+        *live = Live {
+            config: Arc::new(fresh),
+            prices,
+            upstreams,
+        };
+        drop(live);
+        // Group rates may have changed: cached keys carry their owner's group, not its rate, so
+        // nothing cached goes stale.
+        tracing::info!(%summary, "config reloaded");
+        Ok(summary)
+    }
+
+    pub fn upstreams(&self) -> Arc<UpstreamSet> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .upstreams
+            .clone()
+    }
+
     pub fn prices(&self) -> Arc<PriceTable> {
         self.live
             .read()
@@ -70,17 +154,6 @@ impl AppState {
             .prices
             .clone()
     }
-}
-
-/// The client for outbound calls: bounded connect and total times, so a provider that hangs
-/// cannot hold a request open. Building it only fails without a TLS backend, which we compile in.
-fn outbound_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("code-router/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }
 
 impl Deref for AppState {

@@ -151,3 +151,63 @@ pub fn error_code(body: &Value) -> String {
     assert!(error["type"].is_string(), "error has a type: {body}");
     error["code"].as_str().unwrap_or_default().to_string()
 }
+
+impl TestApp {
+    /// Waits until every finished request is settled and logged.
+    pub async fn flush(&self) {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.finisher.flush())
+            .await
+            .unwrap();
+    }
+
+    pub async fn balance(&self, user_id: i64) -> String {
+        self.state
+            .db
+            .read(move |conn| {
+                Ok(
+                    conn.query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
+                        r.get::<_, i64>(0)
+                    })?,
+                )
+            })
+            .await
+            .map(|units| Money::from_units(units).to_string())
+            .unwrap()
+    }
+
+    /// (kind, amount) of a user's ledger rows, oldest first.
+    pub async fn ledger_of(&self, user_id: i64) -> Vec<(String, String)> {
+        self.state
+            .db
+            .read(move |conn| {
+                let mut stmt =
+                    conn.prepare("SELECT kind, amount FROM ledger WHERE user_id = ?1 ORDER BY id")?;
+                let rows = stmt.query_map([user_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Money::from_units(r.get(1)?).to_string(),
+                    ))
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Creates an API key through the API for a signed-in client; returns (id, secret).
+    pub async fn create_key(&self, client: &reqwest::Client, body: Value) -> (i64, String) {
+        let r = client
+            .post(self.url("/api/keys"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_i64().unwrap(),
+            body["key"].as_str().unwrap().to_string(),
+        )
+    }
+}

@@ -1,0 +1,137 @@
+//! Verified keys kept in memory, so the `/v1` check costs one HMAC and a map lookup instead of a
+//! query. Every change to a key or its owner invalidates; a generation counter stops a lookup
+//! that raced with a change from caching what it read before the change.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::ApiResult;
+use crate::net::IpRange;
+
+/// What the `/v1` check needs to know about a key and its owner.
+#[derive(Debug)]
+pub struct VerifiedKey {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub group: String,
+    pub enabled: bool,
+    pub owner_disabled: bool,
+    pub expires_at: Option<i64>,
+    /// Empty: every model.
+    pub models: Vec<String>,
+    /// Empty: any address.
+    pub ip_allowlist: Vec<IpRange>,
+    pub rpm: Option<u32>,
+}
+
+impl VerifiedKey {
+    pub fn allows_model(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+}
+
+/// Loads a live (not deleted) key by its hash, with its owner's group and state.
+pub fn load_key_by_hash(conn: &Connection, hash: &[u8]) -> ApiResult<Option<VerifiedKey>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT k.id, k.user_id, k.name, u.user_group, k.enabled, u.disabled, k.expires_at,
+                k.models, k.ip_allowlist, k.rpm
+         FROM api_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.key_hash = ?1 AND k.deleted = 0",
+    )?;
+    Ok(stmt
+        .query_row([hash], |r| {
+            let models: String = r.get(7)?;
+            let allow: String = r.get(8)?;
+            let allow: Vec<String> = serde_json::from_str(&allow).unwrap_or_default();
+            Ok(VerifiedKey {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                name: r.get(2)?,
+                group: r.get(3)?,
+                enabled: r.get(4)?,
+                owner_disabled: r.get(5)?,
+                expires_at: r.get(6)?,
+                models: serde_json::from_str(&models).unwrap_or_default(),
+                ip_allowlist: allow.iter().filter_map(|s| s.parse().ok()).collect(),
+                rpm: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
+#[derive(Default)]
+pub struct KeyCache {
+    by_hash: RwLock<HashMap<[u8; 32], Arc<VerifiedKey>>>,
+    generation: AtomicU64,
+    /// Requests per key in the current minute: (window start ms, count).
+    minute_windows: Mutex<HashMap<i64, (i64, u32)>>,
+}
+
+/// Most keys kept; past this the cache starts over (keys reload on their next request).
+const MAX_CACHED: usize = 100_000;
+
+impl KeyCache {
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<VerifiedKey>> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
+    /// Read before loading from the database; pass to `insert`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches a loaded key unless something was invalidated since `generation` was read.
+    pub fn insert(&self, hash: [u8; 32], key: Arc<VerifiedKey>, generation: u64) {
+        let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(hash, key);
+    }
+
+    fn invalidate_where(&self, gone: impl Fn(&VerifiedKey) -> bool) {
+        let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.retain(|_, k| !gone(k));
+    }
+
+    pub fn invalidate_key(&self, key_id: i64) {
+        self.invalidate_where(|k| k.id == key_id);
+    }
+
+    /// After a change to an account (disabled, group) that every key of it must see.
+    pub fn invalidate_user(&self, user_id: i64) {
+        self.invalidate_where(|k| k.user_id == user_id);
+    }
+
+    /// Counts a request against the key's per-minute limit; `Err(seconds to wait)` when over.
+    pub fn hit_rpm(&self, key_id: i64, rpm: u32, now_ms: i64) -> Result<(), u64> {
+        let mut windows = self
+            .minute_windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if windows.len() > MAX_CACHED {
+            windows.retain(|_, (start, _)| now_ms - *start < 60_000);
+        }
+        let entry = windows.entry(key_id).or_insert((now_ms, 0));
+        if now_ms - entry.0 >= 60_000 {
+            *entry = (now_ms, 0);
+        }
+        if entry.1 >= rpm {
+            return Err(((entry.0 + 60_000 - now_ms) / 1000 + 1) as u64);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! Reading logs back: filtered pages (newest first, by cursor), CSV, and per-day/per-model usage.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{parse_time, rfc3339};
+use crate::error::{ApiError, ApiResult};
+use crate::ledger::money::Money;
+
+/// Filters shared by `/api/logs`, `/api/logs.csv` and `/api/admin/logs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub model: Option<String>,
+    pub key_id: Option<i64>,
+    /// An HTTP status (`200`, `429`), or `success` / `error`.
+    pub status: Option<String>,
+    pub request_id: Option<String>,
+    /// Admin only.
+    pub user_id: Option<i64>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogView {
+    pub id: i64,
+    pub request_id: String,
+    pub created_at: String,
+    pub user_id: Option<i64>,
+    pub username: Option<String>,
+    pub key_id: Option<i64>,
+    pub key_name: String,
+    pub endpoint: String,
+    pub model: String,
+    pub upstream: String,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost: Money,
+    pub status: i64,
+    pub latency_ms: i64,
+    pub stream: bool,
+    pub client_ip: String,
+    pub usage_source: String,
+    pub error: String,
+}
+
+/// WHERE clause and parameters for a filter; `owner` restricts to one user (members).
+fn where_clause(filter: &LogFilter, owner: Option<i64>) -> ApiResult<(String, Vec<SqlValue>)> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &str, value: SqlValue| {
+        params.push(value);
+        clauses.push(clause.replace('?', &format!("?{}", params.len())));
+    };
+    if let Some(user) = owner.or(filter.user_id) {
+        add("l.user_id = ?", SqlValue::Integer(user));
+    }
+    let time = |text: &str, name: &str| {
+        parse_time(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{name} must be an RFC 3339 time or YYYY-MM-DD"),
+            )
+        })
+    };
+    if let Some(from) = filter.from.as_deref().filter(|s| !s.is_empty()) {
+        add("l.created_at >= ?", SqlValue::Integer(time(from, "from")?));
+    }
+    if let Some(to) = filter.to.as_deref().filter(|s| !s.is_empty()) {
+        // A bare date means the whole of that day.
+        let end = time(to, "to")? + if to.len() == 10 { 86_400 } else { 0 };
+        add("l.created_at < ?", SqlValue::Integer(end));
+    }
+    if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {
+        add("l.model = ?", SqlValue::Text(model.to_string()));
+    }
+    if let Some(key) = filter.key_id {
+        add("l.key_id = ?", SqlValue::Integer(key));
+    }
+    if let Some(request_id) = filter.request_id.as_deref().filter(|s| !s.is_empty()) {
+        add("l.request_id = ?", SqlValue::Text(request_id.to_string()));
+    }
+    match filter.status.as_deref() {
+        None | Some("") => {}
+        Some("success") => clauses.push("l.status < 400".into()),
+        Some("error") => clauses.push("l.status >= 400".into()),
+        Some(code) => {
+            let code: i64 = code.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    "status must be an HTTP status, success or error",
+                )
+            })?;
+            add("l.status = ?", SqlValue::Integer(code));
+        }
+    }
+    let sql = if clauses.is_empty() {
+        "1 = 1".to_string()
+    } else {
+        clauses.join(" AND ")
+    };
+    Ok((sql, params))
+}
+
+pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<i64> {
+    match cursor {
+        None | Some("") => Ok(i64::MAX),
+        Some(c) => c
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
+    }
+}
+
+/// A page of logs, newest first, older than the cursor.
+pub fn find_logs(
+    conn: &Connection,
+    filter: &LogFilter,
+    owner: Option<i64>,
+    limit: u32,
+) -> ApiResult<Vec<LogView>> {
+    let (clause, mut params) = where_clause(filter, owner)?;
+    params.push(SqlValue::Integer(parse_cursor(filter.cursor.as_deref())?));
+    let cursor_at = params.len();
+    params.push(SqlValue::Integer(i64::from(limit)));
+    let limit_at = params.len();
+    let sql = format!(
+        "SELECT l.id, l.request_id, l.created_at, l.user_id, u.username, l.key_id, l.key_name, l.endpoint,
+                l.model, l.upstream, l.input_tokens, l.output_tokens, l.cost, l.status, l.latency_ms,
+                l.stream, l.client_ip, l.usage_source, l.error
+         FROM request_logs l LEFT JOIN users u ON u.id = l.user_id
+         WHERE {clause} AND l.id < ?{cursor_at} ORDER BY l.id DESC LIMIT ?{limit_at}"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(params), |r| {
+        Ok(LogView {
+            id: r.get(0)?,
+            request_id: r.get(1)?,
+            created_at: rfc3339(r.get(2)?),
+            user_id: r.get(3)?,
+            username: r.get(4)?,
+            key_id: r.get(5)?,
+            key_name: r.get(6)?,
+            endpoint: r.get(7)?,
+            model: r.get(8)?,
+            upstream: r.get(9)?,
+            input_tokens: r.get(10)?,
+            output_tokens: r.get(11)?,
+            cost: Money::from_units(r.get(12)?),
+            status: r.get(13)?,
+            latency_ms: r.get(14)?,
+            stream: r.get(15)?,
+            client_ip: r.get(16)?,
+            usage_source: r.get(17)?,
+            error: r.get(18)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One CSV field, quoted when it needs to be; a leading formula character is neutralised so a
+/// spreadsheet never runs a log's text.
+pub fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) && text.parse::<f64>().is_err() {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsageBucket {
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost: Money,
+}
+
+/// Per-day and per-model totals of a user's requests since `since` (Unix seconds).
+pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<serde_json::Value> {
+    let bucket = |r: &rusqlite::Row, at: usize| -> rusqlite::Result<UsageBucket> {
+        Ok(UsageBucket {
+            requests: r.get(at)?,
+            input_tokens: r.get(at + 1)?,
+            output_tokens: r.get(at + 2)?,
+            cost: Money::from_units(r.get(at + 3)?),
+        })
+    };
+    let totals = "count(*), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0), COALESCE(sum(cost), 0)";
+    let mut by_day = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT date(created_at, 'unixepoch') AS day, {totals} FROM request_logs
+             WHERE user_id = ?1 AND created_at >= ?2 GROUP BY day ORDER BY day"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params![user_id, since])?;
+        while let Some(r) = rows.next()? {
+            let day: String = r.get(0)?;
+            let b = bucket(r, 1)?;
+            by_day.push(serde_json::json!({ "date": day, "requests": b.requests, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens, "cost": b.cost }));
+        }
+    }
+    let mut by_model = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT model, {totals} FROM request_logs
+             WHERE user_id = ?1 AND created_at >= ?2 AND model != '' GROUP BY model ORDER BY sum(cost) DESC, model"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params![user_id, since])?;
+        while let Some(r) = rows.next()? {
+            let model: String = r.get(0)?;
+            let b = bucket(r, 1)?;
+            by_model.push(serde_json::json!({ "model": model, "requests": b.requests, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens, "cost": b.cost }));
+        }
+    }
+    Ok(serde_json::json!({ "by_day": by_day, "by_model": by_model }))
+}

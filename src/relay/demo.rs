@@ -1,0 +1,83 @@
+//! The built-in `demo` upstream: short canned replies (streamed too) for `demo:free`, so a new
+//! installation can be tried end to end before any provider is configured.
+
+use axum::body::Bytes;
+use serde_json::json;
+
+use super::request::Endpoint;
+use super::tokenizer;
+
+const REPLY: &str = "Hello from Code Router's built-in demo upstream. This reply is canned and free. \
+                     Add a real provider under [[upstreams]] in the config file to get real answers.";
+
+/// The reply's status, content type and body chunks.
+pub fn respond(
+    endpoint: Endpoint,
+    model: &str,
+    stream: bool,
+    input_tokens: u64,
+    now: i64,
+) -> (&'static str, Vec<Bytes>) {
+    let output_tokens = tokenizer::count(REPLY);
+    let usage = json!({
+        "prompt_tokens": input_tokens,
+        "completion_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+    });
+    let id = format!("demo-{now}");
+    match endpoint {
+        Endpoint::Embeddings => {
+            let body = json!({
+                "object": "list",
+                "data": [{ "object": "embedding", "index": 0, "embedding": [0.0, 0.1, 0.2, 0.3] }],
+                "model": model,
+                "usage": { "prompt_tokens": input_tokens, "total_tokens": input_tokens },
+            });
+            ("application/json", vec![Bytes::from(body.to_string())])
+        }
+        Endpoint::Completions if !stream => {
+            let body = json!({
+                "id": id, "object": "text_completion", "created": now, "model": model,
+                "choices": [{ "index": 0, "text": REPLY, "finish_reason": "stop" }],
+                "usage": usage,
+            });
+            ("application/json", vec![Bytes::from(body.to_string())])
+        }
+        Endpoint::Chat if !stream => {
+            let body = json!({
+                "id": id, "object": "chat.completion", "created": now, "model": model,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": REPLY }, "finish_reason": "stop" }],
+                "usage": usage,
+            });
+            ("application/json", vec![Bytes::from(body.to_string())])
+        }
+        _ => {
+            let chat = endpoint == Endpoint::Chat;
+            let object = if chat {
+                "chat.completion.chunk"
+            } else {
+                "text_completion"
+            };
+            let piece = |text: &str, finish: Option<&str>| {
+                let choice = if chat {
+                    json!({ "index": 0, "delta": { "content": text }, "finish_reason": finish })
+                } else {
+                    json!({ "index": 0, "text": text, "finish_reason": finish })
+                };
+                json!({ "id": id, "object": object, "created": now, "model": model, "choices": [choice] })
+            };
+            let mut chunks: Vec<Bytes> = REPLY
+                .split_inclusive(' ')
+                .map(|word| Bytes::from(format!("data: {}\n\n", piece(word, None))))
+                .collect();
+            chunks.push(Bytes::from(format!(
+                "data: {}\n\n",
+                piece("", Some("stop"))
+            )));
+            let usage_chunk = json!({ "id": id, "object": object, "created": now, "model": model, "choices": [], "usage": usage });
+            chunks.push(Bytes::from(format!("data: {usage_chunk}\n\n")));
+            chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+            ("text/event-stream", chunks)
+        }
+    }
+}

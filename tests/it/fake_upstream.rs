@@ -1,0 +1,170 @@
+//! A fake OpenAI-compatible upstream the tests start on port 0 and steer: answer well, with or
+//! without usage, fail, time out, break a stream, or stream slowly.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// JSON (or SSE when asked to stream) with usage 10 in / 20 out.
+    Ok,
+    /// As Ok, but never reporting usage.
+    NoUsage,
+    Status(u16),
+    /// Headers only after this many milliseconds.
+    Slow(u64),
+    /// A stream that breaks after two chunks.
+    Reset,
+    /// 200 with a body that is not JSON.
+    BadJson,
+    /// A stream of 10 content chunks 100 ms apart, then usage.
+    SlowStream,
+}
+
+#[derive(Clone)]
+pub struct Fake {
+    pub base_url: String,
+    mode: Arc<Mutex<Mode>>,
+    pub received: Arc<Mutex<Vec<Value>>>,
+}
+
+pub const WORDS: [&str; 4] = ["Hello", " there", ", friend", "!"];
+
+impl Fake {
+    pub async fn start(mode: Mode) -> Fake {
+        let fake = Fake {
+            base_url: String::new(),
+            mode: Arc::new(Mutex::new(mode)),
+            received: Arc::new(Mutex::new(Vec::new())),
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(answer))
+            .route("/v1/completions", post(answer))
+            .route("/v1/embeddings", post(answer))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Fake {
+            base_url: format!("http://{addr}/v1"),
+            ..fake
+        }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn hits(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    pub fn last(&self) -> Value {
+        self.received
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn sse(events: Vec<Value>, done: bool) -> Vec<Bytes> {
+    let mut out: Vec<Bytes> = events
+        .into_iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
+    if done {
+        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+    out
+}
+
+fn chunk(text: &str) -> Value {
+    json!({"id": "c1", "object": "chat.completion.chunk", "model": "up",
+           "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+}
+
+async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    fake.received.lock().unwrap().push(request.clone());
+    let mode = *fake.mode.lock().unwrap();
+    let stream = request["stream"] == json!(true);
+    let usage = json!({"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30});
+    match mode {
+        Mode::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap();
+            (status, axum::Json(json!({"error": {"message": format!("fake says {code}"), "type": "x", "code": "fake"}}))).into_response()
+        }
+        Mode::Slow(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            axum::Json(json!({"choices": [], "usage": usage})).into_response()
+        }
+        Mode::BadJson => (StatusCode::OK, "this is { not json").into_response(),
+        Mode::Ok | Mode::NoUsage if !stream => {
+            let mut body = json!({"id": "c1", "object": "chat.completion", "model": request["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": WORDS.concat()}, "finish_reason": "stop"}]});
+            if mode == Mode::Ok {
+                body["usage"] = usage;
+            }
+            axum::Json(body).into_response()
+        }
+        Mode::Ok | Mode::NoUsage | Mode::SlowStream => {
+            let mut events: Vec<Value> = WORDS.iter().map(|w| chunk(w)).collect();
+            if mode == Mode::SlowStream {
+                events = (0..10).map(|_| chunk("tick")).collect();
+            }
+            let include = request["stream_options"]["include_usage"] == json!(true);
+            if mode != Mode::NoUsage && include {
+                events.push(json!({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": usage}));
+            }
+            let pieces = sse(events, true);
+            let delay = if mode == Mode::SlowStream { 100 } else { 0 };
+            let stream =
+                futures_util::stream::unfold(pieces.into_iter(), move |mut it| async move {
+                    let next = it.next()?;
+                    if delay > 0 {
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                    }
+                    Some((Ok::<Bytes, Infallible>(next), it))
+                });
+            (
+                [("content-type", "text/event-stream")],
+                Body::from_stream(stream),
+            )
+                .into_response()
+        }
+        Mode::Reset => {
+            let pieces = sse(vec![chunk("Hel"), chunk("lo")], false);
+            let stream = futures_util::stream::unfold(0usize, move |i| {
+                let pieces = pieces.clone();
+                async move {
+                    match i {
+                        0 | 1 => Some((Ok(pieces[i].clone()), i + 1)),
+                        2 => {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Some((Err(std::io::Error::other("connection reset")), i + 1))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            (
+                [("content-type", "text/event-stream")],
+                Body::from_stream(stream),
+            )
+                .into_response()
+        }
+    }
+}
