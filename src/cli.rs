@@ -11,6 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat};
 use crate::db::Db;
 use crate::ledger::{self, audit, money::Money};
+use crate::topup::codes::{self, NewCodes};
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +57,9 @@ enum Command {
     /// Work with the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Redemption codes
+    #[command(subcommand)]
+    Codes(CodesCommand),
     /// Re-derive every balance, key limit and hold from the ledger; exits non-zero on any mismatch
     Audit {
         #[command(flatten)]
@@ -100,6 +104,27 @@ enum UserCommand {
         /// Why, kept in the ledger row
         #[arg(long)]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CodesCommand {
+    /// Print new redemption codes, one a line; they are shown only now (the database keeps a hash)
+    Generate {
+        #[command(flatten)]
+        common: Common,
+        /// Amount each code credits, in USD as a decimal, e.g. 10 or 2.50
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// How many codes to make, 1 to 1000
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
+        count: String,
+        /// When the codes stop working: a date (2026-12-31, at 00:00 UTC) or an RFC 3339 time
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// A note shown in the admin list, e.g. the campaign the codes are for
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -238,6 +263,39 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let path = config.database_path();
             crate::db::backup::backup(&path, &out)?;
             println!("backup: wrote {}", out.display());
+            Ok(())
+        }
+        Command::Codes(CodesCommand::Generate {
+            common,
+            amount,
+            count,
+            expires,
+            note,
+        }) => {
+            let count: i64 = count
+                .trim()
+                .parse()
+                .map_err(|_| format!("codes generate: --count: `{count}` is not a whole number"))?;
+            let now = SystemClock.now();
+            let batch = NewCodes::parse(&amount, count, expires.as_deref(), note.as_deref(), now)
+                .map_err(|e| format!("codes generate: {}", e.cli_text()))?;
+            let config = load_config(&common)?;
+            let db = open_db(&config)?;
+            let made = db
+                .write_blocking(|conn| codes::generate_codes(conn, &batch, "cli", now))
+                .map_err(|e| format!("codes generate: {}", e.cli_text()))?;
+            for code in &made {
+                println!("{code}");
+            }
+            let expiry = batch
+                .expires_at
+                .map(|at| format!(", expiring {}", crate::clock::rfc3339(at)))
+                .unwrap_or_default();
+            eprintln!(
+                "codes generate: {} codes of {} each{expiry}; they are not stored, keep them now",
+                made.len(),
+                batch.amount
+            );
             Ok(())
         }
         Command::Config(ConfigCommand::Check { common }) => {

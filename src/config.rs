@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ledger::money::Money;
 use crate::net::IpRange;
 use crate::pricing::{GroupRate, ModelPrice};
 use crate::topup::payments::PaymentsConfig;
@@ -26,6 +27,8 @@ pub struct Config {
     /// A file lists its upstreams; only running with no file at all gets the built-in demo one.
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
+    pub codes: CodesConfig,
+    pub referral: ReferralConfig,
 }
 
 /// Without a config file: every default, plus the built-in `demo` upstream serving
@@ -41,6 +44,8 @@ impl Default for Config {
             models: BTreeMap::new(),
             groups: BTreeMap::new(),
             upstreams: vec![UpstreamConfig::demo()],
+            codes: CodesConfig::default(),
+            referral: ReferralConfig::default(),
             payments: PaymentsConfig::default(),
         }
     }
@@ -250,6 +255,59 @@ impl Default for BillingConfig {
     }
 }
 
+/// Redemption codes: how many failed redeem attempts an account and an address get per window,
+/// so codes cannot be guessed by brute force.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodesConfig {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub failure_window_secs: u32,
+}
+
+impl Default for CodesConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            failure_window_secs: 900,
+        }
+    }
+}
+
+/// Referral rewards. Off by default: an operator decides to give money away, not the binary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferralConfig {
+    pub enabled: bool,
+    /// Credited to the inviter's reward balance for each account registered with their code.
+    pub inviter_reward: Money,
+    /// Credited to the new account's main balance when it registers with a code.
+    pub invitee_reward: Money,
+    /// When the inviter's reward is paid.
+    pub reward_on: RewardOn,
+}
+
+impl Default for ReferralConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            inviter_reward: Money::ZERO,
+            invitee_reward: Money::ZERO,
+            reward_on: RewardOn::Register,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardOn {
+    /// As soon as the invitee registers.
+    Register,
+    /// After the invitee's first paid top-up or code redemption.
+    FirstTopup,
+}
+
 /// A problem in the config file, already worded for the operator: file, line and key.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -325,6 +383,24 @@ impl Config {
         }
         if self.billing.quota_per_usd == 0 {
             return Err(("billing.quota_per_usd".into(), "must be at least 1".into()));
+        }
+        let codes = &self.codes;
+        for (key, value) in [
+            ("max_failures_per_account", codes.max_failures_per_account),
+            ("max_failures_per_ip", codes.max_failures_per_ip),
+            ("failure_window_secs", codes.failure_window_secs),
+        ] {
+            if value == 0 {
+                return Err((format!("codes.{key}"), "must be at least 1".into()));
+            }
+        }
+        for (key, value) in [
+            ("inviter_reward", self.referral.inviter_reward),
+            ("invitee_reward", self.referral.invitee_reward),
+        ] {
+            if value < Money::ZERO {
+                return Err((format!("referral.{key}"), "must not be negative".into()));
+            }
         }
         for (name, price) in &self.models {
             price
@@ -472,6 +548,37 @@ mod tests {
         let e = Config::parse("[server]\nlisen = \"x\"\n", "c.toml").unwrap_err();
         assert!(e.0.contains("lisen"), "{e}");
         assert!(e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn referral_and_codes_sections() {
+        let c = Config::parse("", "t").unwrap();
+        assert!(!c.referral.enabled);
+        assert_eq!(c.referral.inviter_reward, Money::ZERO);
+        assert_eq!(c.referral.reward_on, RewardOn::Register);
+        let c = Config::parse(
+            "[referral]\nenabled = true\ninviter_reward = \"1.5\"\nreward_on = \"first_topup\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.referral.inviter_reward.units(), 1_500_000_000);
+        assert_eq!(c.referral.reward_on, RewardOn::FirstTopup);
+        let cases = [
+            (
+                "[referral]\ninviter_reward = \"-1\"\n",
+                "line 2: referral.inviter_reward",
+            ),
+            ("[referral]\ninvitee_reward = 1\n", "line 2"),
+            ("[referral]\nreward_on = \"later\"\n", "line 2"),
+            (
+                "[codes]\nfailure_window_secs = 0\n",
+                "line 2: codes.failure_window_secs",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = Config::parse(text, "c.toml").unwrap_err();
+            assert!(e.0.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

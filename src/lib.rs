@@ -18,6 +18,7 @@ pub mod net;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;
+pub mod referral;
 pub mod relay;
 pub mod router;
 pub mod state;

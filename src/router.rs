@@ -9,8 +9,9 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::topup::payments;
-use crate::{accounts, admin, console, keys, ledger, logs, metrics, random, relay, system};
+use crate::{
+    accounts, admin, console, keys, ledger, logs, metrics, random, referral, relay, system, topup,
+};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
@@ -43,13 +44,17 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/admin/prices", get(admin::system::list_prices))
         .route("/api/admin/logs", get(logs::handlers::list_all_logs))
         .route("/api/admin/reload", post(admin::system::reload))
-        .route("/api/topup/methods", get(payments::handlers::list_methods))
-        .route("/api/topup/checkout", post(payments::handlers::checkout))
-        .route("/api/topup/orders", get(payments::handlers::list_my_orders))
-        .route("/api/admin/orders", get(payments::handlers::list_all_orders))
-        .route("/api/payments/stripe/webhook", post(payments::handlers::stripe_webhook))
-        .route("/api/payments/creem/webhook", post(payments::handlers::creem_webhook))
-        .route("/api/payments/epay/notify", get(payments::handlers::epay_notify).post(payments::handlers::epay_notify))
+        .route("/api/topup/redeem", post(topup::codes::handlers::redeem))
+        .route("/api/referral", get(referral::handlers::summary))
+        .route("/api/referral/transfer", post(referral::handlers::transfer))
+        .route("/api/admin/codes", get(topup::codes::handlers::list).post(topup::codes::handlers::generate))
+        .route("/api/topup/methods", get(topup::payments::handlers::list_methods))
+        .route("/api/topup/checkout", post(topup::payments::handlers::checkout))
+        .route("/api/topup/orders", get(topup::payments::handlers::list_my_orders))
+        .route("/api/admin/orders", get(topup::payments::handlers::list_all_orders))
+        .route("/api/payments/stripe/webhook", post(topup::payments::handlers::stripe_webhook))
+        .route("/api/payments/creem/webhook", post(topup::payments::handlers::creem_webhook))
+        .route("/api/payments/epay/notify", get(topup::payments::handlers::epay_notify).post(topup::payments::handlers::epay_notify))
         .layer(DefaultBodyLimit::max(api_limit));
 
     let gateway = Router::new()

@@ -46,6 +46,9 @@ pub struct Limits {
     pub login_by_ip: RateLimiter,
     pub login_by_user: RateLimiter,
     pub register_by_ip: RateLimiter,
+    /// Failed redemption-code attempts, per account id and per client address.
+    pub redeem_by_user: RateLimiter,
+    pub redeem_by_ip: RateLimiter,
 }
 
 impl AppState {
@@ -55,6 +58,14 @@ impl AppState {
             login_by_ip: RateLimiter::new(server.login_attempts * 3, server.login_window_secs),
             login_by_user: RateLimiter::new(server.login_attempts, server.login_window_secs),
             register_by_ip: RateLimiter::new(server.registrations_per_ip_hour, 3600),
+            redeem_by_user: RateLimiter::new(
+                config.codes.max_failures_per_account,
+                config.codes.failure_window_secs,
+            ),
+            redeem_by_ip: RateLimiter::new(
+                config.codes.max_failures_per_ip,
+                config.codes.failure_window_secs,
+            ),
         };
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
         let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));

@@ -1,3 +1,4 @@
-//! Top-up: adding to a balance, by online payment (and, from another branch, redemption codes).
+//! Top-up: adding to a balance, by redemption code or by online payment.
 
+pub mod codes;
 pub mod payments;

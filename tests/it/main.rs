@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod cli;
+mod codes;
 mod console;
 mod db;
 mod errors;
@@ -16,4 +17,5 @@ mod keys;
 mod ledger;
 mod payments;
 mod process;
+mod referral;
 mod relay;
