@@ -1085,3 +1085,66 @@ async fn unpaid_checkouts_are_capped_per_hour() {
         201
     );
 }
+
+#[tokio::test]
+async fn a_first_paid_order_pays_the_waiting_referral_reward_once() {
+    use code_router::config::RewardOn;
+    let fake = FakeProvider::start().await;
+    let f = fake.clone();
+    let app = spawn_app_with(move |c| {
+        configure(c, &f);
+        c.referral.enabled = true;
+        c.referral.inviter_reward = usd("2");
+        c.referral.reward_on = RewardOn::FirstTopup;
+    })
+    .await;
+    app.create_user("ivy", Role::User).await;
+    let ivy = app.login("ivy").await;
+    let (_, me) = json_of(ivy.get(app.url("/api/me")).send().await.unwrap()).await;
+    let code = me["referral_code"].as_str().unwrap().to_string();
+    let (status, _) = json_of(
+        reqwest::Client::new()
+            .post(app.url("/api/auth/register"))
+            .json(&json!({"username": "payer", "password": PASSWORD, "referral_code": code}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let payer = app.login("payer").await;
+    let reward = |client: reqwest::Client| {
+        let url = app.url("/api/me");
+        async move {
+            let (_, me) = json_of(client.get(url).send().await.unwrap()).await;
+            me["reward_balance"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(reward(ivy.clone()).await, "0.000000");
+
+    for (n, amount) in [(1, "10"), (2, "5")] {
+        let (status, body) = json_of(
+            payer
+                .post(app.url("/api/topup/checkout"))
+                .json(&json!({"method": "stripe", "amount": amount}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let order_no = body["order_id"].as_str().unwrap();
+        let cents = Money::parse(amount).unwrap().units() / 10_000_000;
+        let event = stripe_completed(&format!("cs_test_{n}"), order_no, cents, "usd", "paid");
+        let signature = stripe_signature(STRIPE_WHSEC, now(&app), &event);
+        for _ in 0..2 {
+            assert_eq!(stripe_post(&app, &event, &signature).await.0, 200);
+        }
+        assert_eq!(
+            reward(ivy.clone()).await,
+            "2.000000",
+            "paid once, on the first top-up"
+        );
+    }
+    assert!(app.audit().await.problems.is_empty());
+}

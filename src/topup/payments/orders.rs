@@ -10,7 +10,7 @@ use super::{Provider, Quote};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, money::Money, Account, Entry, Kind};
-use crate::random;
+use crate::{random, referral};
 
 #[derive(Debug, Clone)]
 pub struct Order {
@@ -223,6 +223,9 @@ pub fn credit_paid_order(
     };
     let balance = ledger::post(tx, &entry, now)?
         .ok_or_else(|| ApiError::internal("a credit was refused by the balance check"))?;
+    // A referral reward waiting for this account's first top-up is paid in the same
+    // transaction; it is idempotent, so later top-ups pay nothing more.
+    referral::reward_inviter_on_first_topup(tx, order.user_id, now)?;
     Ok(Some(balance))
 }
 
