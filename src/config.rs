@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::ledger::money::Money;
 use crate::net::IpRange;
 use crate::pricing::{GroupRate, ModelPrice};
+use crate::topup::payments::PaymentsConfig;
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
 /// (or no file at all) gives a server that starts.
@@ -22,6 +23,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
+    pub payments: PaymentsConfig,
     /// A file lists its upstreams; only running with no file at all gets the built-in demo one.
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -44,6 +46,7 @@ impl Default for Config {
             upstreams: vec![UpstreamConfig::demo()],
             codes: CodesConfig::default(),
             referral: ReferralConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -453,6 +456,7 @@ impl Config {
                 );
             }
         }
+        self.payments.check()?;
         Ok(())
     }
 

@@ -56,6 +56,9 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
     if released > 0 {
         tracing::warn!(released, "released holds left open by the previous run");
     }
+    for problem in config.payments.unset_secrets() {
+        tracing::error!("{problem}; that payment method fails until it is set");
+    }
     let key_secret = db
         .write_blocking(|conn| keys::secret::load_or_create_server_secret(conn))
         .map_err(|e| format!("loading the key secret: {}", e.cli_text()))?;

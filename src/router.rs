@@ -48,6 +48,13 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/referral", get(referral::handlers::summary))
         .route("/api/referral/transfer", post(referral::handlers::transfer))
         .route("/api/admin/codes", get(topup::codes::handlers::list).post(topup::codes::handlers::generate))
+        .route("/api/topup/methods", get(topup::payments::handlers::list_methods))
+        .route("/api/topup/checkout", post(topup::payments::handlers::checkout))
+        .route("/api/topup/orders", get(topup::payments::handlers::list_my_orders))
+        .route("/api/admin/orders", get(topup::payments::handlers::list_all_orders))
+        .route("/api/payments/stripe/webhook", post(topup::payments::handlers::stripe_webhook))
+        .route("/api/payments/creem/webhook", post(topup::payments::handlers::creem_webhook))
+        .route("/api/payments/epay/notify", get(topup::payments::handlers::epay_notify).post(topup::payments::handlers::epay_notify))
         .layer(DefaultBodyLimit::max(api_limit));
 
     let gateway = Router::new()
