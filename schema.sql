@@ -125,3 +125,63 @@ CREATE TABLE request_logs (
 CREATE INDEX request_logs_by_user ON request_logs(user_id, id);
 CREATE INDEX request_logs_by_time ON request_logs(created_at);
 CREATE INDEX request_logs_by_request ON request_logs(request_id);
+
+-- Redemption codes. The code itself is shown once, when generated; the table keeps only its
+-- SHA-256 (so a leaked file hands out no unused code) and `hint`, its first characters, for the
+-- admin list. used_by/used_at are set together, once, by the conditional UPDATE that redeems it.
+CREATE TABLE redemption_codes (
+    id          INTEGER PRIMARY KEY,
+    code_hash   BLOB    NOT NULL UNIQUE,
+    hint        TEXT    NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    note        TEXT    NOT NULL DEFAULT '',
+    created_by  TEXT    NOT NULL DEFAULT '',         -- admin username, or `cli`
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,                             -- NULL = never
+    used_by     INTEGER REFERENCES users(id),
+    used_at     INTEGER,
+    CHECK ((used_by IS NULL) = (used_at IS NULL))
+);
+CREATE INDEX redemption_codes_by_user ON redemption_codes(used_by) WHERE used_by IS NOT NULL;
+
+-- Referral rewards, one row per invited account: what registration promised (per [referral] at
+-- that moment) and when the inviter's share was paid. paid_at stays NULL while the reward waits
+-- for the invitee's first top-up (reward_on = "first_topup"); the invitee_id key and the
+-- conditional UPDATE of paid_at make a reward impossible to pay twice.
+CREATE TABLE referral_rewards (
+    invitee_id      INTEGER PRIMARY KEY REFERENCES users(id),
+    inviter_id      INTEGER NOT NULL REFERENCES users(id),
+    inviter_reward  INTEGER NOT NULL CHECK (inviter_reward >= 0),
+    invitee_reward  INTEGER NOT NULL CHECK (invitee_reward >= 0),
+    created_at      INTEGER NOT NULL,
+    paid_at         INTEGER
+);
+CREATE INDEX referral_rewards_by_inviter ON referral_rewards(inviter_id);
+CREATE INDEX users_by_inviter ON users(inviter_id) WHERE inviter_id IS NOT NULL;
+
+-- Online payment orders (Stripe, Creem, EPay): recorded 'pending' at checkout, then moved to
+-- 'paid' by a verified callback in the same transaction as its ledger row (kind 'topup',
+-- ref_type 'order', ref_id order_no); 'failed' when the provider opened no checkout or reports
+-- the payment failed, 'expired' when the provider closed the checkout unpaid.
+-- amount is what the balance gets (nano-dollars); pay_amount is what the provider must report as
+-- paid, an integer of pay_currency's minor unit (cents; pay_decimals places), as sent to it.
+CREATE TABLE orders (
+    id            INTEGER PRIMARY KEY,
+    order_no      TEXT    NOT NULL UNIQUE,           -- public id, sent to the provider
+    user_id       INTEGER NOT NULL REFERENCES users(id),
+    provider      TEXT    NOT NULL CHECK (provider IN ('stripe', 'creem', 'epay')),
+    pay_type      TEXT    NOT NULL DEFAULT '',       -- EPay: alipay, wxpay, ...
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    pay_amount    INTEGER NOT NULL CHECK (pay_amount > 0),
+    pay_currency  TEXT    NOT NULL,                  -- lowercase ISO code, e.g. 'usd', 'cny'
+    pay_decimals  INTEGER NOT NULL CHECK (pay_decimals BETWEEN 0 AND 3),
+    status        TEXT    NOT NULL DEFAULT 'pending'
+                          CHECK (status IN ('pending', 'paid', 'failed', 'expired')),
+    provider_ref  TEXT,                              -- Stripe session, Creem checkout, EPay trade_no
+    note          TEXT    NOT NULL DEFAULT '',       -- why it failed, or the last refused callback
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    paid_at       INTEGER,
+    UNIQUE (provider, provider_ref)
+);
+CREATE INDEX orders_by_user ON orders(user_id, id);

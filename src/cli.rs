@@ -11,6 +11,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat};
 use crate::db::Db;
 use crate::ledger::{self, audit, money::Money};
+use crate::topup::codes::{self, NewCodes};
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +57,9 @@ enum Command {
     /// Work with the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Redemption codes
+    #[command(subcommand)]
+    Codes(CodesCommand),
     /// Re-derive every balance, key limit and hold from the ledger; exits non-zero on any mismatch
     Audit {
         #[command(flatten)]
@@ -104,6 +108,27 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum CodesCommand {
+    /// Print new redemption codes, one a line; they are shown only now (the database keeps a hash)
+    Generate {
+        #[command(flatten)]
+        common: Common,
+        /// Amount each code credits, in USD as a decimal, e.g. 10 or 2.50
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// How many codes to make, 1 to 1000
+        #[arg(long, value_name = "N", allow_hyphen_values = true)]
+        count: String,
+        /// When the codes stop working: a date (2026-12-31, at 00:00 UTC) or an RFC 3339 time
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// A note shown in the admin list, e.g. the campaign the codes are for
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate the config file; errors name the key and the line
     Check {
@@ -142,7 +167,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             if log_json {
                 config.server.log_format = LogFormat::Json;
             }
-            serve(config)
+            serve(config, common.config)
         }
         Command::User(UserCommand::Create {
             common,
@@ -240,6 +265,39 @@ pub fn run(cli: Cli) -> Result<(), String> {
             println!("backup: wrote {}", out.display());
             Ok(())
         }
+        Command::Codes(CodesCommand::Generate {
+            common,
+            amount,
+            count,
+            expires,
+            note,
+        }) => {
+            let count: i64 = count
+                .trim()
+                .parse()
+                .map_err(|_| format!("codes generate: --count: `{count}` is not a whole number"))?;
+            let now = SystemClock.now();
+            let batch = NewCodes::parse(&amount, count, expires.as_deref(), note.as_deref(), now)
+                .map_err(|e| format!("codes generate: {}", e.cli_text()))?;
+            let config = load_config(&common)?;
+            let db = open_db(&config)?;
+            let made = db
+                .write_blocking(|conn| codes::generate_codes(conn, &batch, "cli", now))
+                .map_err(|e| format!("codes generate: {}", e.cli_text()))?;
+            for code in &made {
+                println!("{code}");
+            }
+            let expiry = batch
+                .expires_at
+                .map(|at| format!(", expiring {}", crate::clock::rfc3339(at)))
+                .unwrap_or_default();
+            eprintln!(
+                "codes generate: {} codes of {} each{expiry}; they are not stored, keep them now",
+                made.len(),
+                batch.amount
+            );
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check { common }) => {
             let Some(path) = &common.config else {
                 return Err("config check: name the file with --config FILE".into());
@@ -256,13 +314,16 @@ pub fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
     crate::telemetry::init(config.server.log_format, &config.server.log_level);
     let addr = config
         .listen_addr()
         .map_err(|e| format!("server.listen: {e}"))?;
     let clock = Arc::new(SystemClock);
     let state = crate::open_state(config, clock.clone())?;
+    if let Some(path) = config_path {
+        state.set_config_path(path);
+    }
     let created = state
         .db
         .write_blocking(|conn| accounts::ensure_admin(conn, clock.now()))
@@ -283,11 +344,37 @@ fn serve(config: Config) -> Result<(), String> {
             println!("Sign in at http://{local}/ and change the password under Account.");
         }
         println!("Code Router listening on http://{local}");
+        reload_on_hangup(state.clone());
         tracing::info!(%local, "listening");
         crate::serve(state, listener, shutdown_signal())
             .await
             .map_err(|e| format!("server: {e}"))
     })
+}
+
+/// `SIGHUP` reloads the config file; a broken file is logged and the running config stays.
+fn reload_on_hangup(state: crate::state::AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /api/admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let reloading = state.clone();
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(summary)) => tracing::info!(%summary, "SIGHUP: config reloaded"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: config NOT reloaded; the running config stays")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ledger::money::Money;
 use crate::net::IpRange;
 use crate::pricing::{GroupRate, ModelPrice};
+use crate::topup::payments::PaymentsConfig;
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
 /// (or no file at all) gives a server that starts.
@@ -17,11 +19,16 @@ pub struct Config {
     pub server: ServerConfig,
     pub billing: BillingConfig,
     pub relay: RelayConfig,
+    pub logs: LogsConfig,
+    pub metrics: MetricsConfig,
     pub models: BTreeMap<String, ModelPrice>,
     pub groups: BTreeMap<String, GroupRate>,
+    pub payments: PaymentsConfig,
     /// A file lists its upstreams; only running with no file at all gets the built-in demo one.
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
+    pub codes: CodesConfig,
+    pub referral: ReferralConfig,
 }
 
 /// Without a config file: every default, plus the built-in `demo` upstream serving
@@ -32,9 +39,14 @@ impl Default for Config {
             server: ServerConfig::default(),
             billing: BillingConfig::default(),
             relay: RelayConfig::default(),
+            logs: LogsConfig::default(),
+            metrics: MetricsConfig::default(),
             models: BTreeMap::new(),
             groups: BTreeMap::new(),
             upstreams: vec![UpstreamConfig::demo()],
+            codes: CodesConfig::default(),
+            referral: ReferralConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -99,6 +111,28 @@ impl UpstreamConfig {
             weight: 1,
             enabled: true,
         }
+    }
+}
+
+/// `[metrics]`: who may scrape `/metrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token scrapers must send; without one, only loopback peers are answered.
+    pub token: Option<String>,
+}
+
+/// `[logs]`: request log retention. The ledger is kept forever regardless.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Request logs older than this many days are deleted; 0 keeps them forever.
+    pub retain_days: u32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self { retain_days: 90 }
     }
 }
 
@@ -221,6 +255,59 @@ impl Default for BillingConfig {
     }
 }
 
+/// Redemption codes: how many failed redeem attempts an account and an address get per window,
+/// so codes cannot be guessed by brute force.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodesConfig {
+    pub max_failures_per_account: u32,
+    pub max_failures_per_ip: u32,
+    pub failure_window_secs: u32,
+}
+
+impl Default for CodesConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 20,
+            failure_window_secs: 900,
+        }
+    }
+}
+
+/// Referral rewards. Off by default: an operator decides to give money away, not the binary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferralConfig {
+    pub enabled: bool,
+    /// Credited to the inviter's reward balance for each account registered with their code.
+    pub inviter_reward: Money,
+    /// Credited to the new account's main balance when it registers with a code.
+    pub invitee_reward: Money,
+    /// When the inviter's reward is paid.
+    pub reward_on: RewardOn,
+}
+
+impl Default for ReferralConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            inviter_reward: Money::ZERO,
+            invitee_reward: Money::ZERO,
+            reward_on: RewardOn::Register,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardOn {
+    /// As soon as the invitee registers.
+    Register,
+    /// After the invitee's first paid top-up or code redemption.
+    FirstTopup,
+}
+
 /// A problem in the config file, already worded for the operator: file, line and key.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -297,6 +384,24 @@ impl Config {
         if self.billing.quota_per_usd == 0 {
             return Err(("billing.quota_per_usd".into(), "must be at least 1".into()));
         }
+        let codes = &self.codes;
+        for (key, value) in [
+            ("max_failures_per_account", codes.max_failures_per_account),
+            ("max_failures_per_ip", codes.max_failures_per_ip),
+            ("failure_window_secs", codes.failure_window_secs),
+        ] {
+            if value == 0 {
+                return Err((format!("codes.{key}"), "must be at least 1".into()));
+            }
+        }
+        for (key, value) in [
+            ("inviter_reward", self.referral.inviter_reward),
+            ("invitee_reward", self.referral.invitee_reward),
+        ] {
+            if value < Money::ZERO {
+                return Err((format!("referral.{key}"), "must not be negative".into()));
+            }
+        }
         for (name, price) in &self.models {
             price
                 .check(name)
@@ -351,6 +456,7 @@ impl Config {
                 );
             }
         }
+        self.payments.check()?;
         Ok(())
     }
 
@@ -442,6 +548,37 @@ mod tests {
         let e = Config::parse("[server]\nlisen = \"x\"\n", "c.toml").unwrap_err();
         assert!(e.0.contains("lisen"), "{e}");
         assert!(e.0.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn referral_and_codes_sections() {
+        let c = Config::parse("", "t").unwrap();
+        assert!(!c.referral.enabled);
+        assert_eq!(c.referral.inviter_reward, Money::ZERO);
+        assert_eq!(c.referral.reward_on, RewardOn::Register);
+        let c = Config::parse(
+            "[referral]\nenabled = true\ninviter_reward = \"1.5\"\nreward_on = \"first_topup\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.referral.inviter_reward.units(), 1_500_000_000);
+        assert_eq!(c.referral.reward_on, RewardOn::FirstTopup);
+        let cases = [
+            (
+                "[referral]\ninviter_reward = \"-1\"\n",
+                "line 2: referral.inviter_reward",
+            ),
+            ("[referral]\ninvitee_reward = 1\n", "line 2"),
+            ("[referral]\nreward_on = \"later\"\n", "line 2"),
+            (
+                "[codes]\nfailure_window_secs = 0\n",
+                "line 2: codes.failure_window_secs",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = Config::parse(text, "c.toml").unwrap_err();
+            assert!(e.0.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -13,19 +13,23 @@ pub mod extract;
 pub mod keys;
 pub mod ledger;
 pub mod logs;
+pub mod metrics;
 pub mod net;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;
+pub mod referral;
 pub mod relay;
 pub mod router;
 pub mod state;
 pub mod system;
 pub mod telemetry;
+pub mod topup;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use router::build_router;
@@ -52,10 +56,13 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
     if released > 0 {
         tracing::warn!(released, "released holds left open by the previous run");
     }
+    for problem in config.payments.unset_secrets() {
+        tracing::error!("{problem}; that payment method fails until it is set");
+    }
     let key_secret = db
         .write_blocking(|conn| keys::secret::load_or_create_server_secret(conn))
         .map_err(|e| format!("loading the key secret: {}", e.cli_text()))?;
-    Ok(AppState::new(config, db, clock, key_secret))
+    AppState::new(config, db, clock, key_secret)
 }
 
 /// Serves the gateway and console on `listener` until `shutdown` completes, then lets
@@ -65,8 +72,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    std::thread::spawn(relay::tokenizer::warm_up);
+    logs::retention::spawn_pruner(state.clone());
     let app = build_router(state.clone());
+    // Without TCP_NODELAY, a stream's small events wait on the client's delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -81,7 +94,7 @@ pub async fn serve(
 /// After the last response: write every finished request, release holds whose requests can no
 /// longer finish, and fold the WAL into the database file.
 fn shut_down(state: &AppState) {
-    state.finisher.shutdown();
+    state.writer.shutdown();
     let now = state.clock.now();
     match state.db.write_blocking(|conn| {
         let released = ledger::holds::release_open_holds(

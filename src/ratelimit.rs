@@ -54,6 +54,16 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Takes back one event counted by [`RateLimiter::hit`], when the attempt turned out not to
+    /// count (it succeeded). Counting first and forgiving after means concurrent attempts cannot
+    /// all pass the check before any of them is recorded.
+    pub fn forgive(&self, key: &str) {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = windows.get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     /// Forgets a key, e.g. a username after a successful login.
     pub fn clear(&self, key: &str) {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
@@ -73,5 +83,15 @@ mod tests {
         assert_eq!(l.hit("a", 2_000), Err(59));
         assert!(l.hit("b", 2_000).is_ok());
         assert!(l.hit("a", 60_000).is_ok());
+    }
+
+    #[test]
+    fn forgiven_events_free_their_place() {
+        let l = RateLimiter::new(1, 60);
+        assert!(l.hit("a", 0).is_ok());
+        l.forgive("a");
+        assert!(l.hit("a", 1).is_ok());
+        assert!(l.hit("a", 2).is_err());
+        l.forgive("unknown");
     }
 }

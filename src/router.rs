@@ -9,62 +9,62 @@ use axum::Router;
 use tracing::Instrument;
 
 use crate::state::AppState;
-use crate::{accounts, admin, console, keys, ledger, logs, random, relay, system};
+use crate::{
+    accounts, admin, console, keys, ledger, logs, metrics, random, referral, relay, system, topup,
+};
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+// One line per route, kept so by hand: the table reads as the whole HTTP surface at a glance.
+#[rustfmt::skip]
 pub fn build_router(state: AppState) -> Router {
     let config = state.config();
     let api_limit = config.server.api_body_limit_kb as usize * 1024;
+    let gateway_limit = config.relay.max_body_mb as usize * 1024 * 1024;
 
     let api = Router::new()
         .route("/api/status", get(system::status))
         .route("/api/auth/register", post(accounts::handlers::register))
         .route("/api/auth/login", post(accounts::handlers::login))
         .route("/api/auth/logout", post(accounts::handlers::logout))
-        .route(
-            "/api/auth/password",
-            post(accounts::handlers::change_password),
-        )
+        .route("/api/auth/password", post(accounts::handlers::change_password))
         .route("/api/me", get(accounts::handlers::me))
         .route("/api/ledger", get(ledger::handlers::list_ledger))
-        .route(
-            "/api/keys",
-            get(keys::handlers::list_keys).post(keys::handlers::create_key),
-        )
-        .route(
-            "/api/keys/{id}",
-            patch(keys::handlers::update_key).delete(keys::handlers::delete_key),
-        )
+        .route("/api/keys", get(keys::handlers::list_keys).post(keys::handlers::create_key))
+        .route("/api/keys/{id}", patch(keys::handlers::update_key).delete(keys::handlers::delete_key))
         .route("/api/logs", get(logs::handlers::list_logs))
         .route("/api/logs.csv", get(logs::handlers::export_csv))
         .route("/api/usage", get(logs::handlers::usage))
-        .route("/api/admin/logs", get(logs::handlers::list_all_logs))
         .route("/api/admin/users", get(admin::users::list_users))
-        .route(
-            "/api/admin/users/{id}/adjust",
-            post(admin::users::adjust_user),
-        )
+        .route("/api/admin/users/{id}", patch(admin::users::update_user))
+        .route("/api/admin/users/{id}/adjust", post(admin::users::adjust_user))
+        .route("/api/admin/upstreams", get(admin::system::list_upstreams))
+        .route("/api/admin/prices", get(admin::system::list_prices))
+        .route("/api/admin/logs", get(logs::handlers::list_all_logs))
+        .route("/api/admin/reload", post(admin::system::reload))
+        .route("/api/topup/redeem", post(topup::codes::handlers::redeem))
+        .route("/api/referral", get(referral::handlers::summary))
+        .route("/api/referral/transfer", post(referral::handlers::transfer))
+        .route("/api/admin/codes", get(topup::codes::handlers::list).post(topup::codes::handlers::generate))
+        .route("/api/topup/methods", get(topup::payments::handlers::list_methods))
+        .route("/api/topup/checkout", post(topup::payments::handlers::checkout))
+        .route("/api/topup/orders", get(topup::payments::handlers::list_my_orders))
+        .route("/api/admin/orders", get(topup::payments::handlers::list_all_orders))
+        .route("/api/payments/stripe/webhook", post(topup::payments::handlers::stripe_webhook))
+        .route("/api/payments/creem/webhook", post(topup::payments::handlers::creem_webhook))
+        .route("/api/payments/epay/notify", get(topup::payments::handlers::epay_notify).post(topup::payments::handlers::epay_notify))
         .layer(DefaultBodyLimit::max(api_limit));
 
     let gateway = Router::new()
-        .route(
-            "/v1/chat/completions",
-            post(relay::handlers::chat_completions),
-        )
+        .route("/v1/chat/completions", post(relay::handlers::chat_completions))
         .route("/v1/completions", post(relay::handlers::completions))
         .route("/v1/embeddings", post(relay::handlers::embeddings))
         .route("/v1/models", get(relay::handlers::list_models))
-        .route(
-            "/v1/dashboard/billing/subscription",
-            get(keys::billing::subscription),
-        )
+        .route("/v1/dashboard/billing/subscription", get(keys::billing::subscription))
         .route("/v1/dashboard/billing/usage", get(keys::billing::usage))
-        .layer(DefaultBodyLimit::max(
-            config.relay.max_body_mb as usize * 1024 * 1024,
-        ));
+        .layer(DefaultBodyLimit::max(gateway_limit));
 
     let console = Router::new()
         .route("/", get(console::index))
@@ -76,6 +76,7 @@ pub fn build_router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(system::healthz))
+        .route("/metrics", get(metrics::scrape))
         .merge(api)
         .merge(gateway)
         .merge(console)

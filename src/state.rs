@@ -1,17 +1,19 @@
 //! Shared server state: database, clock, the live config, and the in-memory limiters.
 
 use std::ops::Deref;
-use std::sync::{Arc, RwLock};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::keys::cache::KeyCache;
-use crate::logs::writer::Finisher;
+use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
 use crate::relay::upstreams::UpstreamSet;
+use crate::relay::writer::RequestWriter;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -26,8 +28,10 @@ pub struct Inner {
     pub key_secret: Vec<u8>,
     /// One pooled HTTP client for every upstream.
     pub http: reqwest::Client,
-    /// Settles or releases holds and writes log rows, batched, off the request path.
-    pub finisher: Finisher,
+    /// Takes, settles and releases request holds and writes log rows, group-committed.
+    pub writer: RequestWriter,
+    pub metrics: Metrics,
+    config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
 }
 
@@ -42,15 +46,31 @@ pub struct Limits {
     pub login_by_ip: RateLimiter,
     pub login_by_user: RateLimiter,
     pub register_by_ip: RateLimiter,
+    /// Failed redemption-code attempts, per account id and per client address.
+    pub redeem_by_user: RateLimiter,
+    pub redeem_by_ip: RateLimiter,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db, clock: SharedClock, key_secret: Vec<u8>) -> AppState {
+    pub fn new(
+        config: Config,
+        db: Db,
+        clock: SharedClock,
+        key_secret: Vec<u8>,
+    ) -> Result<AppState, String> {
         let server = &config.server;
         let limits = Limits {
             login_by_ip: RateLimiter::new(server.login_attempts * 3, server.login_window_secs),
             login_by_user: RateLimiter::new(server.login_attempts, server.login_window_secs),
             register_by_ip: RateLimiter::new(server.registrations_per_ip_hour, 3600),
+            redeem_by_user: RateLimiter::new(
+                config.codes.max_failures_per_account,
+                config.codes.failure_window_secs,
+            ),
+            redeem_by_ip: RateLimiter::new(
+                config.codes.max_failures_per_ip,
+                config.codes.failure_window_secs,
+            ),
         };
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
         let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));
@@ -64,21 +84,23 @@ impl AppState {
                 tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
                 reqwest::Client::new()
             });
-        let finisher = Finisher::start(db.clone(), clock.clone());
-        AppState(Arc::new(Inner {
+        let writer = RequestWriter::start(db.path())?;
+        Ok(AppState(Arc::new(Inner {
             db,
             clock,
             limits,
             keys: KeyCache::default(),
             key_secret,
             http,
-            finisher,
+            writer,
+            metrics: Metrics::default(),
+            config_path: OnceLock::new(),
             live: RwLock::new(Live {
                 config: Arc::new(config),
                 prices,
                 upstreams,
             }),
-        }))
+        })))
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -87,6 +109,50 @@ impl AppState {
             .unwrap_or_else(|p| p.into_inner())
             .config
             .clone()
+    }
+
+    /// Remembers the file the config came from, so it can be reloaded.
+    pub fn set_config_path(&self, path: PathBuf) {
+        let _ = self.config_path.set(path);
+    }
+
+    /// Re-reads the config file and swaps prices, upstreams and every other reloadable
+    /// setting in at once; requests in flight keep what they started with. The listen address
+    /// and data directory need a restart. On any error nothing changes.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some(path) = self.config_path.get() else {
+            return Err(
+                "the server runs on embedded defaults; there is no config file to reload".into(),
+            );
+        };
+        let mut fresh = Config::load(path).map_err(|e| e.to_string())?;
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        let old = &live.config.server;
+        if fresh.server.listen != old.listen || fresh.server.data_dir != old.data_dir {
+            tracing::warn!("server.listen and server.data_dir change only on restart");
+        }
+        fresh.server.listen = old.listen.clone();
+        fresh.server.data_dir = old.data_dir.clone();
+        let prices = Arc::new(PriceTable::new(&fresh.models, &fresh.groups));
+        let upstreams = Arc::new(UpstreamSet::from_config(
+            &fresh.upstreams,
+            Some(&live.upstreams),
+        ));
+        let summary = format!(
+            "{} models priced, {} upstreams",
+            fresh.models.len(),
+            upstreams.list.len()
+        );
+        *live = Live {
+            config: Arc::new(fresh),
+            prices,
+            upstreams,
+        };
+        drop(live);
+        // Group rates may have changed: cached keys carry their owner's group, not its rate, so
+        // nothing cached goes stale.
+        tracing::info!(%summary, "config reloaded");
+        Ok(summary)
     }
 
     pub fn upstreams(&self) -> Arc<UpstreamSet> {

@@ -54,19 +54,20 @@ pub async fn register(
         .filter(|c| !c.is_empty());
     let now = state.clock.now();
     let username = req.username;
+    let referral_terms = config.referral.clone();
     let user = state
         .db
         .write(move |conn| {
+            // One transaction: the account and its referral rewards exist together or not at all.
+            let tx = crate::db::immediate(conn)?;
             let inviter_id = match &referral {
-                Some(code) => Some(
-                    super::find_user_id_by_referral_code(conn, code)?.ok_or_else(|| {
-                        ApiError::bad_request("invalid_referral_code", "unknown referral code")
-                    })?,
-                ),
+                Some(code) => Some(super::find_user_id_by_referral_code(&tx, code)?.ok_or_else(
+                    || ApiError::bad_request("invalid_referral_code", "unknown referral code"),
+                )?),
                 None => None,
             };
-            super::create_user(
-                conn,
+            let user = super::create_user(
+                &tx,
                 &NewUser {
                     username: &username,
                     password_hash: &hash,
@@ -74,7 +75,18 @@ pub async fn register(
                     inviter_id,
                 },
                 now,
-            )
+            )?;
+            if let Some(inviter_id) = inviter_id {
+                crate::referral::reward_registration(
+                    &tx,
+                    user.id,
+                    inviter_id,
+                    &referral_terms,
+                    now,
+                )?;
+            }
+            tx.commit()?;
+            Ok(user)
         })
         .await?;
     state.limits.register_by_ip.record(&ip_key, now_ms);

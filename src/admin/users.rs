@@ -99,3 +99,75 @@ pub async fn adjust_user(
     tracing::info!(admin = admin.id, user = user_id, "balance adjusted");
     Ok(Json(json!({ "id": user_id, "balance": balance })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    role: Option<crate::accounts::Role>,
+    group: Option<String>,
+    disabled: Option<bool>,
+}
+
+/// Changes a user's role, price group or enabled state. Disabling ends their sessions and
+/// stops their keys at once; an admin cannot lock themselves out.
+pub async fn update_user(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    PathId(user_id): PathId,
+    JsonBody(change): JsonBody<UserChange>,
+) -> ApiResult<Json<Value>> {
+    if user_id == admin.id
+        && (change.disabled == Some(true) || change.role == Some(crate::accounts::Role::User))
+    {
+        return Err(ApiError::bad_request(
+            "cannot_change_self",
+            "you cannot disable or demote your own account",
+        ));
+    }
+    if let Some(group) = &change.group {
+        let config = state.config();
+        if group != "default" && !config.groups.contains_key(group) {
+            return Err(ApiError::bad_request(
+                "unknown_group",
+                format!("no group `{group}` in [groups] of the config"),
+            ));
+        }
+    }
+    let user = state
+        .db
+        .write(move |conn| {
+            let tx = crate::db::immediate(conn)?;
+            if crate::accounts::find_user_by_id(&tx, user_id)?.is_none() {
+                return Err(ApiError::not_found("user_not_found", "no such user"));
+            }
+            if let Some(role) = change.role {
+                tx.execute(
+                    "UPDATE users SET role = ?1 WHERE id = ?2",
+                    params![role.as_str(), user_id],
+                )?;
+            }
+            if let Some(group) = &change.group {
+                tx.execute(
+                    "UPDATE users SET user_group = ?1 WHERE id = ?2",
+                    params![group, user_id],
+                )?;
+            }
+            if let Some(disabled) = change.disabled {
+                tx.execute(
+                    "UPDATE users SET disabled = ?1 WHERE id = ?2",
+                    params![disabled, user_id],
+                )?;
+                if disabled {
+                    crate::accounts::session::delete_sessions_of_user(&tx, user_id)?;
+                }
+            }
+            let user = crate::accounts::find_user_by_id(&tx, user_id)?
+                .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+            tx.commit()?;
+            Ok(user)
+        })
+        .await?;
+    state.keys.invalidate_user(user_id);
+    tracing::info!(admin = admin.id, user = user_id, "user changed");
+    Ok(Json(user_json(&user)))
+}

@@ -4,7 +4,9 @@ pub mod backup;
 pub mod migrate;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -21,6 +23,42 @@ pub struct Db {
     read: ConnPool,
     write: ConnPool,
     path: PathBuf,
+    waits: Arc<[PoolCounters; 2]>,
+}
+
+/// How often and how long callers waited for a connection of one pool.
+#[derive(Default)]
+struct PoolCounters {
+    acquires: AtomicU64,
+    wait_micros: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolWait {
+    pub acquires: u64,
+    pub wait_micros: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolWaits {
+    pub read: PoolWait,
+    pub write: PoolWait,
+}
+
+const READ: usize = 0;
+const WRITE: usize = 1;
+
+fn timed_get(
+    pool: &ConnPool,
+    counters: &PoolCounters,
+) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {
+    let started = Instant::now();
+    let conn = pool.get();
+    counters.acquires.fetch_add(1, Ordering::Relaxed);
+    counters
+        .wait_micros
+        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    conn
 }
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,11 +104,23 @@ impl Db {
             read,
             write,
             path: path.to_path_buf(),
+            waits: Arc::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn pool_waits(&self) -> PoolWaits {
+        let of = |c: &PoolCounters| PoolWait {
+            acquires: c.acquires.load(Ordering::Relaxed),
+            wait_micros: c.wait_micros.load(Ordering::Relaxed),
+        };
+        PoolWaits {
+            read: of(&self.waits[READ]),
+            write: of(&self.waits[WRITE]),
+        }
     }
 
     /// Runs a read on a pooled connection in the blocking thread pool.
@@ -80,8 +130,9 @@ impl Db {
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
     {
         let pool = self.read.clone();
+        let waits = self.waits.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.get()?;
+            let conn = timed_get(&pool, &waits[READ])?;
             f(&conn)
         })
         .await?
@@ -94,8 +145,9 @@ impl Db {
         F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
     {
         let pool = self.write.clone();
+        let waits = self.waits.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
+            let mut conn = timed_get(&pool, &waits[WRITE])?;
             f(&mut conn)
         })
         .await?
@@ -106,12 +158,12 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> ApiResult<T>,
     ) -> ApiResult<T> {
-        let mut conn = self.write.get()?;
+        let mut conn = timed_get(&self.write, &self.waits[WRITE])?;
         f(&mut conn)
     }
 
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {
-        let conn = self.read.get()?;
+        let conn = timed_get(&self.read, &self.waits[READ])?;
         f(&conn)
     }
 }

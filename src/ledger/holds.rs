@@ -16,6 +16,16 @@ pub struct HoldRequest<'a> {
     pub request_id: &'a str,
 }
 
+/// An open hold and what it reserved; ending it needs nothing more from the database.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub id: i64,
+    pub user_id: i64,
+    pub key_id: Option<i64>,
+    pub amount: Money,
+    pub request_id: String,
+}
+
 #[derive(Debug)]
 pub enum HoldError {
     /// The account balance is smaller than the hold.
@@ -38,7 +48,7 @@ impl From<rusqlite::Error> for HoldError {
 }
 
 /// Takes a hold inside the caller's transaction; on `Err` the caller must roll back.
-pub fn hold_in(conn: &Connection, req: &HoldRequest, now: i64) -> Result<i64, HoldError> {
+pub fn hold_in(conn: &Connection, req: &HoldRequest, now: i64) -> Result<Held, HoldError> {
     if !req.amount.is_positive() {
         return Err(HoldError::Failed(ApiError::internal(
             "a hold must be positive",
@@ -46,68 +56,82 @@ pub fn hold_in(conn: &Connection, req: &HoldRequest, now: i64) -> Result<i64, Ho
     }
     let units = req.amount.units();
     if let Some(key_id) = req.key_id {
-        let reserved = conn.execute(
-            "UPDATE api_keys SET used = used + ?1
-             WHERE id = ?2 AND (spend_limit IS NULL OR used + ?1 <= spend_limit)",
-            params![units, key_id],
-        )?;
+        let reserved = conn
+            .prepare_cached(
+                "UPDATE api_keys SET used = used + ?1
+                 WHERE id = ?2 AND (spend_limit IS NULL OR used + ?1 <= spend_limit)",
+            )?
+            .execute(params![units, key_id])?;
         if reserved == 0 {
             return Err(HoldError::KeyLimit);
         }
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO holds (user_id, key_id, amount, request_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![req.user_id, req.key_id, units, req.request_id, now],
-    )?;
-    let hold_id = conn.last_insert_rowid();
-    let reason = format!("hold for request {}", req.request_id);
+    )?
+    .execute(params![req.user_id, req.key_id, units, req.request_id, now])?;
+    let held = Held {
+        id: conn.last_insert_rowid(),
+        user_id: req.user_id,
+        key_id: req.key_id,
+        amount: req.amount,
+        request_id: req.request_id.to_string(),
+    };
     let entry = Entry {
         user_id: req.user_id,
         account: Account::Balance,
         kind: Kind::Hold,
         amount: -req.amount,
-        reason: &reason,
+        reason: "hold for a request",
         ref_type: "request",
         ref_id: req.request_id,
         key_id: req.key_id,
-        hold_id: Some(hold_id),
+        hold_id: Some(held.id),
     };
     match post(conn, &entry, now)? {
-        Some(_) => Ok(hold_id),
+        Some(_) => Ok(held),
         None => Err(HoldError::Balance),
     }
 }
 
 /// Takes a hold in its own `IMMEDIATE` transaction.
-pub fn hold(conn: &mut Connection, req: &HoldRequest, now: i64) -> Result<i64, HoldError> {
+pub fn hold(conn: &mut Connection, req: &HoldRequest, now: i64) -> Result<Held, HoldError> {
     let tx = db::immediate(conn)?;
-    let id = hold_in(&tx, req, now)?;
+    let held = hold_in(&tx, req, now)?;
     tx.commit()?;
-    Ok(id)
+    Ok(held)
 }
 
-struct OpenHold {
-    user_id: i64,
-    key_id: Option<i64>,
-    amount: i64,
-    request_id: String,
-}
-
-fn find_open_hold(conn: &Connection, hold_id: i64) -> ApiResult<OpenHold> {
+/// An open hold by id, for callers that kept only the id.
+pub fn find_open_hold(conn: &Connection, hold_id: i64) -> ApiResult<Held> {
     conn.query_row(
-        "SELECT user_id, key_id, amount, request_id FROM holds WHERE id = ?1 AND state = 'open'",
+        "SELECT id, user_id, key_id, amount, request_id FROM holds WHERE id = ?1 AND state = 'open'",
         [hold_id],
         |r| {
-            Ok(OpenHold {
-                user_id: r.get(0)?,
-                key_id: r.get(1)?,
-                amount: r.get(2)?,
-                request_id: r.get(3)?,
+            Ok(Held {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                key_id: r.get(2)?,
+                amount: Money::from_units(r.get(3)?),
+                request_id: r.get(4)?,
             })
         },
     )
     .optional()?
     .ok_or_else(|| ApiError::internal(format!("hold {hold_id} is not open")))
+}
+
+/// Marks the hold ended; fails (so the caller rolls back) if it was not open.
+fn close_hold(conn: &Connection, held: &Held, state: &str, cost: i64, now: i64) -> ApiResult<()> {
+    let closed = conn
+        .prepare_cached(
+            "UPDATE holds SET state = ?1, cost = ?2, closed_at = ?3 WHERE id = ?4 AND state = 'open'",
+        )?
+        .execute(params![state, cost, now, held.id])?;
+    if closed == 0 {
+        return Err(ApiError::internal(format!("hold {} is not open", held.id)));
+    }
+    Ok(())
 }
 
 /// What a settled hold charged. `uncollected` is the part of a cost above the hold that the
@@ -119,20 +143,20 @@ pub struct Settlement {
 }
 
 /// Ends a hold by charging `cost`: the unused part goes back, inside the caller's transaction.
-pub fn settle_in(conn: &Connection, hold_id: i64, cost: Money, now: i64) -> ApiResult<Settlement> {
-    let hold = find_open_hold(conn, hold_id)?;
+pub fn settle_in(conn: &Connection, held: &Held, cost: Money, now: i64) -> ApiResult<Settlement> {
+    let amount = held.amount.units();
     let cost = cost.units().max(0);
     let mut charged = cost;
     let mut uncollected = 0;
     // Positive: returned to the balance; negative: taken on top of the hold.
-    let mut change = hold.amount - cost;
+    let mut change = amount - cost;
     if change < 0 {
         let balance: i64 = conn.query_row(
             "SELECT balance FROM users WHERE id = ?1",
-            [hold.user_id],
+            [held.user_id],
             |r| r.get(0),
         )?;
-        let key_room: Option<i64> = match hold.key_id {
+        let key_room: Option<i64> = match held.key_id {
             Some(key_id) => conn
                 .query_row(
                     "SELECT spend_limit - used FROM api_keys WHERE id = ?1",
@@ -146,50 +170,42 @@ pub fn settle_in(conn: &Connection, hold_id: i64, cost: Money, now: i64) -> ApiR
         let extra = -change;
         let take = extra.min(balance).min(key_room.unwrap_or(i64::MAX)).max(0);
         uncollected = extra - take;
-        charged = hold.amount + take;
+        charged = amount + take;
         change = -take;
     }
-    if let Some(key_id) = hold.key_id {
-        conn.execute(
-            "UPDATE api_keys SET used = used - ?1 WHERE id = ?2",
-            params![change, key_id],
-        )?;
+    close_hold(conn, held, "settled", charged, now)?;
+    if let Some(key_id) = held.key_id {
+        conn.prepare_cached(
+            "UPDATE api_keys SET used = used - ?1, last_used_at = ?2 WHERE id = ?3",
+        )?
+        .execute(params![change, now, key_id])?;
     }
     let reason = if uncollected > 0 {
         format!(
-            "request {} cost {}; {} above the hold could not be collected",
-            hold.request_id,
+            "cost {}; {} above the hold could not be collected",
             Money::from_units(cost),
             Money::from_units(uncollected)
         )
     } else {
-        format!(
-            "request {} cost {}",
-            hold.request_id,
-            Money::from_units(cost)
-        )
+        format!("cost {}", Money::from_units(cost))
     };
     let entry = Entry {
-        user_id: hold.user_id,
+        user_id: held.user_id,
         account: Account::Balance,
         kind: Kind::Settle,
         amount: Money::from_units(change),
         reason: &reason,
         ref_type: "request",
-        ref_id: &hold.request_id,
-        key_id: hold.key_id,
-        hold_id: Some(hold_id),
+        ref_id: &held.request_id,
+        key_id: held.key_id,
+        hold_id: Some(held.id),
     };
     post(conn, &entry, now)?.ok_or_else(|| {
-        ApiError::internal(format!("settling hold {hold_id} overdrew the balance"))
+        ApiError::internal(format!("settling hold {} overdrew the balance", held.id))
     })?;
-    conn.execute(
-        "UPDATE holds SET state = 'settled', cost = ?1, closed_at = ?2 WHERE id = ?3",
-        params![charged, now, hold_id],
-    )?;
     if uncollected > 0 {
         tracing::warn!(
-            hold_id,
+            hold_id = held.id,
             uncollected,
             "cost above the hold could not be collected"
         );
@@ -200,45 +216,39 @@ pub fn settle_in(conn: &Connection, hold_id: i64, cost: Money, now: i64) -> ApiR
     })
 }
 
-pub fn settle(conn: &mut Connection, hold_id: i64, cost: Money, now: i64) -> ApiResult<Settlement> {
+pub fn settle(conn: &mut Connection, held: &Held, cost: Money, now: i64) -> ApiResult<Settlement> {
     let tx = db::immediate(conn)?;
-    let s = settle_in(&tx, hold_id, cost, now)?;
+    let s = settle_in(&tx, held, cost, now)?;
     tx.commit()?;
     Ok(s)
 }
 
 /// Ends a hold without charging anything, inside the caller's transaction.
-pub fn release_in(conn: &Connection, hold_id: i64, reason: &str, now: i64) -> ApiResult<()> {
-    let hold = find_open_hold(conn, hold_id)?;
-    if let Some(key_id) = hold.key_id {
-        conn.execute(
-            "UPDATE api_keys SET used = used - ?1 WHERE id = ?2",
-            params![hold.amount, key_id],
-        )?;
+pub fn release_in(conn: &Connection, held: &Held, reason: &str, now: i64) -> ApiResult<()> {
+    close_hold(conn, held, "released", 0, now)?;
+    if let Some(key_id) = held.key_id {
+        conn.prepare_cached("UPDATE api_keys SET used = used - ?1 WHERE id = ?2")?
+            .execute(params![held.amount.units(), key_id])?;
     }
     let entry = Entry {
-        user_id: hold.user_id,
+        user_id: held.user_id,
         account: Account::Balance,
         kind: Kind::Release,
-        amount: Money::from_units(hold.amount),
+        amount: held.amount,
         reason,
         ref_type: "request",
-        ref_id: &hold.request_id,
-        key_id: hold.key_id,
-        hold_id: Some(hold_id),
+        ref_id: &held.request_id,
+        key_id: held.key_id,
+        hold_id: Some(held.id),
     };
     post(conn, &entry, now)?
-        .ok_or_else(|| ApiError::internal(format!("releasing hold {hold_id} failed")))?;
-    conn.execute(
-        "UPDATE holds SET state = 'released', cost = 0, closed_at = ?1 WHERE id = ?2",
-        params![now, hold_id],
-    )?;
+        .ok_or_else(|| ApiError::internal(format!("releasing hold {} failed", held.id)))?;
     Ok(())
 }
 
-pub fn release(conn: &mut Connection, hold_id: i64, reason: &str, now: i64) -> ApiResult<()> {
+pub fn release(conn: &mut Connection, held: &Held, reason: &str, now: i64) -> ApiResult<()> {
     let tx = db::immediate(conn)?;
-    release_in(&tx, hold_id, reason, now)?;
+    release_in(&tx, held, reason, now)?;
     tx.commit()?;
     Ok(())
 }
@@ -253,7 +263,8 @@ pub fn release_open_holds(conn: &mut Connection, reason: &str, now: i64) -> ApiR
         ids.collect::<Result<_, _>>()?
     };
     for id in &ids {
-        release_in(&tx, *id, reason, now)?;
+        let held = find_open_hold(&tx, *id)?;
+        release_in(&tx, &held, reason, now)?;
     }
     tx.commit()?;
     Ok(ids.len())

@@ -29,13 +29,6 @@ impl Account {
             Account::Reward => "reward",
         }
     }
-
-    fn column(self) -> &'static str {
-        match self {
-            Account::Balance => "balance",
-            Account::Reward => "reward_balance",
-        }
-    }
 }
 
 /// Why a balance changed.
@@ -87,14 +80,18 @@ pub struct Entry<'a> {
 /// transaction. Returns the balance after, or `None` (and changes nothing) when the change would
 /// take the balance below zero. An unknown user is an error.
 pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Money>> {
-    let column = entry.account.column();
-    let sql = format!(
-        "UPDATE users SET {column} = {column} + ?1 WHERE id = ?2 AND {column} + ?1 >= 0 RETURNING {column}"
-    );
+    // Static statements, so the connection's statement cache serves the hot path.
+    let update = match entry.account {
+        Account::Balance => {
+            "UPDATE users SET balance = balance + ?1 WHERE id = ?2 AND balance + ?1 >= 0 RETURNING balance"
+        }
+        Account::Reward => {
+            "UPDATE users SET reward_balance = reward_balance + ?1 WHERE id = ?2 AND reward_balance + ?1 >= 0 RETURNING reward_balance"
+        }
+    };
     let after: Option<i64> = conn
-        .query_row(&sql, params![entry.amount.units(), entry.user_id], |r| {
-            r.get(0)
-        })
+        .prepare_cached(update)?
+        .query_row(params![entry.amount.units(), entry.user_id], |r| r.get(0))
         .optional()?;
     let Some(after) = after else {
         let exists: bool = conn.query_row(
@@ -107,24 +104,24 @@ pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Mone
         }
         return Ok(None);
     };
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO ledger (user_id, account, kind, amount, balance_after, reason, ref_type, ref_id,
                              key_id, hold_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            entry.user_id,
-            entry.account.as_str(),
-            entry.kind.as_str(),
-            entry.amount.units(),
-            after,
-            entry.reason,
-            entry.ref_type,
-            entry.ref_id,
-            entry.key_id,
-            entry.hold_id,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        entry.user_id,
+        entry.account.as_str(),
+        entry.kind.as_str(),
+        entry.amount.units(),
+        after,
+        entry.reason,
+        entry.ref_type,
+        entry.ref_id,
+        entry.key_id,
+        entry.hold_id,
+        now
+    ])?;
     Ok(Some(Money::from_units(after)))
 }
 

@@ -3,7 +3,7 @@
 
 pub mod handlers;
 pub mod query;
-pub mod writer;
+pub mod retention;
 
 use rusqlite::{params, Connection};
 

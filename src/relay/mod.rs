@@ -11,6 +11,7 @@ pub mod stream;
 pub mod tokenizer;
 pub mod upstreams;
 pub mod usage;
+pub mod writer;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,9 +25,8 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::keys::auth::authenticate;
 use crate::keys::cache::VerifiedKey;
-use crate::ledger::holds::{self, HoldError, HoldRequest};
+use crate::ledger::holds::{Held, HoldError};
 use crate::ledger::money::Money;
-use crate::logs::writer::Outcome;
 use crate::logs::LogRow;
 use crate::pricing::PriceTable;
 use crate::state::AppState;
@@ -34,12 +34,10 @@ use reply::Reply;
 use request::{ClientRequest, Endpoint};
 use upstreams::{Upstream, UpstreamSet};
 use usage::{Usage, UsageSource};
+use writer::{HoldOrder, Outcome};
 
 /// Largest response body read from an upstream in one piece (non-streaming).
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
-
-/// How long a response waits for its settlement to commit before answering anyway.
-const COMMIT_WAIT: Duration = Duration::from_secs(10);
 
 /// Adds the request id to a `/v1` error's message, so a user can quote it to the operator.
 fn with_request_id(mut e: ApiError, request_id: &str) -> ApiError {
@@ -86,7 +84,12 @@ pub async fn relay(
             log.error = e.message.clone();
             log.latency_ms = started.elapsed().as_millis() as u64;
             // Nothing was held: the log row need not be waited for.
-            drop(state.finisher.finish(Outcome::Nothing, log));
+            state.metrics.observe(&log);
+            drop(
+                state
+                    .writer
+                    .finish(Outcome::Nothing, log, state.clock.now()),
+            );
             with_request_id(e, &request_id).into_response()
         }
     }
@@ -99,8 +102,8 @@ pub struct Job {
     key: Arc<VerifiedKey>,
     prices: Arc<PriceTable>,
     upstreams: Arc<UpstreamSet>,
-    hold_id: Option<i64>,
-    /// Prompt tokens by the tokenizer, when they were counted for the hold.
+    held: Option<Held>,
+    /// Prompt tokens by the tokenizer, once counted (only when an upstream reports no usage).
     counted_input: Option<u64>,
     log: LogRow,
     started: Instant,
@@ -152,14 +155,13 @@ async fn prepare(
         key,
         prices,
         upstreams,
-        hold_id: None,
+        held: None,
         counted_input: None,
         log: LogRow::default(),
         started: Instant::now(),
     };
     if !job.prices.is_free(&job.req.model) {
-        let input = job.req.count_input_tokens();
-        job.counted_input = Some(input);
+        let input = job.req.input_token_bound();
         let max_output = match endpoint {
             Endpoint::Embeddings => 0,
             _ => job
@@ -172,55 +174,32 @@ async fn prepare(
             .cost(&job.req.model, &job.key.group, input, max_output)
             .map_err(|e| ApiError::bad_request("request_too_large", e.to_string()))?;
         if amount.is_positive() {
-            let hold = OwnedHold {
+            let order = HoldOrder {
                 user_id: job.key.user_id,
                 key_id: Some(job.key.id),
                 amount,
                 request_id: log.request_id.clone(),
+                now: state.clock.now(),
             };
-            let now = state.clock.now();
-            let hold_id = state
-                .db
-                .write(move |conn| match holds::hold(conn, &hold.as_ref(), now) {
-                    Ok(id) => Ok(id),
-                    Err(HoldError::Balance) => Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "insufficient_quota",
-                        "insufficient_quota",
-                        format!("your balance is too low for this request (up to {amount}); top up to continue"),
-                    )),
-                    Err(HoldError::KeyLimit) => Err(ApiError::new(
-                        StatusCode::PAYMENT_REQUIRED,
-                        "insufficient_quota",
-                        "key_limit_reached",
-                        format!("this API key's spending limit is used up (this request may cost up to {amount})"),
-                    )),
-                    Err(HoldError::Failed(e)) => Err(e),
-                })
-                .await?;
-            job.hold_id = Some(hold_id);
+            let held = state.writer.hold(order).await.map_err(|e| match e {
+                HoldError::Balance => ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_quota",
+                    "insufficient_quota",
+                    format!("your balance is too low for this request (up to {amount}); top up to continue"),
+                ),
+                HoldError::KeyLimit => ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "insufficient_quota",
+                    "key_limit_reached",
+                    format!("this API key's spending limit is used up (this request may cost up to {amount})"),
+                ),
+                HoldError::Failed(e) => e,
+            })?;
+            job.held = Some(held);
         }
     }
     Ok(job)
-}
-
-/// An owned hold request, to move into the blocking pool.
-struct OwnedHold {
-    user_id: i64,
-    key_id: Option<i64>,
-    amount: Money,
-    request_id: String,
-}
-
-impl OwnedHold {
-    fn as_ref(&self) -> HoldRequest<'_> {
-        HoldRequest {
-            user_id: self.user_id,
-            key_id: self.key_id,
-            amount: self.amount,
-            request_id: &self.request_id,
-        }
-    }
 }
 
 /// What one try at an upstream came to.
@@ -272,7 +251,7 @@ impl Job {
             "no upstream could answer this request; it was not billed",
         );
         self.log.error = last_error;
-        self.end_without_charge(status.as_u16()).await;
+        self.end_without_charge(status.as_u16());
         with_request_id(error, &self.log.request_id).into_response()
     }
 
@@ -343,16 +322,19 @@ impl Job {
                 }
             }
         };
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-            return Attempt::Retry {
-                error: "sent a body that is not JSON".into(),
-                timed_out: false,
-            };
-        }
+        let reported = match usage::response_usage(&body) {
+            Ok(reported) => reported,
+            Err(_) => {
+                return Attempt::Retry {
+                    error: "sent a body that is not JSON".into(),
+                    timed_out: false,
+                }
+            }
+        };
         upstream
             .health
             .record_success(attempt_started.elapsed().as_millis() as u64);
-        let (usage, source) = match usage::reported_usage(&body) {
+        let (usage, source) = match reported {
             Some(u) => (u, UsageSource::Upstream),
             None => (
                 Usage {
@@ -362,7 +344,7 @@ impl Job {
                 UsageSource::Counted,
             ),
         };
-        self.end_with_usage(usage, source, 200, String::new()).await;
+        self.end_with_usage(usage, source, 200, String::new());
         let mut response = Response::new(Body::from(body));
         if let Ok(v) = HeaderValue::from_str(&content_type) {
             response.headers_mut().insert(header::CONTENT_TYPE, v);
@@ -379,7 +361,7 @@ impl Job {
             .await
             .unwrap_or_default();
         self.log.error = String::from_utf8_lossy(&body).chars().take(300).collect();
-        self.end_without_charge(status.as_u16()).await;
+        self.end_without_charge(status.as_u16());
         let mut response = (status, body).into_response();
         if let Ok(v) = HeaderValue::from_str(&content_type) {
             response.headers_mut().insert(header::CONTENT_TYPE, v);
@@ -407,62 +389,56 @@ impl Job {
             key: self.key.clone(),
             prices: self.prices.clone(),
             upstreams: self.upstreams.clone(),
-            hold_id: self.hold_id.take(),
+            held: self.held.take(),
             counted_input: self.counted_input,
             log: std::mem::take(&mut self.log),
             started: self.started,
         }
     }
 
-    /// Finishes a served request: its exact cost is settled against the hold. Resolves once the
-    /// settlement is committed.
-    async fn end_with_usage(
-        &mut self,
-        usage: Usage,
-        source: UsageSource,
-        status: u16,
-        note: String,
-    ) {
+    /// Finishes a served request: its exact cost is settled against the hold.
+    fn end_with_usage(&mut self, usage: Usage, source: UsageSource, status: u16, note: String) {
         self.log.input_tokens = usage.input;
         self.log.output_tokens = usage.output;
         self.log.usage_source = source.as_str();
         self.log.status = status;
         self.log.error = note;
         self.log.latency_ms = self.started.elapsed().as_millis() as u64;
-        let outcome = match self.hold_id.take() {
-            Some(hold_id) => {
+        let outcome = match self.held.take() {
+            Some(held) => {
                 let cost = self
                     .prices
                     .cost(&self.req.model, &self.key.group, usage.input, usage.output)
                     .unwrap_or(Money::from_units(i64::MAX));
                 self.log.cost = cost;
-                Outcome::Settle { hold_id, cost }
+                Outcome::Settle { held, cost }
             }
             None => Outcome::Nothing,
         };
-        self.commit(outcome).await;
+        self.commit(outcome);
     }
 
-    /// Hands the outcome and log row to the finisher and waits (boundedly) for the commit.
-    async fn commit(&mut self, outcome: Outcome) {
-        let waits = !matches!(outcome, Outcome::Nothing);
-        let committed = self
-            .state
-            .finisher
-            .finish(outcome, std::mem::take(&mut self.log));
-        if waits && tokio::time::timeout(COMMIT_WAIT, committed).await.is_err() {
-            tracing::warn!("settlement is slow to commit; answering anyway");
-        }
+    /// Hands the outcome and log row to the request writer. It is not waited for: the writer
+    /// works in order, so this settlement is written before any hold the client can send after
+    /// seeing the response. (A crash in between leaves the request unbilled, never billed twice:
+    /// its hold is released at the next start.)
+    fn commit(&mut self, outcome: Outcome) {
+        self.state.metrics.observe(&self.log);
+        drop(self.state.writer.finish(
+            outcome,
+            std::mem::take(&mut self.log),
+            self.state.clock.now(),
+        ));
     }
 
     /// Finishes a request that was not served: the hold goes back in full.
-    async fn end_without_charge(&mut self, status: u16) {
+    fn end_without_charge(&mut self, status: u16) {
         self.log.status = status;
         self.log.latency_ms = self.started.elapsed().as_millis() as u64;
         self.log.cost = Money::ZERO;
-        let outcome = match self.hold_id.take() {
-            Some(hold_id) => Outcome::Release {
-                hold_id,
+        let outcome = match self.held.take() {
+            Some(held) => Outcome::Release {
+                held,
                 reason: format!(
                     "request {} was not served (status {status})",
                     self.log.request_id
@@ -470,6 +446,6 @@ impl Job {
             },
             None => Outcome::Nothing,
         };
-        self.commit(outcome).await;
+        self.commit(outcome);
     }
 }

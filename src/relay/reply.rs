@@ -117,7 +117,7 @@ pub async fn send(
 ) -> Result<Reply, SendError> {
     let model = upstream.upstream_model(&req.model);
     if upstream.kind == UpstreamKind::Demo {
-        let input = counted_input.unwrap_or_else(|| req.count_input_tokens());
+        let input = counted_input.unwrap_or_else(|| req.input_token_bound() / 4);
         let (content_type, chunks) =
             demo::respond(req.endpoint, model, req.stream, input, state.clock.now());
         return Ok(Reply {

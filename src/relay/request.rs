@@ -170,6 +170,15 @@ impl ClientRequest {
             .map(|(_, v)| v.as_ref())
     }
 
+    /// An upper bound on the prompt's tokens, for the pre-hold (no tokenizer needed).
+    pub fn input_token_bound(&self) -> u64 {
+        match self.endpoint {
+            Endpoint::Chat => self.raw("messages").map(usage::bound_messages).unwrap_or(0),
+            Endpoint::Completions => self.raw("prompt").map(usage::bound_text_input).unwrap_or(0),
+            Endpoint::Embeddings => self.raw("input").map(usage::bound_text_input).unwrap_or(0),
+        }
+    }
+
     /// Tokens of the prompt, by the tokenizer.
     pub fn count_input_tokens(&self) -> u64 {
         match self.endpoint {

@@ -114,7 +114,7 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 let _ = tx.send(Bytes::from(format!("data: {event}\n\n"))).await;
             }
             job.log.error = format!("{upstream}: {error}");
-            job.end_without_charge(502).await;
+            job.end_without_charge(502);
         }
         None => {
             let (usage, source) = match progress.reported {
@@ -134,9 +134,9 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 ),
                 None => (200, String::new()),
             };
-            job.end_with_usage(usage, source, status, note).await;
-            // The end of the stream comes after the charge is committed, so a client that starts
-            // its next request at once sees its settled balance.
+            job.end_with_usage(usage, source, status, note);
+            // The end of the stream comes after the charge is queued, so the client's next
+            // request is held after this one is settled (the writer works in order).
             if progress.saw_done && progress.client_gone_at.is_none() {
                 let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
             }
@@ -155,7 +155,7 @@ async fn forward(
     let mut pass = true;
     if let Some(data) = sse::data_of(&event) {
         if data == "[DONE]" {
-            // Held back until the charge is committed (see `pump`).
+            // Held back until the charge is queued (see `pump`).
             progress.saw_done = true;
             pass = false;
         } else {

@@ -1,5 +1,6 @@
-//! Token counting with a real BPE (OpenAI's o200k_base via tiktoken-rs), for pre-holds and for
-//! upstreams that report no usage. Loaded once, on first use.
+//! Token counting with a real BPE (OpenAI's cl100k_base via tiktoken-rs), for upstreams that
+//! report no usage. Loaded on first use only: it costs about 24 MB of memory (o200k_base would
+//! cost 45), which a gateway whose upstreams report usage never needs to spend.
 
 use std::sync::OnceLock;
 
@@ -7,7 +8,7 @@ use tiktoken_rs::CoreBPE;
 
 fn bpe() -> Option<&'static CoreBPE> {
     static BPE: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    BPE.get_or_init(|| match tiktoken_rs::o200k_base() {
+    BPE.get_or_init(|| match tiktoken_rs::cl100k_base() {
         Ok(bpe) => Some(bpe),
         Err(e) => {
             tracing::error!(error = %e, "tokenizer failed to load; counting by bytes");
@@ -15,11 +16,6 @@ fn bpe() -> Option<&'static CoreBPE> {
         }
     })
     .as_ref()
-}
-
-/// Loads the tokenizer now, so the first request does not pay for it.
-pub fn warm_up() {
-    let _ = bpe();
 }
 
 /// Tokens in `text`. Without a tokenizer, the byte count (a safe over-estimate).

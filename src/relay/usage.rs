@@ -46,13 +46,19 @@ struct WithUsage {
 
 /// The `usage` object of a response body or stream chunk, when it has a non-null one.
 pub fn reported_usage(json: &[u8]) -> Option<Usage> {
-    let parsed: WithUsage = serde_json::from_slice(json).ok()?;
-    let u = parsed.usage?;
-    let input = u.prompt_tokens.unwrap_or(0);
-    let output = u
-        .completion_tokens
-        .unwrap_or_else(|| u.total_tokens.unwrap_or(0).saturating_sub(input));
-    Some(Usage { input, output })
+    response_usage(json).ok().flatten()
+}
+
+/// One parse of a whole response: `Err` when it is not JSON, else its usage if reported.
+pub fn response_usage(json: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    let parsed: WithUsage = serde_json::from_slice(json)?;
+    Ok(parsed.usage.map(|u| {
+        let input = u.prompt_tokens.unwrap_or(0);
+        let output = u
+            .completion_tokens
+            .unwrap_or_else(|| u.total_tokens.unwrap_or(0).saturating_sub(input));
+        Usage { input, output }
+    }))
 }
 
 #[derive(Deserialize)]
@@ -83,6 +89,64 @@ fn content_text(raw: &RawValue, out: &mut String) {
             }
         }
         _ => {}
+    }
+}
+
+/// Tokens an image, audio or file part of a message may cost, for the pre-hold.
+pub const NON_TEXT_PART_ALLOWANCE: u64 = 2_000;
+
+/// An upper bound on the tokens of a prompt, without a tokenizer: a BPE token covers at least
+/// one byte, so text bytes bound its tokens; non-text parts get a fixed allowance; framing is
+/// counted as for the real count. The hold is a worst case; the charge is still exact.
+pub fn bound_messages(messages: &RawValue) -> u64 {
+    let Ok(list) = serde_json::from_str::<Vec<Message>>(messages.get()) else {
+        return messages.get().len() as u64;
+    };
+    let mut tokens = 3;
+    for m in &list {
+        tokens += 3;
+        if let Some(c) = m.content {
+            tokens += content_bound(c);
+        }
+        for extra in [m.tool_calls, m.function_call].into_iter().flatten() {
+            tokens += extra.get().len() as u64;
+        }
+    }
+    tokens
+}
+
+fn content_bound(raw: &RawValue) -> u64 {
+    match serde_json::from_str::<serde_json::Value>(raw.get()) {
+        Ok(serde_json::Value::String(s)) => s.len() as u64,
+        Ok(serde_json::Value::Array(parts)) => parts
+            .iter()
+            .map(|part| match part {
+                serde_json::Value::String(s) => s.len() as u64,
+                serde_json::Value::Object(o) => match o.get("text") {
+                    Some(serde_json::Value::String(t)) => t.len() as u64,
+                    _ => NON_TEXT_PART_ALLOWANCE,
+                },
+                _ => 0,
+            })
+            .sum(),
+        _ => raw.get().len() as u64,
+    }
+}
+
+/// The same bound for a `prompt` or `input`: string bytes, or one per token id.
+pub fn bound_text_input(raw: &RawValue) -> u64 {
+    match serde_json::from_str::<serde_json::Value>(raw.get()) {
+        Ok(serde_json::Value::String(s)) => s.len() as u64,
+        Ok(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) => s.len() as u64,
+                serde_json::Value::Array(ids) => ids.len() as u64,
+                serde_json::Value::Number(_) => 1,
+                _ => 0,
+            })
+            .sum(),
+        _ => raw.get().len() as u64,
     }
 }
 
@@ -199,5 +263,21 @@ mod tests {
         assert_eq!(count_output(delta), 1);
         let prompt: Box<RawValue> = serde_json::from_str(r#"["hello world", [1,2,3]]"#).unwrap();
         assert_eq!(count_text_input(&prompt), 5);
+    }
+
+    #[test]
+    fn the_bound_is_never_below_the_count() {
+        let messages: Box<RawValue> = serde_json::from_str(
+            r#"[{"role":"system","content":"You are terse."},{"role":"user","content":[{"type":"text","text":"héllo wörld, ça va? 你好"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]"#,
+        )
+        .unwrap();
+        let bound = bound_messages(&messages);
+        assert!(bound >= count_messages(&messages), "{bound}");
+        assert!(
+            bound >= NON_TEXT_PART_ALLOWANCE,
+            "the image part is allowed for"
+        );
+        let prompt: Box<RawValue> = serde_json::from_str(r#""Once upon a time""#).unwrap();
+        assert!(bound_text_input(&prompt) >= count_text_input(&prompt));
     }
 }

@@ -156,7 +156,7 @@ impl TestApp {
     /// Waits until every finished request is settled and logged.
     pub async fn flush(&self) {
         let state = self.state.clone();
-        tokio::task::spawn_blocking(move || state.finisher.flush())
+        tokio::task::spawn_blocking(move || state.writer.flush())
             .await
             .unwrap();
     }

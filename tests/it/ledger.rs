@@ -79,8 +79,8 @@ fn racing_holds_never_overdraw_balance_or_key_limit() {
                         request_id: &request_id,
                     };
                     match holds::hold(&mut conn, &req, 0) {
-                        Ok(id) => {
-                            hold_ids.lock().unwrap().push(id);
+                        Ok(held) => {
+                            hold_ids.lock().unwrap().push(held);
                             let counter = if key_id.is_some() {
                                 &with_key
                             } else {
@@ -114,12 +114,12 @@ fn racing_holds_never_overdraw_balance_or_key_limit() {
     let ids = hold_ids.lock().unwrap().clone();
     let mut conn = Connection::open(&path).unwrap();
     apply_pragmas(&conn).unwrap();
-    for (n, id) in ids.iter().enumerate() {
+    for (n, held) in ids.iter().enumerate() {
         if n % 2 == 0 {
-            let s = holds::settle(&mut conn, *id, usd("0.004"), 1).unwrap();
+            let s = holds::settle(&mut conn, held, usd("0.004"), 1).unwrap();
             assert_eq!(s.charged, usd("0.004"));
         } else {
-            holds::release(&mut conn, *id, "upstream failed", 1).unwrap();
+            holds::release(&mut conn, held, "upstream failed", 1).unwrap();
         }
     }
     let (balance, _) = balance_and_used(&db);
@@ -128,8 +128,8 @@ fn racing_holds_never_overdraw_balance_or_key_limit() {
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(report.open_holds, 0);
     // A hold can end only once.
-    assert!(holds::release(&mut conn, ids[0], "again", 2).is_err());
-    assert!(holds::settle(&mut conn, ids[1], usd("0.001"), 2).is_err());
+    assert!(holds::release(&mut conn, &ids[0], "again", 2).is_err());
+    assert!(holds::settle(&mut conn, &ids[1], usd("0.001"), 2).is_err());
 }
 
 #[test]
@@ -152,13 +152,13 @@ fn a_cost_above_the_hold_is_collected_only_as_far_as_money_allows() {
         .unwrap()
     };
     let id = hold(&mut conn, "0.1");
-    let s = holds::settle(&mut conn, id, usd("0.15"), 0).unwrap();
+    let s = holds::settle(&mut conn, &id, usd("0.15"), 0).unwrap();
     assert_eq!((s.charged, s.uncollected), (usd("0.15"), Money::ZERO));
     assert_eq!(balance_and_used(&db), (usd("0.85"), usd("0.15")));
 
     // The key has 0.75 of room and the balance 0.85: the key's room caps what is taken.
     let id = hold(&mut conn, "0.5");
-    let s = holds::settle(&mut conn, id, usd("2"), 0).unwrap();
+    let s = holds::settle(&mut conn, &id, usd("2"), 0).unwrap();
     assert_eq!(s.charged, usd("0.75"));
     assert_eq!(s.uncollected, usd("1.25"));
     assert_eq!(balance_and_used(&db), (usd("0.1"), usd("0.9")));
@@ -237,7 +237,7 @@ fn audit_names_every_kind_of_tampering() {
             0,
         )
         .unwrap();
-        holds::settle(&mut conn, id, usd("0.2"), 0).unwrap();
+        holds::settle(&mut conn, &id, usd("0.2"), 0).unwrap();
         assert!(audit(&mut conn).unwrap().is_clean());
         conn.execute(sql, []).unwrap();
         let report = audit(&mut conn).unwrap();
@@ -269,7 +269,7 @@ fn backup_taken_during_writes_reopens_clean() {
                         i,
                     )
                     .map_err(|_| code_router::error::ApiError::internal("hold"))?;
-                    holds::settle(conn, id, usd("0.0005"), i)?;
+                    holds::settle(conn, &id, usd("0.0005"), i)?;
                     ledger::adjust(conn, 1, usd("0.0005"), "refill", "test", i)?;
                     Ok(())
                 })

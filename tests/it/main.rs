@@ -3,12 +3,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod admin;
 mod cli;
+mod codes;
 mod console;
 mod db;
 mod errors;
+mod fake_providers;
 mod fake_upstream;
 mod helpers;
+mod install;
 mod keys;
 mod ledger;
+mod payments;
+mod process;
+mod referral;
 mod relay;

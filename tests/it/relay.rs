@@ -190,7 +190,8 @@ async fn without_reported_usage_tokens_are_counted() {
     let output_whole = count(&WORDS.concat());
     let output_chunks: u64 = WORDS.iter().map(|w| count(w)).sum();
     let price = |i: u64, o: u64| {
-        code_router::ledger::money::Money::from_units((i * 1_000_000 + o * 2_000_000) as i64).to_string()
+        code_router::ledger::money::Money::from_units((i * 1_000_000 + o * 2_000_000) as i64)
+            .to_string()
     };
 
     assert_eq!(
@@ -389,7 +390,7 @@ async fn refusals_before_the_upstream_are_clear_and_free() {
         .app
         .create_key(
             &s.member,
-            json!({"name": "tiny", "limit": "0.01", "models": ["gpt-test"]}),
+            json!({"name": "tiny", "limit": "0.05", "models": ["gpt-test"]}),
         )
         .await;
     let call = |key: String, body: Value| {
@@ -405,7 +406,7 @@ async fn refusals_before_the_upstream_are_clear_and_free() {
             json_of(r).await
         }
     };
-    // The limited key cannot hold 100 output tokens at $2000/1M (0.2 > 0.01): 402.
+    // The limited key cannot hold 100 output tokens at $2000/1M (0.2 > 0.05): 402.
     let (status, body) = call(limited.clone(), chat(false)).await;
     assert_eq!(
         (status, error_code(&body)),

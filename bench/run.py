@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Code Router load benchmark: one machine, one invocation, three targets.
+
+  direct   wrk -> nginx mock upstream
+  nginx    wrk -> nginx reverse proxy (keep-alive upstream) -> mock    (one plain proxy hop)
+  gateway  wrk -> code-router (keys, holds, billing, logs on) -> mock
+
+for a JSON chat completion and an SSE stream, at several concurrencies. Prints one table and the
+gateway's peak RSS. Usage: python3 bench/run.py [--duration 10] [--conc 1,32,128] [--binary PATH]
+Needs nginx and wrk (Debian packages; installed with apt-get when missing and running as root).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOCK_PORT, PROXY_PORT = 18081, 18082
+
+JSON_BODY = json.dumps({
+    "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello! How can I help you today?"},
+                 "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+}, separators=(",", ":"))
+
+
+def sse_body():
+    words = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
+    events = []
+    for w in words:
+        events.append({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench",
+                       "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
+    events.append({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events.append({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench", "choices": [],
+                   "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}})
+    return "".join("data: %s\\n\\n" % json.dumps(e, separators=(",", ":")) for e in events) + "data: [DONE]\\n\\n"
+
+
+def nginx_conf(workdir):
+    def quoted(s):
+        return s.replace("\\", "\\\\").replace("'", "\\'")
+    return f"""
+worker_processes 1;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/body;
+    proxy_temp_path {workdir}/proxy;
+    keepalive_requests 1000000;
+    upstream mock {{ server 127.0.0.1:{MOCK_PORT}; keepalive 256; }}
+    server {{
+        listen 127.0.0.1:{MOCK_PORT};
+        location = /json/v1/chat/completions {{ default_type application/json; return 200 '{quoted(JSON_BODY)}'; }}
+        location = /sse/v1/chat/completions {{ default_type text/event-stream; return 200 '{quoted(sse_body())}'; }}
+    }}
+    server {{
+        listen 127.0.0.1:{PROXY_PORT};
+        location / {{
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(url, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return
+        except Exception:
+            time.sleep(0.1)
+    sys.exit(f"bench: {url} did not come up")
+
+
+def call(url, body=None, cookie=None, method="POST"):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    if cookie:
+        req.add_header("cookie", cookie)
+    with urllib.request.urlopen(req) as r:
+        return r.headers, r.read()
+
+
+def ensure_tools():
+    missing = [t for t in ("nginx", "wrk") if not shutil.which(t)]
+    if missing:
+        if os.geteuid() != 0:
+            sys.exit(f"bench: install {' '.join(missing)} (Debian: apt-get install nginx-light wrk)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "nginx-light", "wrk"], check=True)
+
+
+def wrk(url, conc, duration, lua, threads):
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conc}", f"-d{duration}s", "--latency", "-s", lua, url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99),
+            "non2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--conc", default="1,32,128")
+    ap.add_argument("--binary", default=None)
+    args = ap.parse_args()
+    concurrencies = [int(c) for c in args.conc.split(",")]
+    ensure_tools()
+
+    binary = args.binary
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+        binary = os.path.join(target, "release", "code-router")
+
+    work = tempfile.mkdtemp(prefix="code-router-bench-")
+    for d in ("body", "proxy"):
+        os.makedirs(os.path.join(work, d))
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(nginx_conf(work))
+    procs = []
+    try:
+        procs.append(subprocess.Popen(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work]))
+        gw_port = free_port()
+        config = os.path.join(work, "config.toml")
+        with open(config, "w") as f:
+            f.write(f"""
+[server]
+listen = "127.0.0.1:{gw_port}"
+data_dir = "{work}/data"
+log_level = "warn"
+[models."bench-json"]
+input = "0.15"
+output = "0.60"
+[models."bench-sse"]
+input = "0.15"
+output = "0.60"
+[[upstreams]]
+name = "mock-json"
+base_url = "http://127.0.0.1:{MOCK_PORT}/json/v1"
+models = ["bench-json"]
+[[upstreams]]
+name = "mock-sse"
+base_url = "http://127.0.0.1:{MOCK_PORT}/sse/v1"
+models = ["bench-sse"]
+""")
+        cli = lambda *a, stdin="": subprocess.run([binary, *a, "--config", config], input=stdin, text=True,
+                                                  capture_output=True, check=True)
+        cli("user", "create", "--username", "bench", "--password-stdin", stdin="bench password\n")
+        cli("user", "adjust", "--username", "bench", "--amount", "1000000", "--reason", "benchmark")
+        gateway = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.DEVNULL)
+        procs.append(gateway)
+        base = f"http://127.0.0.1:{gw_port}"
+        wait_http(base + "/healthz")
+        wait_http(f"http://127.0.0.1:{PROXY_PORT}/json/v1/chat/completions")
+        headers, _ = call(base + "/api/auth/login", {"username": "bench", "password": "bench password"})
+        cookie = headers["set-cookie"].split(";")[0]
+        _, body = call(base + "/api/keys", {"name": "bench"}, cookie=cookie)
+        key = json.loads(body)["key"]
+
+        lua = {}
+        for kind in ("json", "sse"):
+            payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
+                                  "messages": [{"role": "user", "content": "Hello there, how are you?"}]})
+            path = os.path.join(work, f"{kind}.lua")
+            with open(path, "w") as f:
+                f.write('wrk.method = "POST"\n')
+                f.write('wrk.headers["Content-Type"] = "application/json"\n')
+                f.write(f'wrk.headers["Authorization"] = "Bearer {key}"\n')
+                f.write(f"wrk.body = {json.dumps(payload)}\n")
+            lua[kind] = path
+
+        targets = {
+            "direct": lambda kind: f"http://127.0.0.1:{MOCK_PORT}/{kind}/v1/chat/completions",
+            "nginx": lambda kind: f"http://127.0.0.1:{PROXY_PORT}/{kind}/v1/chat/completions",
+            "gateway": lambda kind: f"{base}/v1/chat/completions",
+        }
+        # Warm up every path once.
+        for kind in ("json", "sse"):
+            for name, url in targets.items():
+                wrk(url(kind), 4, 2, lua[kind], 1)
+
+        results = {}
+        for kind in ("json", "sse"):
+            for conc in concurrencies:
+                for name, url in targets.items():
+                    threads = 1 if conc == 1 else 2
+                    results[(kind, conc, name)] = wrk(url(kind), conc, args.duration, lua[kind], threads)
+                    print(f"  {kind:4} c={conc:<4} {name:8} {results[(kind, conc, name)]}", file=sys.stderr)
+
+        with open(f"/proc/{gateway.pid}/status") as f:
+            hwm = next(l for l in f if l.startswith("VmHWM")).split()[1]
+        rss_mb = int(hwm) / 1024
+
+        print()
+        print("| body | conc | target | req/s | p50 ms | p99 ms | req/s vs direct | p50 +ms | p99 +ms |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+        for kind in ("json", "sse"):
+            for conc in concurrencies:
+                d = results[(kind, conc, "direct")]
+                for name in ("direct", "nginx", "gateway"):
+                    r = results[(kind, conc, name)]
+                    flag = "" if not (r["non2xx"] or r["socket_errors"]) else f" (errors: {r['non2xx']} non-2xx {r['socket_errors']})"
+                    print(f"| {kind} | {conc} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
+                          f"{r['rps'] / d['rps'] * 100:.0f}% | {r['p50'] - d['p50']:+.3f} | {r['p99'] - d['p99']:+.3f} |{flag}")
+        print()
+        for kind in ("json", "sse"):
+            c = 32 if 32 in concurrencies else concurrencies[-1]
+            g, n = results[(kind, c, "gateway")], results[(kind, c, "nginx")]
+            print(f"{kind}: gateway throughput at c={c} is {g['rps'] / n['rps'] * 100:.0f}% of the nginx proxy's")
+        print(f"gateway peak RSS: {rss_mb:.1f} MB")
+        audit = subprocess.run([binary, "audit", "--config", config], capture_output=True, text=True)
+        print(audit.stdout.strip() or audit.stderr.strip())
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+//! HTTP side of online payment: methods, checkout and order lists for members and admins, and
+//! the three provider callbacks (verified first, then applied in one transaction).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::orders::{self, Callback, Order, Outcome};
+use super::stripe::Checkout;
+use super::{creem, epay, quote, stripe, Provider};
+use crate::accounts::session::{Admin, Session};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{JsonBody, QueryParams};
+use crate::ledger::money::Money;
+use crate::state::AppState;
+
+/// `GET /api/topup/methods`: the enabled methods with currency, bounds and presets.
+pub async fn list_methods(State(state): State<AppState>, _session: Session) -> Json<Value> {
+    let config = state.config();
+    Json(json!({
+        "data": config.payments.methods_json(),
+        "balance_currency": config.billing.currency,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    method: String,
+    amount: Money,
+    /// EPay only: `alipay`, `wxpay`, ... (one of `payments.epay.types`).
+    #[serde(default, rename = "type")]
+    pay_type: Option<String>,
+}
+
+/// `POST /api/topup/checkout`: records a pending order and opens the provider's checkout.
+/// 201 `{order_id, url}`; 400 for a method or amount that is not on offer; 429 past
+/// [`orders::PENDING_PER_HOUR`] unpaid checkouts; 502 when the provider would not open a
+/// checkout (the order is then marked failed).
+pub async fn checkout(
+    State(state): State<AppState>,
+    session: Session,
+    JsonBody(req): JsonBody<CheckoutRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let config = state.config();
+    let payments = &config.payments;
+    let provider = Provider::parse(&req.method)
+        .filter(|p| payments.limits(*p).is_some())
+        .ok_or_else(|| {
+            ApiError::bad_request("unknown_method", "that payment method is not enabled")
+        })?;
+    if req.pay_type.is_some() && provider != Provider::Epay {
+        return Err(ApiError::bad_request(
+            "invalid_type",
+            "type applies to the epay method only",
+        ));
+    }
+    let public_url = config.server.public_url.clone();
+    let user_id = session.user.id;
+    let (quote, pay_type, product) = match provider {
+        Provider::Stripe => (
+            quote(req.amount, &payments.stripe.limits())?,
+            String::new(),
+            None,
+        ),
+        Provider::Creem => {
+            let (product, quote) = payments.creem.product_for(req.amount)?;
+            (quote, String::new(), Some(product.clone()))
+        }
+        Provider::Epay => (
+            quote(req.amount, &payments.epay.limits())?,
+            payments.epay.pick_type(req.pay_type.as_deref())?,
+            None,
+        ),
+    };
+    let now = state.clock.now();
+    let (q, t) = (quote.clone(), pay_type.clone());
+    let order = state
+        .db
+        .write(move |conn| {
+            orders::check_pending_limit(conn, user_id, now)?;
+            orders::create_order(conn, user_id, provider, &t, &q, now)
+        })
+        .await?;
+
+    let opened: Result<Checkout, String> = match (provider, product) {
+        (Provider::Stripe, _) => {
+            stripe::create_checkout(
+                &state.http,
+                &payments.stripe,
+                &order.order_no,
+                &quote,
+                &public_url,
+            )
+            .await
+        }
+        (Provider::Creem, Some(product)) => {
+            creem::create_checkout(
+                &state.http,
+                &payments.creem,
+                &product,
+                &order.order_no,
+                user_id,
+                &public_url,
+            )
+            .await
+        }
+        (Provider::Creem, None) => Err("creem: no product".into()),
+        (Provider::Epay, _) => epay::submit_url(
+            &payments.epay,
+            &order.order_no,
+            &pay_type,
+            &quote,
+            &public_url,
+        )
+        .map(|url| Checkout {
+            provider_ref: String::new(),
+            url,
+        }),
+    };
+    let now = state.clock.now();
+    let order_id = order.id;
+    match opened {
+        Ok(checkout) => {
+            if !checkout.provider_ref.is_empty() {
+                let reference = checkout.provider_ref.clone();
+                state
+                    .db
+                    .write(move |conn| orders::attach_checkout(conn, order_id, &reference, now))
+                    .await?;
+            }
+            tracing::info!(order = %order.order_no, user = user_id, method = provider.as_str(), amount = %order.amount, "checkout opened");
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({ "order_id": order.order_no, "url": checkout.url })),
+            ))
+        }
+        Err(detail) => {
+            tracing::error!(order = %order.order_no, detail = %detail, "payment provider refused the checkout");
+            let note = stripe::clip(&detail);
+            state
+                .db
+                .write(move |conn| orders::fail_order(conn, order_id, &note, now))
+                .await?;
+            Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "provider_error",
+                "the payment provider did not open a checkout; try again later",
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OrderQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    status: Option<String>,
+    user_id: Option<i64>,
+}
+
+fn page_of(q: &OrderQuery) -> ApiResult<(u32, Option<i64>, Option<String>)> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let before = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
+        ),
+    };
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("pending" | "paid" | "failed" | "expired")) => Some(s.to_string()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "status is one of pending, paid, failed, expired",
+            ))
+        }
+    };
+    Ok((limit, before, status))
+}
+
+fn page_json(rows: &[Order], limit: u32, for_admin: bool) -> Json<Value> {
+    let next = if rows.len() == limit as usize {
+        rows.last().map(|o| o.id.to_string())
+    } else {
+        None
+    };
+    let data: Vec<Value> = rows.iter().map(|o| o.to_json(for_admin)).collect();
+    Json(json!({ "data": data, "next_cursor": next }))
+}
+
+/// `GET /api/topup/orders`: the signed-in user's own orders, newest first.
+pub async fn list_my_orders(
+    State(state): State<AppState>,
+    session: Session,
+    QueryParams(q): QueryParams<OrderQuery>,
+) -> ApiResult<Json<Value>> {
+    let (limit, before, status) = page_of(&q)?;
+    let user_id = session.user.id;
+    let rows = state
+        .db
+        .read(move |conn| {
+            orders::find_orders(conn, Some(user_id), status.as_deref(), before, limit)
+        })
+        .await?;
+    Ok(page_json(&rows, limit, false))
+}
+
+/// `GET /api/admin/orders`: everyone's orders (or one user's), newest first.
+pub async fn list_all_orders(
+    State(state): State<AppState>,
+    _admin: Admin,
+    QueryParams(q): QueryParams<OrderQuery>,
+) -> ApiResult<Json<Value>> {
+    let (limit, before, status) = page_of(&q)?;
+    let user_id = q.user_id;
+    let rows = state
+        .db
+        .read(move |conn| orders::find_orders(conn, user_id, status.as_deref(), before, limit))
+        .await?;
+    Ok(page_json(&rows, limit, true))
+}
+
+fn body_of(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large("callback body is too large")
+        } else {
+            ApiError::bad_request("invalid_body", "could not read the request body")
+        }
+    })
+}
+
+/// A callback for a provider whose secret we do not have. Non-2xx, so the provider retries
+/// once the operator has fixed it; logged loudly when the provider is enabled.
+fn not_configured(provider: Provider, enabled: bool) -> ApiError {
+    if enabled {
+        tracing::error!(
+            provider = provider.as_str(),
+            "payment callback refused: the provider is enabled but its secret is not set"
+        );
+    }
+    ApiError::not_found(
+        "not_found",
+        format!("payments.{} is not configured", provider.as_str()),
+    )
+}
+
+fn refused_signature(provider: Provider, why: &str) -> ApiError {
+    tracing::warn!(
+        provider = provider.as_str(),
+        why,
+        "payment callback refused: bad signature"
+    );
+    ApiError::bad_request("invalid_signature", "signature verification failed")
+}
+
+/// Applies a verified callback and logs how it ended. A refusal is logged at warn; an error
+/// of ours is non-2xx so the provider retries later and the order stays pending meanwhile.
+async fn apply(state: &AppState, provider: Provider, callback: Callback) -> ApiResult<Outcome> {
+    let now = state.clock.now();
+    let result = state
+        .db
+        .write(move |conn| orders::apply_callback(conn, callback, now))
+        .await;
+    match &result {
+        Ok(Outcome::Credited {
+            order_no,
+            user_id,
+            amount,
+        }) => {
+            tracing::info!(provider = provider.as_str(), order = %order_no, user = user_id, amount = %amount, "payment credited")
+        }
+        Ok(Outcome::AlreadyPaid { order_no }) => {
+            tracing::info!(provider = provider.as_str(), order = %order_no, "repeated callback for a paid order; nothing changed")
+        }
+        Ok(Outcome::Closed { order_no }) => {
+            tracing::info!(provider = provider.as_str(), order = %order_no, "checkout closed unpaid")
+        }
+        Ok(Outcome::Ignored(why)) => {
+            tracing::debug!(provider = provider.as_str(), why = %why, "callback acknowledged, nothing to do")
+        }
+        Err(e) if e.status.is_client_error() => {
+            tracing::warn!(provider = provider.as_str(), code = e.code, message = %e.message, "payment callback refused")
+        }
+        Err(_) => {}
+    }
+    result
+}
+
+fn outcome_json(outcome: &Outcome) -> Json<Value> {
+    let result = match outcome {
+        Outcome::Credited { .. } => "credited",
+        Outcome::AlreadyPaid { .. } => "already_paid",
+        Outcome::Closed { .. } => "closed",
+        Outcome::Ignored(_) => "ignored",
+    };
+    Json(json!({ "received": true, "result": result }))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `POST /api/payments/stripe/webhook`.
+pub async fn stripe_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let body = body_of(body)?;
+    let config = state.config();
+    let secret = config.payments.stripe.webhook_secret();
+    if secret.is_empty() {
+        return Err(not_configured(
+            Provider::Stripe,
+            config.payments.stripe.enabled,
+        ));
+    }
+    let now = state.clock.now();
+    stripe::verify_signature(header(&headers, "stripe-signature"), &body, &secret, now)
+        .map_err(|e| refused_signature(Provider::Stripe, &e.to_string()))?;
+    let callback = stripe::interpret_event(&body)?;
+    let outcome = apply(&state, Provider::Stripe, callback).await?;
+    Ok(outcome_json(&outcome))
+}
+
+/// `POST /api/payments/creem/webhook`.
+pub async fn creem_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let body = body_of(body)?;
+    let config = state.config();
+    let secret = config.payments.creem.webhook_secret();
+    if secret.is_empty() {
+        return Err(not_configured(
+            Provider::Creem,
+            config.payments.creem.enabled,
+        ));
+    }
+    if !creem::verify_signature(header(&headers, "creem-signature"), &body, &secret) {
+        return Err(refused_signature(
+            Provider::Creem,
+            "creem-signature does not match",
+        ));
+    }
+    let callback = creem::interpret_event(&body)?;
+    let outcome = apply(&state, Provider::Creem, callback).await?;
+    Ok(outcome_json(&outcome))
+}
+
+/// `GET|POST /api/payments/epay/notify`: parameters in the query (GET) or a form body (POST).
+/// Answers plain `success` once the notify is handled (including repeats), `fail` otherwise;
+/// the gateway keeps notifying until it reads `success`.
+pub async fn epay_notify(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle_epay_notify(&state, query, body).await {
+        Ok(_) => (StatusCode::OK, "success").into_response(),
+        Err(e) => {
+            if let Some(detail) = &e.detail {
+                tracing::error!(detail = %detail, "epay notify failed");
+            }
+            (e.status, "fail").into_response()
+        }
+    }
+}
+
+async fn handle_epay_notify(
+    state: &AppState,
+    query: Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Outcome> {
+    let body = body_of(body)?;
+    let config = state.config();
+    let key = config.payments.epay.key();
+    if key.is_empty() || config.payments.epay.pid.is_empty() {
+        return Err(not_configured(Provider::Epay, config.payments.epay.enabled));
+    }
+    let text = if body.is_empty() {
+        query.unwrap_or_default()
+    } else {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::bad_request("invalid_notify", "body is not UTF-8"))?
+    };
+    let params = epay::parse_params(&text)?;
+    if !epay::verify(&params, &key) {
+        return Err(refused_signature(Provider::Epay, "sign does not match"));
+    }
+    let callback = epay::interpret_notify(&params, &config.payments.epay)?;
+    apply(state, Provider::Epay, callback).await
+}
