@@ -435,4 +435,9 @@ export default {
   'error.amount_too_precise': 'Use at most 2 decimal places.',
   'error.provider_error': 'The payment provider did not open a checkout. Try again later.',
   'error.internal_error': 'The server had a problem. Try again; if it persists, tell the operator.',
+  'admin.reload': 'Reload config',
+  'admin.reloadHint': 'Re-read the config file: prices, groups and upstreams (like SIGHUP).',
+  'admin.reloaded': 'Config reloaded: {summary}.',
+  'error.unknown_group': 'There is no such group in [groups] of the config file.',
+  'error.cannot_change_self': 'You cannot disable or demote your own account.',
 };

@@ -435,4 +435,9 @@ export default {
   'error.amount_too_precise': '金额最多保留 2 位小数。',
   'error.provider_error': '支付渠道未能创建支付，请稍后重试。',
   'error.internal_error': '服务器出现问题。请重试；如仍失败，请联系管理员。',
+  'admin.reload': '重新加载配置',
+  'admin.reloadHint': '重新读取配置文件：价格、分组和上游（等同 SIGHUP）。',
+  'admin.reloaded': '配置已重新加载：{summary}。',
+  'error.unknown_group': '配置文件的 [groups] 中没有这个分组。',
+  'error.cannot_change_self': '不能禁用或降级自己的账户。',
 };

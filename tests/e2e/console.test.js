@@ -450,6 +450,13 @@ test('the upstreams and prices pages show the configuration', async () => {
   }
   await page.setViewportSize(DESKTOP);
   await page.unrouteAll();
+  if (real) {
+    // The real upstream served the member's calls: its traffic shows, and a reload keeps it all.
+    assert.match(await page.locator('tbody tr', { hasText: 'fake' }).innerText(), /Requests: [1-9]/);
+    await page.getByRole('button', { name: 'Reload config' }).click();
+    await page.getByText(/Config reloaded: \d+ models priced, \d+ upstreams\./).waitFor();
+    await page.locator('tbody tr', { hasText: 'fake' }).waitFor();
+  }
 });
 
 test('a member changes the password, signs out and signs in again', async () => {

@@ -7,6 +7,7 @@ import { api } from '../../api.js';
 import { pageHeader, alertBox, loadingBlock, describeError } from '../../ui.js';
 import { dataTable, emptyState } from '../../table.js';
 import { formatTime, formatCount, formatMs } from '../../format.js';
+import { reloadButton } from './reload-button.js';
 
 const REFRESH_MS = 15000;
 
@@ -70,7 +71,7 @@ export function mount(root, ctx) {
   }
 
   const refresh = h('button', { type: 'button', class: 'btn btn-secondary', onclick: load }, icon('refresh', { size: 16 }), h('span', null, t('common.refresh')));
-  append(root, [pageHeader(t('nav.admin.upstreams'), t('upstreams.subtitle'), updated, refresh), box, h('p', { class: 'muted small note' }, t('upstreams.note'))]);
+  append(root, [pageHeader(t('nav.admin.upstreams'), t('upstreams.subtitle'), updated, refresh, reloadButton(load)), box, h('p', { class: 'muted small note' }, t('upstreams.note'))]);
   load();
   return () => clearTimeout(timer);
 }
