@@ -258,7 +258,7 @@ export async function mount(root, ctx) {
         { label: t('keys.col.name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', null, h('code', { class: 'muted small nowrap' }, k.key_hint))) },
         { label: t('keys.col.status'), cell: statusBadge },
         { label: t('keys.col.usedLimit'), cell: limitText, class: 'num' },
-        { label: t('keys.col.expires'), cell: (k) => (k.expires_at ? formatDate(k.expires_at) : h('span', { class: 'muted' }, t('keys.never'))) },
+        { label: t('keys.col.expires'), cell: (k) => (k.expires_at ? h('span', { class: 'nowrap' }, formatDate(k.expires_at)) : h('span', { class: 'muted' }, t('keys.never'))) },
         { label: t('keys.col.models'), cell: (k) => listText(k.models, 'keys.allModels') },
         { label: t('keys.col.ips'), cell: (k) => listText(k.ip_allowlist, 'keys.anyIp') },
         { label: t('keys.col.rpm'), cell: (k) => (k.rpm === null ? h('span', { class: 'muted' }, '—') : String(k.rpm)), class: 'num' },

@@ -19,7 +19,7 @@ export async function mount(root, ctx) {
   const box = h('section', { class: 'card card-flush' }, loadingBlock());
   const groupsBox = h('div');
   const search = field({ label: t('prices.filter'), name: 'filter', type: 'search', placeholder: t('prices.filterPlaceholder'), spellcheck: false, autocapitalize: 'none' });
-  append(root, [pageHeader(t('nav.admin.prices'), t('prices.subtitle'), reloadButton(() => ctx.refresh())), h('section', { class: 'card filters-card' }, h('div', { class: 'filters filters-inline' }, search.el)), box, groupsBox]);
+  append(root, [pageHeader(t('nav.admin.prices'), t('prices.subtitle'), reloadButton(() => ctx.refresh())), h('section', { class: 'card filters-card' }, h('div', { class: 'filters filters-single' }, search.el)), box, groupsBox]);
 
   let body;
   try {

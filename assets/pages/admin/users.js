@@ -146,7 +146,7 @@ export function mount(root, ctx) {
       { label: t('users.col.status'), cell: stateBadge },
       { label: t('users.col.balance'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.balance)), class: 'num' },
       { label: t('users.col.reward'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.reward_balance)), class: 'num' },
-      { label: t('users.col.created'), cell: (u) => formatDate(u.created_at) },
+      { label: t('users.col.created'), cell: (u) => h('span', { class: 'nowrap' }, formatDate(u.created_at)) },
       { label: t('common.actions'), cell: actions, hideLabel: true, class: 'actions' },
     ],
     load: (cursor, signal) => api.get('/api/admin/users' + qs({ q, cursor, limit: 50 }), { signal }),
