@@ -3,7 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, newPage, signIn, shot, chat, unique, ADMIN, BASE_URL, PHONE, DESKTOP } from './helpers.js';
+import { createHash } from 'node:crypto';
+import { launch, newPage, signIn, shot, chat, unique, ADMIN, BASE_URL, PHONE, DESKTOP, EPAY_KEY } from './helpers.js';
 
 const member = { username: unique('alice'), password: 'correct horse 1' };
 let browser;
@@ -255,10 +256,34 @@ test('a member starts an online payment and comes back to a pending notice', asy
   await m.waitForURL(/\/submit\.php\?/);
   const order = (await m.locator('#order').innerText()).trim();
   assert.ok(order, 'the gateway got an order number');
+  const submitted = new URL(m.url()).searchParams;
   await m.goto(`/console/topup?paid=${encodeURIComponent(order)}`);
   await m.getByText('Your payment is being confirmed.', { exact: false }).waitFor();
   await m.locator('tbody tr', { hasText: order }).getByText('Pending').waitFor();
   await shot(m, 'topup-paid-pending-desktop');
+
+  // The gateway's signed async notify arrives (as the fake EPay would send it): the order is paid,
+  // and the return page says so with the credited amount.
+  const before = await (await m.request.get(`${BASE_URL}/api/me`)).json();
+  const notify = {
+    pid: submitted.get('pid'),
+    trade_no: 'E2E' + Date.now(),
+    out_trade_no: order,
+    type: submitted.get('type'),
+    name: submitted.get('name'),
+    money: submitted.get('money'),
+    trade_status: 'TRADE_SUCCESS',
+  };
+  const text = Object.keys(notify).sort().filter((k) => notify[k]).map((k) => `${k}=${notify[k]}`).join('&');
+  const sign = createHash('md5').update(text + EPAY_KEY).digest('hex');
+  const answer = await m.request.get(`${BASE_URL}/api/payments/epay/notify?` + new URLSearchParams({ ...notify, sign, sign_type: 'MD5' }));
+  assert.equal(await answer.text(), 'success');
+  await m.goto(`/console/topup?paid=${encodeURIComponent(order)}`);
+  await m.getByText('Payment received: $12.50 was added to your balance.').waitFor();
+  await m.locator('tbody tr', { hasText: order }).getByText('Paid', { exact: true }).waitFor();
+  const after = await (await m.request.get(`${BASE_URL}/api/me`)).json();
+  assert.equal(nano(after.balance) - nano(before.balance), nano('12.5'), 'credited exactly once');
+  await shot(m, 'topup-paid-desktop');
 });
 
 test('the admin changes a group and disables and re-enables an account', async (t) => {

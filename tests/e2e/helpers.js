@@ -10,6 +10,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const BASE_URL = process.env.E2E_BASE_URL || 'http://127.0.0.1:3300';
 export const ADMIN = { username: process.env.E2E_ADMIN_USERNAME || 'admin', password: process.env.E2E_ADMIN_PASSWORD || '' };
 export const PRICED_MODEL = process.env.E2E_MODEL || 'e2e-model';
+/** The merchant key of the EPay method run.sh configures, to sign the gateway's notify. */
+export const EPAY_KEY = process.env.E2E_EPAY_KEY || 'e2e-epay-key';
 export const ARTIFACTS = path.join(here, 'artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 

@@ -101,10 +101,11 @@ add_if_known '[referral]
 enabled = true
 inviter_reward = "1"
 invitee_reward = "0.5"'
+epay_key="e2e-epay-key"
 add_if_known "[payments.epay]
 enabled = true
 pid = \"1001\"
-key = \"e2e-epay-key\"
+key = \"$epay_key\"
 gateway_url = \"http://127.0.0.1:$fake_port\"
 rate = \"7.2\"
 presets = [\"10\", \"20\", \"50\"]"
@@ -126,5 +127,5 @@ grep -q '^ready' "$work/fake.log" || sleep 0.5
 
 echo "e2e: server $base, fake upstream :$fake_port"
 cd "$here"
-E2E_BASE_URL="$base" E2E_ADMIN_USERNAME=admin E2E_ADMIN_PASSWORD="$admin_password" \
+E2E_BASE_URL="$base" E2E_EPAY_KEY="$epay_key" E2E_ADMIN_USERNAME=admin E2E_ADMIN_PASSWORD="$admin_password" \
   node --test --test-concurrency=1 "$@" ./*.test.js
