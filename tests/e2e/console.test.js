@@ -161,6 +161,32 @@ test('a call with the key shows up in the logs and on the dashboard', async () =
   await shot(page, 'dashboard-desktop');
 });
 
+test('the logs page pages with a cursor ("Load more")', async () => {
+  const page = memberPage;
+  const made = await page.request.post(`${BASE_URL}/api/keys`, { data: { name: 'bulk' } });
+  assert.equal(made.status(), 201);
+  const bulk = await made.json();
+  for (let batch = 0; batch < 5; batch += 1) {
+    const results = await Promise.all(Array.from({ length: 10 }, () => chat(bulk.key, 'demo:free')));
+    assert.ok(results.every((r) => r.status === 200));
+  }
+  // 3 earlier rows + 50 new ones: wait until they are all stored, then page through them.
+  for (let i = 0; ; i += 1) {
+    const all = await (await page.request.get(`${BASE_URL}/api/logs?limit=500`)).json();
+    if (all.data.length >= 53) break;
+    assert.ok(i < 50, 'the bulk log rows were never written');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.goto('/console/logs');
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 50);
+  const more = page.getByRole('button', { name: 'Load more' });
+  await more.click();
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 53);
+  assert.equal(await more.isVisible(), false, 'no more pages');
+  assert.equal(await page.locator('tbody tr', { hasText: firstRequestId }).count(), 1, 'the oldest rows come last');
+  assert.equal((await page.request.delete(`${BASE_URL}/api/keys/${bulk.id}`)).status(), 204);
+});
+
 test('the admin generates a redemption code and the member redeems it', async (t) => {
   const probe = await memberPage.request.post(`${BASE_URL}/api/topup/redeem`, { data: { code: 'probe' } });
   if (probe.status() === 404 && (await probe.json()).error.code === 'not_found') {
@@ -321,7 +347,7 @@ test('the admin changes a group and disables and re-enables an account', async (
 
 test('the admin sees every account’s logs, filtered by user', async () => {
   const page = adminPage;
-  await page.goto('/console/admin/logs?user=' + encodeURIComponent(member.username));
+  await page.goto(`/console/admin/logs?user=${encodeURIComponent(member.username)}&model=e2e-model`);
   await page.locator('tbody tr', { hasText: firstRequestId }).waitFor();
   const users = await page.locator('tbody tr td[data-label="User"]').allInnerTexts();
   assert.ok(users.length > 0 && users.every((u) => u.trim() === member.username));
