@@ -196,6 +196,12 @@ pub struct ServerConfig {
     pub api_body_limit_kb: u32,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the real client.
     pub trusted_proxies: Vec<IpRange>,
+    /// Seconds a client has to send a request's headers.
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    pub body_timeout_secs: u64,
+    /// Seconds in-flight requests (streams included) may take to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -240,6 +246,9 @@ impl Default for ServerConfig {
             registrations_per_ip_hour: 5,
             api_body_limit_kb: 256,
             trusted_proxies: Vec::new(),
+            header_timeout_secs: 30,
+            body_timeout_secs: 60,
+            shutdown_timeout_secs: 60,
         }
     }
 }
@@ -374,6 +383,17 @@ impl Config {
                 "server.login_attempts".into(),
                 "login_attempts and login_window_secs must be at least 1".into(),
             ));
+        }
+        for (key, value) in [
+            (
+                "server.header_timeout_secs",
+                self.server.header_timeout_secs,
+            ),
+            ("server.body_timeout_secs", self.server.body_timeout_secs),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
         }
         if self.server.api_body_limit_kb < 4 {
             return Err((

@@ -27,10 +27,16 @@ pub mod telemetry;
 pub mod topup;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 pub use router::build_router;
 
@@ -66,29 +72,70 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
 }
 
 /// Serves the gateway and console on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// in-flight requests finish (up to `server.shutdown_timeout_secs`) and shuts down cleanly.
+///
+/// The accept loop is our own, on hyper directly, so that every connection gets a header-read
+/// timeout (a client trickling headers is cut off, not kept forever) and TCP_NODELAY (without
+/// it, a stream's small events wait on the client's delayed ACKs).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     logs::retention::spawn_pruner(state.clone());
+    let config = state.config();
     let app = build_router(state.clone());
-    // Without TCP_NODELAY, a stream's small events wait on the client's delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(config.server.header_timeout_secs))
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
-    });
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+        let service =
+            app.clone()
+                .map_request(move |mut request: axum::extract::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let grace = Duration::from_secs(config.server.shutdown_timeout_secs);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = grace.as_secs(),
+            "in-flight requests did not finish in time"
+        );
+    }
     let finishing = state.clone();
     let _ = tokio::task::spawn_blocking(move || shut_down(&finishing)).await;
-    served
+    Ok(())
 }
 
 /// After the last response: write every finished request, release holds whose requests can no

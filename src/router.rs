@@ -6,6 +6,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, patch, post};
 use axum::Router;
+use std::time::Duration;
+
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 
 use crate::state::AppState;
@@ -82,6 +85,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(console)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(config.server.body_timeout_secs)))
         .layer(middleware::from_fn(tag_request))
         .with_state(state)
 }

@@ -37,59 +37,70 @@ pub async fn register(
     }
     let now_ms = state.clock.now_ms();
     let ip_key = ip.to_string();
+    // Counted before anything else, so a burst sent in parallel cannot outrun the limit; an
+    // attempt that creates no account is forgiven.
     state
         .limits
         .register_by_ip
-        .check(&ip_key, now_ms)
+        .hit(&ip_key, now_ms)
         .map_err(|wait| {
             ApiError::rate_limited("too many registrations from this address; try later", wait)
         })?;
-    super::check_username(&req.username)?;
-    password::check_strength(&req.password)?;
-    let pw = req.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
-    let referral = req
-        .referral_code
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
-    let now = state.clock.now();
-    let username = req.username;
-    let referral_terms = config.referral.clone();
-    let user = state
-        .db
-        .write(move |conn| {
-            // One transaction: the account and its referral rewards exist together or not at all.
-            let tx = crate::db::immediate(conn)?;
-            let inviter_id = match &referral {
-                Some(code) => Some(super::find_user_id_by_referral_code(&tx, code)?.ok_or_else(
-                    || ApiError::bad_request("invalid_referral_code", "unknown referral code"),
-                )?),
-                None => None,
-            };
-            let user = super::create_user(
-                &tx,
-                &NewUser {
-                    username: &username,
-                    password_hash: &hash,
-                    role: Role::User,
-                    inviter_id,
-                },
-                now,
-            )?;
-            if let Some(inviter_id) = inviter_id {
-                crate::referral::reward_registration(
+    let created = async {
+        super::check_username(&req.username)?;
+        password::check_strength(&req.password)?;
+        let pw = req.password;
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+        let referral = req
+            .referral_code
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        let now = state.clock.now();
+        let username = req.username;
+        let referral_terms = config.referral.clone();
+        let user = state
+            .db
+            .write(move |conn| {
+                // One transaction: the account and its referral rewards exist together or not at all.
+                let tx = crate::db::immediate(conn)?;
+                let inviter_id = match &referral {
+                    Some(code) => Some(
+                        super::find_user_id_by_referral_code(&tx, code)?.ok_or_else(|| {
+                            ApiError::bad_request("invalid_referral_code", "unknown referral code")
+                        })?,
+                    ),
+                    None => None,
+                };
+                let user = super::create_user(
                     &tx,
-                    user.id,
-                    inviter_id,
-                    &referral_terms,
+                    &NewUser {
+                        username: &username,
+                        password_hash: &hash,
+                        role: Role::User,
+                        inviter_id,
+                    },
                     now,
                 )?;
-            }
-            tx.commit()?;
-            Ok(user)
-        })
-        .await?;
-    state.limits.register_by_ip.record(&ip_key, now_ms);
+                if let Some(inviter_id) = inviter_id {
+                    crate::referral::reward_registration(
+                        &tx,
+                        user.id,
+                        inviter_id,
+                        &referral_terms,
+                        now,
+                    )?;
+                }
+                tx.commit()?;
+                Ok(user)
+            })
+            .await?;
+        Ok::<_, ApiError>(user)
+    }
+    .await;
+    if created.is_err() {
+        state.limits.register_by_ip.forgive(&ip_key);
+    }
+    let user = created?;
     tracing::info!(user = user.id, username = %user.username, "account registered");
     Ok((
         StatusCode::CREATED,
@@ -115,10 +126,19 @@ pub async fn login(
     let ip_key = ip.to_string();
     let user_key = req.username.to_lowercase();
     let limits = &state.limits;
+    // Every attempt counts before the password is checked, so a burst sent in parallel cannot
+    // outrun the limit; a successful sign-in is forgiven afterwards.
     limits
         .login_by_ip
-        .check(&ip_key, now_ms)
-        .and_then(|()| limits.login_by_user.check(&user_key, now_ms))
+        .hit(&ip_key, now_ms)
+        .and_then(|()| {
+            limits
+                .login_by_user
+                .hit(&user_key, now_ms)
+                .inspect_err(|_| {
+                    limits.login_by_ip.forgive(&ip_key);
+                })
+        })
         .map_err(|wait| ApiError::rate_limited("too many sign-in attempts; try later", wait))?;
 
     let username = req.username.clone();
@@ -133,8 +153,6 @@ pub async fn login(
     let user = match found {
         Some((user, _)) if matches => user,
         _ => {
-            limits.login_by_ip.record(&ip_key, now_ms);
-            limits.login_by_user.record(&user_key, now_ms);
             tracing::info!(username = %req.username, %ip, "sign-in refused: wrong credentials");
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
@@ -148,6 +166,7 @@ pub async fn login(
             "this account is disabled",
         ));
     }
+    limits.login_by_ip.forgive(&ip_key);
     limits.login_by_user.clear(&user_key);
 
     let config = state.config();

@@ -134,11 +134,22 @@ impl ClientRequest {
             Endpoint::Completions => "prompt",
             Endpoint::Embeddings => "input",
         };
-        if get(required).is_none() {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                format!("{required} is required"),
-            ));
+        match get(required) {
+            None => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    format!("{required} is required"),
+                ));
+            }
+            Some(raw) if endpoint == Endpoint::Chat => {
+                if let Err(e) = serde_json::from_str::<Vec<usage::MessageShape>>(raw) {
+                    return Err(ApiError::bad_request(
+                        "invalid_request",
+                        format!("messages must be an array of message objects: {e}"),
+                    ));
+                }
+            }
+            Some(_) => {}
         }
         Ok(ClientRequest {
             endpoint,
@@ -268,7 +279,7 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_be_relayed() {
-        let cases: [(&[u8], &str); 8] = [
+        let cases: [(&[u8], &str); 9] = [
             (b"", "invalid_json"),
             (b"{", "invalid_json"),
             (b"[1]", "invalid_json"),
@@ -283,6 +294,7 @@ mod tests {
                 br#"{"model":"m","messages":[],"max_tokens":-1}"#,
                 "invalid_request",
             ),
+            (br#"{"model":"m","messages":[[[[]]]]}"#, "invalid_request"),
         ];
         for (body, code) in cases {
             let e = ClientRequest::parse(Endpoint::Chat, body).err().unwrap();

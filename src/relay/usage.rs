@@ -61,6 +61,10 @@ pub fn response_usage(json: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
     }))
 }
 
+/// What a chat message must look like to be relayed: an object (its fields pass through).
+#[derive(Deserialize)]
+pub struct MessageShape {}
+
 #[derive(Deserialize)]
 struct Message<'a> {
     #[serde(default, borrow)]

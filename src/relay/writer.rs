@@ -6,8 +6,9 @@
 //! about exists.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -58,6 +59,32 @@ struct Finish {
 pub struct RequestWriter {
     sender: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
+}
+
+/// How often the background thread folds the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Checkpoints in the background, so the fsync a checkpoint does is never paid by a commit on
+/// the request path (the writer's own connection does not auto-checkpoint).
+fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), String> {
+    let conn = Connection::open(path)
+        .and_then(|c| db::apply_pragmas(&c).map(|_| c))
+        .map_err(|e| format!("checkpointer: {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("wal-checkpointer".into())
+        .spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                    tracing::debug!(error = %e, "background checkpoint skipped");
+                }
+            }
+        })
+        .map_err(|e| format!("checkpointer: {e}"))?;
+    Ok((stop, thread))
 }
 
 /// Most requests written in one transaction.
@@ -67,7 +94,9 @@ impl RequestWriter {
     pub fn start(path: &Path) -> Result<RequestWriter, String> {
         let conn = Connection::open(path)
             .and_then(|c| db::apply_pragmas(&c).map(|_| c))
+            .and_then(|c| c.pragma_update(None, "wal_autocheckpoint", 0).map(|_| c))
             .map_err(|e| format!("request writer: {e}"))?;
+        let checkpointer = start_checkpointer(path)?;
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("request-writer".into())
@@ -76,6 +105,7 @@ impl RequestWriter {
         Ok(RequestWriter {
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
@@ -129,6 +159,15 @@ impl RequestWriter {
     pub fn shutdown(&self) {
         drop(self.sender.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = thread.join();
+        }
+        if let Some((stop, thread)) = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            stop.store(true, Ordering::Relaxed);
             let _ = thread.join();
         }
     }

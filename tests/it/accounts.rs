@@ -359,3 +359,69 @@ async fn password_change_ends_other_sessions() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parallel_burst_cannot_outrun_the_limits() {
+    let app = spawn_app_with(|c| {
+        c.server.login_attempts = 3;
+        c.server.registrations_per_ip_hour = 2;
+    })
+    .await;
+    app.create_user("target", Role::User).await;
+    let guesses: Vec<_> = (0..12)
+        .map(|i| {
+            let url = app.url("/api/auth/login");
+            tokio::spawn(async move {
+                let body = json!({ "username": "target", "password": format!("guess number {i}") });
+                reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        9,
+        "{statuses:?}"
+    );
+
+    let signups: Vec<_> = (0..8)
+        .map(|i| {
+            let url = app.url("/api/auth/register");
+            tokio::spawn(async move {
+                let body = json!({ "username": format!("farm{i}"), "password": "hunter2hunter2" });
+                reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for s in signups {
+        statuses.push(s.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        2,
+        "{statuses:?}"
+    );
+}

@@ -457,6 +457,7 @@ async fn metrics_count_requests_tokens_and_cost() {
             .await
             .unwrap();
     }
+    app.flush().await;
     let text = reqwest::get(app.url("/metrics"))
         .await
         .unwrap()

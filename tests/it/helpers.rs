@@ -122,6 +122,7 @@ impl TestApp {
 
     /// Runs the ledger audit against the live database.
     pub async fn audit(&self) -> code_router::ledger::audit::AuditReport {
+        self.flush().await;
         self.state
             .db
             .write(code_router::ledger::audit::audit)
@@ -161,7 +162,9 @@ impl TestApp {
             .unwrap();
     }
 
+    /// The balance once every finished request is written.
     pub async fn balance(&self, user_id: i64) -> String {
+        self.flush().await;
         self.state
             .db
             .read(move |conn| {
@@ -178,6 +181,7 @@ impl TestApp {
 
     /// (kind, amount) of a user's ledger rows, oldest first.
     pub async fn ledger_of(&self, user_id: i64) -> Vec<(String, String)> {
+        self.flush().await;
         self.state
             .db
             .read(move |conn| {

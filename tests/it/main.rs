@@ -11,6 +11,7 @@ mod db;
 mod errors;
 mod fake_providers;
 mod fake_upstream;
+mod faults;
 mod helpers;
 mod install;
 mod keys;
