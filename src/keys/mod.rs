@@ -15,7 +15,7 @@ use crate::ledger::money::Money;
 use crate::net::IpRange;
 
 /// A key as its owner sees it (never with the secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: i64,
     pub name: String,
@@ -26,12 +26,15 @@ pub struct KeyView {
     pub used: Money,
     /// What is left under the limit, or `null` for unlimited.
     pub remaining: Option<Money>,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     pub models: Vec<String>,
     pub ip_allowlist: Vec<String>,
     pub rpm: Option<u32>,
     pub enabled: bool,
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
