@@ -15,6 +15,7 @@ mod helpers;
 mod install;
 mod keys;
 mod ledger;
+mod openapi;
 mod payments;
 mod process;
 mod referral;
