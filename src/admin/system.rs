@@ -31,18 +31,21 @@ pub struct UpstreamStatus {
     #[schema(example = "healthy")]
     pub state: String,
     /// When the cool-down ends, while cooling down.
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub cooldown_until: Option<String>,
     /// Requests since start (or since its config last changed).
     pub requests: u64,
     pub errors: u64,
     pub consecutive_failures: u32,
     /// Median latency of recent requests, in milliseconds; `null` before any.
+    #[schema(required = true)]
     pub p50_ms: Option<u32>,
     /// 95th percentile latency of recent requests, in milliseconds; `null` before any.
+    #[schema(required = true)]
     pub p95_ms: Option<u32>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub last_error_at: Option<String>,
 }
 
@@ -59,12 +62,13 @@ pub struct ModelPrice {
     /// Served without charge: the model name ends in `:free`.
     pub free: bool,
     /// USD per 1M input tokens, as a decimal string; `null` when not priced.
-    #[schema(example = "3")]
+    #[schema(example = "3", required = true)]
     pub input: Option<String>,
     /// USD per 1M output tokens, as a decimal string; `null` when not priced.
-    #[schema(example = "15")]
+    #[schema(example = "15", required = true)]
     pub output: Option<String>,
     /// USD per request, as a decimal string; `null` when not priced per request.
+    #[schema(required = true)]
     pub per_request: Option<String>,
     /// The upstreams that serve the model.
     pub served_by: Vec<String>,

@@ -47,6 +47,7 @@ pub struct UserListResponse {
     /// By id, oldest first.
     pub data: Vec<AdminUserView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

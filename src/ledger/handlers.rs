@@ -26,6 +26,7 @@ pub struct LedgerQuery {
 pub struct LedgerListResponse {
     pub data: Vec<super::LedgerRow>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -184,6 +184,7 @@ pub struct LedgerRow {
     pub reason: String,
     pub ref_type: String,
     pub ref_id: String,
+    #[schema(required = true)]
     pub key_id: Option<i64>,
     #[schema(format = DateTime)]
     pub created_at: String,

@@ -22,6 +22,7 @@ pub struct LogListResponse {
     /// Newest first.
     pub data: Vec<query::LogView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

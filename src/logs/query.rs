@@ -39,8 +39,11 @@ pub struct LogView {
     pub request_id: String,
     #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required = true)]
     pub user_id: Option<i64>,
+    #[schema(required = true)]
     pub username: Option<String>,
+    #[schema(required = true)]
     pub key_id: Option<i64>,
     pub key_name: String,
     pub endpoint: String,

@@ -281,6 +281,17 @@ async fn schemas_have_the_shape_the_handlers_write() {
     let listed = properties(&doc, response_schema(&doc, "get", "/api/keys", "200"));
     let view = properties(&doc, &listed["data"]["items"]);
     assert!(!view.contains_key("key"), "a key list never shows secrets");
+    // A field that may be null is still always sent: required, with null allowed.
+    let key_view = resolve(&doc, &listed["data"]["items"]);
+    for field in ["limit", "remaining", "expires_at", "rpm", "last_used_at"] {
+        assert!(
+            key_view["required"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from(field)),
+            "KeyView.{field} is always sent"
+        );
+    }
 
     // Money fields wherever members see amounts are strings, never numbers.
     let me = properties(&doc, response_schema(&doc, "get", "/api/me", "200"));

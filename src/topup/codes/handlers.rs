@@ -128,7 +128,7 @@ pub struct GeneratedCodesResponse {
     pub codes: Vec<String>,
     pub amount: Money,
     pub count: i64,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
     pub note: String,
 }
@@ -139,6 +139,7 @@ pub struct CodeListResponse {
     /// Newest first; only a hint of each code, never the code.
     pub data: Vec<super::CodeRow>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

@@ -241,11 +241,13 @@ pub struct CodeRow {
     pub created_by: String,
     #[schema(format = DateTime)]
     pub created_at: String,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
+    #[schema(required = true)]
     pub used_by: Option<i64>,
+    #[schema(required = true)]
     pub used_by_username: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub used_at: Option<String>,
 }
 

@@ -85,7 +85,7 @@ pub struct OrderView {
     pub status: String,
     #[schema(format = DateTime)]
     pub created_at: String,
-    #[schema(format = DateTime)]
+    #[schema(format = DateTime, required = true)]
     pub paid_at: Option<String>,
 }
 
@@ -97,6 +97,7 @@ pub struct AdminOrderView {
     pub id: i64,
     pub user_id: i64,
     /// The provider's id of the checkout or payment, once known.
+    #[schema(required = true)]
     pub provider_ref: Option<String>,
     /// Why an order failed, when it did.
     pub note: String,
@@ -108,6 +109,7 @@ pub struct OrderListResponse {
     /// Newest first.
     pub data: Vec<OrderView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -117,6 +119,7 @@ pub struct AdminOrderListResponse {
     /// Newest first.
     pub data: Vec<AdminOrderView>,
     /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
