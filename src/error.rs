@@ -163,3 +163,23 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The body of every error answer, as the OpenAPI document shows it. `ApiError::into_response`
+/// writes this shape with `json!`; these types only describe it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"message": "sign in first", "type": "authentication_error", "code": "not_signed_in"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Safe to show to a person; never carries internal detail.
+    pub message: String,
+    /// The class, as in OpenAI's errors: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `not_found_error`, `rate_limit_error` or `server_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A stable machine-readable code, such as `not_signed_in` or `invalid_cursor`.
+    pub code: String,
+}

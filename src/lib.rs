@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod logs;
 pub mod metrics;
 pub mod net;
+pub mod openapi;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;

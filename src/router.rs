@@ -29,6 +29,7 @@ pub fn build_router(state: AppState) -> Router {
 
     let api = Router::new()
         .route("/api/status", get(system::status))
+        .route("/api/openapi.json", get(crate::openapi::openapi_json))
         .route("/api/auth/register", post(accounts::handlers::register))
         .route("/api/auth/login", post(accounts::handlers::login))
         .route("/api/auth/logout", post(accounts::handlers::logout))

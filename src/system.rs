@@ -5,8 +5,29 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::config::Display;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// What `GET /api/status` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct StatusResponse {
+    #[schema(example = "Code Router")]
+    pub name: String,
+    /// The server's version.
+    #[schema(example = "0.1.0")]
+    pub version: String,
+    /// Whether `POST /api/auth/register` is open.
+    pub allow_registration: bool,
+    /// How the console shows balances.
+    pub display: Display,
+    /// Quota units per US dollar, for the `quota` display.
+    #[schema(example = 500000)]
+    pub quota_per_usd: u64,
+    /// The label of the balance currency.
+    #[schema(example = "USD")]
+    pub currency: String,
+}
 
 /// 200 when the database answers.
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
@@ -18,6 +39,15 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// What the console needs before sign-in: name, version, registration and display settings.
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "system",
+    summary = "Server status",
+    description = "What the console needs before sign-in: name, version, whether registration is \
+        open, and how to show balances. Needs no session.",
+    responses((status = 200, description = "The server's public settings", body = StatusResponse)),
+)]
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
     let config = state.config();
     Json(json!({

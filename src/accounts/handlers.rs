@@ -9,12 +9,15 @@ use serde_json::json;
 
 use super::session::{self, Session};
 use super::{password, NewUser, Role};
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
+use crate::ledger::money::Money;
 use crate::net::ClientIp;
+use crate::openapi::{BodyTooLarge, MemberErrors, ServerErrors};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     username: String,
@@ -23,6 +26,33 @@ pub struct RegisterRequest {
     referral_code: Option<String>,
 }
 
+/// The new account, as `POST /api/auth/register` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RegisteredResponse {
+    pub id: i64,
+    pub username: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "accounts",
+    summary = "Create an account",
+    description = "Creates a member account. With a `referral_code`, the account is linked to \
+        its inviter and the referral rewards configured on the server are credited. Does not sign \
+        in: call `POST /api/auth/login` next.",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = RegisteredResponse),
+        (status = 400, description = "Malformed body, or an invalid username (`invalid_username`), \
+            password (`invalid_password`) or referral code (`invalid_referral_code`)", body = ErrorBody),
+        (status = 403, description = "Registration is closed on this server (`registration_disabled`)", body = ErrorBody),
+        (status = 409, description = "The username is taken (`username_taken`)", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address (`rate_limited`); see `Retry-After`", body = ErrorBody),
+        BodyTooLarge,
+        ServerErrors,
+    ),
+)]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -109,13 +139,41 @@ pub async fn register(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
     password: String,
 }
 
+/// The signed-in account, as `POST /api/auth/login` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "accounts",
+    summary = "Sign in",
+    description = "Checks the password and starts a session: the answer sets the `cr_session` \
+        cookie (HttpOnly, SameSite=Lax) for `server.session_hours`. Failed attempts are limited \
+        per address and per username.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse,
+            headers(("set-cookie" = String, description = "`cr_session=...; Path=/; HttpOnly; SameSite=Lax; Max-Age=...`"))),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong username or password (`invalid_credentials`)", body = ErrorBody),
+        (status = 403, description = "The account is disabled (`account_disabled`)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts (`rate_limited`); see `Retry-After`", body = ErrorBody),
+        BodyTooLarge,
+        ServerErrors,
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -191,6 +249,19 @@ pub async fn login(
         .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "accounts",
+    summary = "Sign out",
+    description = "Ends the session named by the `cr_session` cookie, if any, and clears the \
+        cookie. Answers 204 whether or not there was a session.",
+    responses(
+        (status = 204, description = "Signed out; the cookie is cleared",
+            headers(("set-cookie" = String, description = "`cr_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`"))),
+        ServerErrors,
+    ),
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session::read_token(&headers) {
         let hash = session::token_hash(&token);
@@ -203,7 +274,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     Ok((StatusCode::NO_CONTENT, cookie).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -211,6 +282,23 @@ pub struct PasswordChange {
 }
 
 /// Changes the password and ends every other session of the account.
+#[utoipa::path(
+    post,
+    path = "/api/auth/password",
+    tag = "accounts",
+    summary = "Change the password",
+    description = "Changes the password and ends every other session of the account; this one \
+        stays signed in.",
+    request_body = PasswordChange,
+    security(("cr_session" = [])),
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 400, description = "Malformed body, or the new password is too short or long (`invalid_password`)", body = ErrorBody),
+        (status = 403, description = "The current password is wrong (`invalid_credentials`)", body = ErrorBody),
+        BodyTooLarge,
+        MemberErrors,
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     session: Session,
@@ -256,6 +344,31 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The signed-in account, as `GET /api/me` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    /// The price group (`default` unless an admin set another).
+    pub group: String,
+    pub balance: Money,
+    /// Referral rewards not yet moved into `balance`.
+    pub reward_balance: Money,
+    pub referral_code: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "accounts",
+    summary = "The signed-in account",
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "The account and its balances", body = MeResponse),
+        MemberErrors,
+    ),
+)]
 pub async fn me(session: Session) -> Json<serde_json::Value> {
     let u = session.user;
     Json(json!({

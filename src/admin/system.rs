@@ -8,8 +8,93 @@ use serde_json::{json, Value};
 use crate::accounts::session::Admin;
 use crate::clock::rfc3339;
 use crate::config::UpstreamKind;
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::AdminErrors;
 use crate::state::AppState;
+
+/// One upstream in `GET /api/admin/upstreams` (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UpstreamStatus {
+    pub name: String,
+    /// `openai` or `demo`.
+    #[schema(example = "openai")]
+    pub kind: String,
+    pub base_url: String,
+    /// The models it serves; empty for all.
+    pub models: Vec<String>,
+    pub priority: i32,
+    pub weight: u32,
+    /// Whether an API key is configured; the key itself is never shown.
+    pub has_api_key: bool,
+    /// `healthy`, or `cooling_down` after repeated failures.
+    #[schema(example = "healthy")]
+    pub state: String,
+    /// When the cool-down ends, while cooling down.
+    #[schema(format = DateTime, required = true)]
+    pub cooldown_until: Option<String>,
+    /// Requests since start (or since its config last changed).
+    pub requests: u64,
+    pub errors: u64,
+    pub consecutive_failures: u32,
+    /// Median latency of recent requests, in milliseconds; `null` before any.
+    #[schema(required = true)]
+    pub p50_ms: Option<u32>,
+    /// 95th percentile latency of recent requests, in milliseconds; `null` before any.
+    #[schema(required = true)]
+    pub p95_ms: Option<u32>,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub last_error_at: Option<String>,
+}
+
+/// What `GET /api/admin/upstreams` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UpstreamListResponse {
+    pub data: Vec<UpstreamStatus>,
+}
+
+/// One model's price in `GET /api/admin/prices` (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ModelPrice {
+    pub model: String,
+    /// Served without charge: the model name ends in `:free`.
+    pub free: bool,
+    /// USD per 1M input tokens, as a decimal string; `null` when not priced.
+    #[schema(example = "3", required = true)]
+    pub input: Option<String>,
+    /// USD per 1M output tokens, as a decimal string; `null` when not priced.
+    #[schema(example = "15", required = true)]
+    pub output: Option<String>,
+    /// USD per request, as a decimal string; `null` when not priced per request.
+    #[schema(required = true)]
+    pub per_request: Option<String>,
+    /// The upstreams that serve the model.
+    pub served_by: Vec<String>,
+}
+
+/// What `GET /api/admin/prices` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PriceListResponse {
+    /// By model name.
+    pub data: Vec<ModelPrice>,
+    /// Price multiplier of each group under `[groups]`, as a decimal string.
+    #[schema(example = json!({"vip": "0.8"}))]
+    pub groups: std::collections::BTreeMap<String, String>,
+    /// The unit of `input` and `output`: `USD per 1M tokens`.
+    pub unit: String,
+}
+
+/// What `POST /api/admin/reload` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReloadResponse {
+    /// Always `true`: a failed reload answers 400 instead.
+    pub reloaded: bool,
+    /// What is now in use.
+    #[schema(example = "12 models priced, 2 upstreams")]
+    pub summary: String,
+}
 
 /// The `p`-th percentile of a sample (nearest rank); `None` when empty.
 fn percentile(sorted: &[u32], p: usize) -> Option<u32> {
@@ -20,6 +105,19 @@ fn percentile(sorted: &[u32], p: usize) -> Option<u32> {
     sorted.get(rank - 1).copied()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/upstreams",
+    tag = "admin",
+    summary = "Upstreams and their health",
+    description = "Admin only. Every configured upstream with its recent health: requests, \
+        errors, latency percentiles and cool-down.",
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "The upstreams, in config order", body = UpstreamListResponse),
+        AdminErrors,
+    ),
+)]
 pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
     let now_ms = state.clock.now_ms();
     let data: Vec<Value> = state
@@ -54,6 +152,18 @@ pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Jso
     Json(json!({ "data": data }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/prices",
+    tag = "admin",
+    summary = "Model prices in use",
+    description = "Admin only. The price of every priced or served model, and the group multipliers.",
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "Prices by model", body = PriceListResponse),
+        AdminErrors,
+    ),
+)]
 pub async fn list_prices(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
     let prices = state.prices();
     let upstreams = state.upstreams();
@@ -89,6 +199,21 @@ pub async fn list_prices(State(state): State<AppState>, _admin: Admin) -> Json<V
 }
 
 /// Re-reads the config file; on any error the running config stays and the error is returned.
+#[utoipa::path(
+    post,
+    path = "/api/admin/reload",
+    tag = "admin",
+    summary = "Reload the config file",
+    description = "Admin only. Re-reads the config file and takes prices, upstreams and every \
+        other reloadable setting into use at once; requests in flight keep what they started \
+        with. On any error nothing changes.",
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "Reloaded", body = ReloadResponse),
+        (status = 400, description = "The config file is invalid, or there is none (`config_invalid`); nothing changed", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
 pub async fn reload(State(state): State<AppState>, Admin(admin): Admin) -> ApiResult<Json<Value>> {
     let reloading = state.clone();
     let summary = tokio::task::spawn_blocking(move || reloading.reload())

@@ -8,16 +8,56 @@ use serde_json::{json, Value};
 
 use crate::accounts::session::Admin;
 use crate::accounts::{User, USER_COLUMNS};
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::ledger::{self, money::Money};
+use crate::openapi::{AdminErrors, BodyTooLarge};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    /// Only usernames containing this text.
     q: Option<String>,
+    /// Accounts per page: default 50, at most 500.
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// An account as the admin routes show it (for the OpenAPI document; built by `user_json`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AdminUserView {
+    pub id: i64,
+    pub username: String,
+    pub role: crate::accounts::Role,
+    /// The price group: `default` or a name under `[groups]` of the config.
+    pub group: String,
+    pub disabled: bool,
+    pub balance: Money,
+    pub reward_balance: Money,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// A page of accounts, as `GET /api/admin/users` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UserListResponse {
+    /// By id, oldest first.
+    pub data: Vec<AdminUserView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// What `POST /api/admin/users/{id}/adjust` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AdjustResponse {
+    /// The user's id.
+    pub id: i64,
+    /// The balance after the adjustment.
+    pub balance: Money,
 }
 
 fn user_json(u: &User) -> Value {
@@ -34,6 +74,20 @@ fn user_json(u: &User) -> Value {
 }
 
 /// Accounts by id, optionally those whose username contains `q`; `cursor` is the last id seen.
+#[utoipa::path(
+    get,
+    path = "/api/admin/users",
+    tag = "admin",
+    summary = "List and search accounts",
+    description = "Admin only. Accounts by id, optionally those whose username contains `q`.",
+    params(UserQuery),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of accounts", body = UserListResponse),
+        (status = 400, description = "A malformed query (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     _admin: Admin,
@@ -76,14 +130,37 @@ pub async fn list_users(
     Ok(Json(json!({ "data": data, "next_cursor": next })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustRequest {
+    /// Positive to credit, negative to debit.
+    #[schema(example = "-2.500000")]
     amount: Money,
+    /// Shown in the user's ledger.
     reason: String,
 }
 
 /// Credits (positive) or debits (negative) the user's balance; one ledger row names the admin.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/adjust",
+    tag = "admin",
+    summary = "Credit or debit a balance",
+    description = "Admin only. Credits (positive `amount`) or debits (negative) the user's \
+        balance; one ledger row records the reason and the admin.",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = AdjustRequest,
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "The balance after the adjustment", body = AdjustResponse),
+        (status = 400, description = "Malformed body, a zero amount (`invalid_amount`), no reason \
+            (`invalid_reason`), or a debit that would take the balance below zero \
+            (`insufficient_balance`)", body = ErrorBody),
+        (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
+        BodyTooLarge,
+        AdminErrors,
+    ),
+)]
 pub async fn adjust_user(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -100,16 +177,38 @@ pub async fn adjust_user(
     Ok(Json(json!({ "id": user_id, "balance": balance })))
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     role: Option<crate::accounts::Role>,
+    /// `default` or a name under `[groups]` of the config.
     group: Option<String>,
+    /// Disabling ends the account's sessions and stops its keys at once.
     disabled: Option<bool>,
 }
 
 /// Changes a user's role, price group or enabled state. Disabling ends their sessions and
 /// stops their keys at once; an admin cannot lock themselves out.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/users/{id}",
+    tag = "admin",
+    summary = "Change an account's role, group or state",
+    description = "Admin only. Changes the fields present. Disabling ends the account's sessions \
+        and stops its keys at once; an admin cannot disable or demote their own account.",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = UserChange,
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "The account as it is now", body = AdminUserView),
+        (status = 400, description = "Malformed body, an unknown group (`unknown_group`), or a \
+            change to the admin's own account (`cannot_change_self`)", body = ErrorBody),
+        (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
+        BodyTooLarge,
+        AdminErrors,
+    ),
+)]
 pub async fn update_user(
     State(state): State<AppState>,
     Admin(admin): Admin,

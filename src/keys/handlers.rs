@@ -9,10 +9,12 @@ use serde_json::{json, Value};
 
 use super::{secret, KeySettings};
 use crate::accounts::session::Session;
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId};
 use crate::ledger::money::Money;
 use crate::net::IpRange;
+use crate::openapi::{BodyTooLarge, MemberErrors};
 use crate::state::AppState;
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -22,23 +24,32 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// 1 to 64 characters.
     name: String,
+    /// A spending limit for this key; absent or `null` for none.
     #[serde(default)]
     limit: Option<Money>,
+    /// RFC 3339 time or `YYYY-MM-DD`, in the future; absent or `null` for never.
     #[serde(default)]
     expires_at: Option<String>,
+    /// The models this key may use; empty or absent for all.
     #[serde(default)]
     models: Option<Vec<String>>,
+    /// Addresses or CIDR ranges the key may be used from; empty or absent for any.
     #[serde(default)]
+    #[schema(example = json!(["203.0.113.7", "10.0.0.0/8"]))]
     ip_allowlist: Option<Vec<String>>,
+    /// Requests per minute; absent or `null` for no limit.
     #[serde(default)]
+    #[schema(minimum = 1)]
     rpm: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change; `null` clears `limit`, `expires_at` and `rpm`.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     #[serde(default)]
@@ -90,6 +101,34 @@ fn clean_models(models: Vec<String>) -> Vec<String> {
     models
 }
 
+/// The member's keys, as `GET /api/keys` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct KeyListResponse {
+    /// Newest first; never the secret.
+    pub data: Vec<super::KeyView>,
+}
+
+/// A new key, as `POST /api/keys` answers: the key's view and, this once, its secret.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedKeyResponse {
+    #[serde(flatten)]
+    pub view: super::KeyView,
+    /// The secret to send as `Authorization: Bearer ...` on `/v1`. Shown only here.
+    #[schema(example = "sk-...")]
+    pub key: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "keys",
+    summary = "The member's API keys",
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "Every key of the member, newest first, without secrets", body = KeyListResponse),
+        MemberErrors,
+    ),
+)]
 pub async fn list_keys(State(state): State<AppState>, session: Session) -> ApiResult<Json<Value>> {
     let user_id = session.user.id;
     let keys = state
@@ -99,6 +138,23 @@ pub async fn list_keys(State(state): State<AppState>, session: Session) -> ApiRe
     Ok(Json(json!({ "data": keys })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "keys",
+    summary = "Create an API key",
+    description = "Creates a key for `/v1`. The answer is the only time the secret is shown.",
+    request_body = CreateKey,
+    security(("cr_session" = [])),
+    responses(
+        (status = 201, description = "The key, with its secret in `key`", body = CreatedKeyResponse),
+        (status = 400, description = "Malformed body or an invalid field (`invalid_name`, `invalid_limit`, \
+            `invalid_expires_at`, `invalid_models`, `invalid_ip_allowlist`, `invalid_rpm`), or the \
+            account has too many keys (`too_many_keys`)", body = ErrorBody),
+        BodyTooLarge,
+        MemberErrors,
+    ),
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     session: Session,
@@ -136,6 +192,23 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    summary = "Change an API key",
+    description = "Changes the fields present in the body; takes effect on `/v1` at once.",
+    params(("id" = i64, Path, description = "The key's id")),
+    request_body = UpdateKey,
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "The key as it is now", body = super::KeyView),
+        (status = 400, description = "Malformed body or an invalid field", body = ErrorBody),
+        (status = 404, description = "No such key of this member (`key_not_found`)", body = ErrorBody),
+        BodyTooLarge,
+        MemberErrors,
+    ),
+)]
 pub async fn update_key(
     State(state): State<AppState>,
     session: Session,
@@ -192,6 +265,21 @@ pub async fn update_key(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    summary = "Delete an API key",
+    description = "Deletes the key for good; it stops working on `/v1` at once. Its logs and \
+        ledger rows stay.",
+    params(("id" = i64, Path, description = "The key's id")),
+    security(("cr_session" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such key of this member (`key_not_found`)", body = ErrorBody),
+        MemberErrors,
+    ),
+)]
 pub async fn delete_key(
     State(state): State<AppState>,
     session: Session,

@@ -15,23 +15,29 @@ use crate::ledger::money::Money;
 use crate::net::IpRange;
 
 /// A key as its owner sees it (never with the secret).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub id: i64,
     pub name: String,
     pub key_hint: String,
     /// The spending limit, or `null` for unlimited.
+    #[schema(required = true)]
     pub limit: Option<Money>,
     /// Charged so far plus the holds of requests in flight.
     pub used: Money,
     /// What is left under the limit, or `null` for unlimited.
+    #[schema(required = true)]
     pub remaining: Option<Money>,
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
     pub models: Vec<String>,
     pub ip_allowlist: Vec<String>,
+    #[schema(required = true)]
     pub rpm: Option<u32>,
     pub enabled: bool,
+    #[schema(format = DateTime, required = true)]
     pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

@@ -169,17 +169,24 @@ pub fn adjust(
     Ok(after)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LedgerRow {
     pub id: i64,
+    /// Which balance the row moves: `balance` or `reward`.
+    #[schema(example = "balance")]
     pub account: String,
+    /// Why: `topup`, `redeem`, `hold`, `settle`, `release`, `refund`, `referral_reward`,
+    /// `transfer` or `adjust`.
+    #[schema(example = "settle")]
     pub kind: String,
     pub amount: Money,
     pub balance_after: Money,
     pub reason: String,
     pub ref_type: String,
     pub ref_id: String,
+    #[schema(required = true)]
     pub key_id: Option<i64>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 

@@ -158,6 +158,29 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// In the OpenAPI document money is a decimal string, never a number: what `Serialize` writes
+/// and `Deserialize` accepts. One named schema, so every amount field points at the same rule.
+impl utoipa::PartialSchema for Money {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^-?[0-9]+(\.[0-9]+)?$"))
+            .description(Some(
+                "An amount in USD as a decimal string: at least six decimal places when shown, \
+                 at most nine accepted. JSON numbers are refused.",
+            ))
+            .examples([serde_json::json!("0.050000")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Money {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Money")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,22 @@ use serde_json::{json, Value};
 
 use super::query::{self, csv_field, LogFilter};
 use crate::accounts::session::{Admin, Session};
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::QueryParams;
+use crate::openapi::{AdminErrors, MemberErrors};
 use crate::state::AppState;
+
+/// A page of request logs, as `GET /api/logs` and `GET /api/admin/logs` answer (for the OpenAPI
+/// document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LogListResponse {
+    /// Newest first.
+    pub data: Vec<query::LogView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
 
 fn page(rows: Vec<query::LogView>, limit: u32) -> Json<Value> {
     let next = if rows.len() == limit as usize {
@@ -22,6 +35,20 @@ fn page(rows: Vec<query::LogView>, limit: u32) -> Json<Value> {
     Json(json!({ "data": rows, "next_cursor": next }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/logs",
+    tag = "logs",
+    summary = "The member's request logs",
+    description = "The member's `/v1` requests, newest first, filtered. `user_id` is refused here.",
+    params(LogFilter),
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "A page of logs", body = LogListResponse),
+        (status = 400, description = "A malformed filter (`invalid_query`, e.g. `user_id` given) or cursor (`invalid_cursor`)", body = ErrorBody),
+        MemberErrors,
+    ),
+)]
 pub async fn list_logs(
     State(state): State<AppState>,
     session: Session,
@@ -42,6 +69,20 @@ pub async fn list_logs(
     Ok(page(rows, limit))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/logs",
+    tag = "admin",
+    summary = "Everyone's request logs",
+    description = "Admin only. Every account's `/v1` requests, newest first; `user_id` narrows to one account.",
+    params(LogFilter),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of logs", body = LogListResponse),
+        (status = 400, description = "A malformed filter (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
 pub async fn list_all_logs(
     State(state): State<AppState>,
     _admin: Admin,
@@ -56,6 +97,23 @@ pub async fn list_all_logs(
 }
 
 /// The same rows as CSV (up to 100,000 of them), for spreadsheets.
+#[utoipa::path(
+    get,
+    path = "/api/logs.csv",
+    tag = "logs",
+    summary = "The member's request logs as CSV",
+    description = "The rows of `GET /api/logs` with the same filters, as a CSV download (up to \
+        100000 rows). Columns: time, request_id, key, model, upstream, input_tokens, \
+        output_tokens, cost_usd, status, latency_ms, stream, client_ip, usage_source, error.",
+    params(LogFilter),
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "CSV with a header row", content_type = "text/csv", body = String,
+            headers(("content-disposition" = String, description = "`attachment; filename=\"code-router-logs.csv\"`"))),
+        (status = 400, description = "A malformed filter (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        MemberErrors,
+    ),
+)]
 pub async fn export_csv(
     State(state): State<AppState>,
     session: Session,
@@ -110,13 +168,59 @@ pub async fn export_csv(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
+    /// How many days back, today included: default 30, from 1 to 366.
     days: Option<u32>,
 }
 
+/// One day's totals in `GET /api/usage` (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UsageDay {
+    /// The day, UTC, as `YYYY-MM-DD`.
+    #[schema(format = Date)]
+    pub date: String,
+    #[serde(flatten)]
+    pub totals: query::UsageBucket,
+}
+
+/// One model's totals in `GET /api/usage` (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UsageModel {
+    pub model: String,
+    #[serde(flatten)]
+    pub totals: query::UsageBucket,
+}
+
+/// What `GET /api/usage` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UsageResponse {
+    /// Days with requests, oldest first.
+    pub by_day: Vec<UsageDay>,
+    /// Models by cost, highest first.
+    pub by_model: Vec<UsageModel>,
+    /// The number of days covered.
+    pub days: i64,
+}
+
 /// Totals per day and per model over the last `days` (default 30, at most 366).
+#[utoipa::path(
+    get,
+    path = "/api/usage",
+    tag = "logs",
+    summary = "The member's usage totals",
+    description = "Requests, tokens and cost per day and per model over the last `days`, from \
+        the start of the first day (UTC).",
+    params(UsageQuery),
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "Totals per day and per model", body = UsageResponse),
+        (status = 400, description = "A malformed query (`invalid_query`)", body = ErrorBody),
+        MemberErrors,
+    ),
+)]
 pub async fn usage(
     State(state): State<AppState>,
     session: Session,

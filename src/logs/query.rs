@@ -9,29 +9,41 @@ use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 
 /// Filters shared by `/api/logs`, `/api/logs.csv` and `/api/admin/logs`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogFilter {
+    /// Rows at or after this time: RFC 3339, or `YYYY-MM-DD` for the start of that day (UTC).
     pub from: Option<String>,
+    /// Rows before this time: RFC 3339, or `YYYY-MM-DD` for the whole of that day (UTC).
     pub to: Option<String>,
+    /// Only this model, exactly.
     pub model: Option<String>,
+    /// Only requests made with this key.
     pub key_id: Option<i64>,
     /// An HTTP status (`200`, `429`), or `success` / `error`.
     pub status: Option<String>,
+    /// Only this request id (the `X-Request-Id` of the `/v1` call).
     pub request_id: Option<String>,
     /// Admin only.
     pub user_id: Option<i64>,
+    /// Rows per page: default 50, at most 500 (CSV: default and at most 100000).
     pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogView {
     pub id: i64,
     pub request_id: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(required = true)]
     pub user_id: Option<i64>,
+    #[schema(required = true)]
     pub username: Option<String>,
+    #[schema(required = true)]
     pub key_id: Option<i64>,
     pub key_name: String,
     pub endpoint: String,
@@ -176,7 +188,7 @@ pub fn csv_field(text: &str) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UsageBucket {
     pub requests: i64,
     pub input_tokens: i64,

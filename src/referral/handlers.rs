@@ -7,11 +7,49 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::accounts::session::Session;
+use crate::config::RewardOn;
 use crate::error::ApiResult;
+use crate::error::ErrorBody;
 use crate::extract::JsonBody;
 use crate::ledger::money::Money;
+use crate::openapi::{BodyTooLarge, MemberErrors};
 use crate::state::AppState;
 
+/// What `GET /api/referral` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReferralSummaryResponse {
+    /// The member's code, for invitees to give at registration.
+    pub referral_code: String,
+    /// Accounts registered with the code.
+    pub invitees: i64,
+    /// Inviter rewards credited so far (transferred or not).
+    pub rewards_earned: Money,
+    /// Inviter rewards promised but waiting for the invitees' first top-up.
+    pub rewards_pending: Money,
+    /// Rewards not yet moved into the main balance.
+    pub reward_balance: Money,
+    /// Whether new referrals earn rewards on this server now.
+    pub enabled: bool,
+    /// What the inviter earns per invitee.
+    pub inviter_reward: Money,
+    /// What a new account registered with a code gets.
+    pub invitee_reward: Money,
+    /// When the inviter's reward is paid.
+    pub reward_on: RewardOn,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/referral",
+    tag = "referral",
+    summary = "The member's referrals",
+    description = "The member's referral code, invitees and rewards, and the server's terms.",
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "The referral summary", body = ReferralSummaryResponse),
+        MemberErrors,
+    ),
+)]
 pub async fn summary(State(state): State<AppState>, session: Session) -> ApiResult<Json<Value>> {
     let user = session.user;
     let user_id = user.id;
@@ -34,14 +72,34 @@ pub async fn summary(State(state): State<AppState>, session: Session) -> ApiResu
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
+    /// How much to move; absent or `null` for all of the reward balance.
     #[serde(default)]
     amount: Option<Money>,
 }
 
 /// Works whether or not referrals are enabled now: a reward once earned stays the member's.
+#[utoipa::path(
+    post,
+    path = "/api/referral/transfer",
+    tag = "referral",
+    summary = "Move rewards into the balance",
+    description = "Moves `amount` (all, when absent) from the reward balance into the main \
+        balance. Works whether or not referrals are enabled now: a reward once earned stays the \
+        member's.",
+    request_body = TransferRequest,
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "Moved; the balances after", body = super::Transferred),
+        (status = 400, description = "Malformed body, an amount that is not above zero \
+            (`invalid_amount`), no reward balance (`no_reward_balance`), or more than it holds \
+            (`insufficient_reward_balance`)", body = ErrorBody),
+        BodyTooLarge,
+        MemberErrors,
+    ),
+)]
 pub async fn transfer(
     State(state): State<AppState>,
     session: Session,

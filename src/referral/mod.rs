@@ -147,7 +147,7 @@ pub fn find_referral_summary(conn: &Connection, user_id: i64) -> ApiResult<Summa
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transferred {
     pub transferred: Money,
     pub balance: Money,

@@ -16,6 +16,7 @@ mod helpers;
 mod install;
 mod keys;
 mod ledger;
+mod openapi;
 mod payments;
 mod process;
 mod referral;

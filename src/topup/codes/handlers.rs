@@ -9,19 +9,51 @@ use serde_json::{json, Value};
 
 use super::{CodeStatus, NewCodes};
 use crate::accounts::session::{Admin, Session};
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
+use crate::ledger::money::Money;
 use crate::net::ClientIp;
+use crate::openapi::{AdminErrors, BodyTooLarge, MemberErrors};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
+    /// The code as given; spaces and dashes do not matter.
     code: String,
+}
+
+/// What `POST /api/topup/redeem` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RedeemResponse {
+    /// The code's amount, now in the balance.
+    pub credited: Money,
+    /// The balance after the credit.
+    pub balance: Money,
 }
 
 /// Credits a code to the signed-in account. Failed attempts count against the account and the
 /// client address, so codes cannot be found by trying.
+#[utoipa::path(
+    post,
+    path = "/api/topup/redeem",
+    tag = "topup",
+    summary = "Redeem a code",
+    description = "Credits a redemption code's amount to the member's balance, once. Failed \
+        attempts count against the account and the address; too many answer 429.",
+    request_body = RedeemRequest,
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "Credited", body = RedeemResponse),
+        (status = 400, description = "Malformed body, or the code has expired (`code_expired`)", body = ErrorBody),
+        (status = 404, description = "No such code (`code_not_found`)", body = ErrorBody),
+        (status = 409, description = "The code was already redeemed (`code_used`)", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts (`rate_limited`); see `Retry-After`", body = ErrorBody),
+        BodyTooLarge,
+        MemberErrors,
+    ),
+)]
 pub async fn redeem(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -71,18 +103,64 @@ pub async fn redeem(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
+    /// The amount of each code, above zero.
+    #[schema(value_type = Money)]
     amount: String,
+    /// How many codes: 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000, example = 10)]
     count: i64,
+    /// RFC 3339 time or `YYYY-MM-DD`; absent for never.
     #[serde(default)]
     expires_at: Option<String>,
+    /// Kept with the codes, for the operator.
     #[serde(default)]
     note: Option<String>,
 }
 
+/// A generated batch, as `POST /api/admin/codes` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct GeneratedCodesResponse {
+    /// The codes themselves; this is the only place they ever appear.
+    #[schema(example = json!(["Ab3dEf-Gh4jKm-Np5qRs-Tu6vWx"]))]
+    pub codes: Vec<String>,
+    pub amount: Money,
+    pub count: i64,
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+    pub note: String,
+}
+
+/// A page of codes, as `GET /api/admin/codes` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CodeListResponse {
+    /// Newest first; only a hint of each code, never the code.
+    pub data: Vec<super::CodeRow>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
 /// Generates a batch; the answer is the only place the codes ever appear.
+#[utoipa::path(
+    post,
+    path = "/api/admin/codes",
+    tag = "admin",
+    summary = "Generate redemption codes",
+    description = "Admin only. Generates a batch of codes of one amount. The answer is the only \
+        place the codes ever appear; the server keeps only their hashes.",
+    request_body = GenerateRequest,
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 201, description = "The batch", body = GeneratedCodesResponse),
+        (status = 400, description = "Malformed body or an invalid field (`invalid_amount`, `invalid_count`, \
+            `invalid_expires_at`, `invalid_note`)", body = ErrorBody),
+        BodyTooLarge,
+        AdminErrors,
+    ),
+)]
 pub async fn generate(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -117,14 +195,32 @@ pub async fn generate(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CodesQuery {
+    /// Only codes in this state.
     status: Option<CodeStatus>,
+    /// Codes per page: default 50, at most 500.
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// Codes newest first, with who used each and when; `status` filters, `cursor` pages.
+#[utoipa::path(
+    get,
+    path = "/api/admin/codes",
+    tag = "admin",
+    summary = "List redemption codes",
+    description = "Admin only. Codes newest first, with who used each and when.",
+    params(CodesQuery),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of codes", body = CodeListResponse),
+        (status = 400, description = "A malformed query (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _admin: Admin,

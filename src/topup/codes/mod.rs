@@ -223,7 +223,7 @@ fn why_not_redeemable(conn: &Connection, hash: &[u8]) -> ApiResult<ApiError> {
 }
 
 /// Which codes a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CodeStatus {
     Unused,
@@ -231,7 +231,7 @@ pub enum CodeStatus {
     Expired,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CodeRow {
     pub id: i64,
     pub hint: String,
@@ -239,10 +239,15 @@ pub struct CodeRow {
     pub note: String,
     pub status: CodeStatus,
     pub created_by: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
+    #[schema(required = true)]
     pub used_by: Option<i64>,
+    #[schema(required = true)]
     pub used_by_username: Option<String>,
+    #[schema(format = DateTime, required = true)]
     pub used_at: Option<String>,
 }
 

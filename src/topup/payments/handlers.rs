@@ -14,12 +14,164 @@ use super::orders::{self, Callback, Order, Outcome};
 use super::stripe::Checkout;
 use super::{creem, epay, quote, stripe, Provider};
 use crate::accounts::session::{Admin, Session};
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
 use crate::ledger::money::Money;
+use crate::openapi::{AdminErrors, BodyTooLarge, MemberErrors, ServerErrors};
 use crate::state::AppState;
 
+/// One enabled payment method in `GET /api/topup/methods` (for the OpenAPI document; built by
+/// `PaymentsConfig::methods_json`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PaymentMethod {
+    /// `stripe`, `creem` or `epay`.
+    #[schema(example = "stripe")]
+    pub method: String,
+    /// The currency the provider charges in.
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// Units of `currency` charged per unit of balance, as a decimal string.
+    #[schema(example = "1")]
+    pub rate: String,
+    pub min_amount: Money,
+    pub max_amount: Money,
+    /// Suggested amounts; with `custom_amount` false, the only amounts on offer.
+    pub presets: Vec<Money>,
+    /// Whether any amount between the bounds may be paid (Creem sells fixed products only).
+    pub custom_amount: bool,
+    /// EPay only: the payment types on offer (`alipay`, `wxpay`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<String>>,
+}
+
+/// What `GET /api/topup/methods` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PaymentMethodsResponse {
+    /// The enabled methods, in a fixed order; empty when online payment is off.
+    pub data: Vec<PaymentMethod>,
+    /// The label of the balance currency.
+    #[schema(example = "USD")]
+    pub balance_currency: String,
+}
+
+/// What `POST /api/topup/checkout` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CheckoutResponse {
+    /// The order number, as `GET /api/topup/orders` shows it.
+    pub order_id: String,
+    /// Where to send the member to pay.
+    pub url: String,
+}
+
+/// An order as its owner sees it (for the OpenAPI document; built by `Order::to_json`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    /// The order number.
+    pub order_id: String,
+    /// `stripe`, `creem` or `epay`.
+    pub method: String,
+    /// EPay's payment type; empty for the other methods.
+    #[serde(rename = "type")]
+    pub pay_type: String,
+    /// The balance the order credits when paid.
+    pub amount: Money,
+    /// What the provider charges, in `currency`, as a decimal string.
+    #[schema(example = "10.00")]
+    pub pay_amount: String,
+    pub currency: String,
+    /// `pending`, `paid`, `failed` or `expired`.
+    #[schema(example = "paid")]
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub paid_at: Option<String>,
+}
+
+/// An order as an admin sees it: the owner's view and who and what it is at the provider.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AdminOrderView {
+    #[serde(flatten)]
+    pub order: OrderView,
+    pub id: i64,
+    pub user_id: i64,
+    /// The provider's id of the checkout or payment, once known.
+    #[schema(required = true)]
+    pub provider_ref: Option<String>,
+    /// Why an order failed, when it did.
+    pub note: String,
+}
+
+/// A page of the member's orders, as `GET /api/topup/orders` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OrderListResponse {
+    /// Newest first.
+    pub data: Vec<OrderView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// A page of everyone's orders, as `GET /api/admin/orders` answers (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AdminOrderListResponse {
+    /// Newest first.
+    pub data: Vec<AdminOrderView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// How a provider callback ended (for the OpenAPI document; built by `outcome_json`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CallbackResponse {
+    pub received: bool,
+    /// `credited`, `already_paid` (a repeat; nothing changed), `closed` (the checkout ended
+    /// unpaid) or `ignored` (an event that needs nothing done).
+    #[schema(example = "credited")]
+    pub result: String,
+}
+
+/// The parameters of an EPay notify, in the query (GET) or a form body (POST) (for the OpenAPI
+/// document; read by `epay::parse_params`).
+#[derive(serde::Serialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EpayNotifyParams {
+    /// The merchant id; must be `payments.epay.pid`.
+    pub pid: Option<String>,
+    /// The gateway's trade number.
+    pub trade_no: Option<String>,
+    /// Our order number.
+    pub out_trade_no: Option<String>,
+    /// The payment type (`alipay`, `wxpay`, ...).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub pay_type: Option<String>,
+    pub name: Option<String>,
+    /// The amount paid, as a decimal string.
+    pub money: Option<String>,
+    /// Only `TRADE_SUCCESS` credits the order.
+    pub trade_status: Option<String>,
+    /// MD5 signature over the other parameters and the merchant key.
+    pub sign: Option<String>,
+    /// `MD5`.
+    pub sign_type: Option<String>,
+}
+
 /// `GET /api/topup/methods`: the enabled methods with currency, bounds and presets.
+#[utoipa::path(
+    get,
+    path = "/api/topup/methods",
+    tag = "topup",
+    summary = "Payment methods on offer",
+    description = "The enabled online payment methods with their currency, bounds and presets.",
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "The enabled methods", body = PaymentMethodsResponse),
+        MemberErrors,
+    ),
+)]
 pub async fn list_methods(State(state): State<AppState>, _session: Session) -> Json<Value> {
     let config = state.config();
     Json(json!({
@@ -28,10 +180,14 @@ pub async fn list_methods(State(state): State<AppState>, _session: Session) -> J
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
+    /// `stripe`, `creem` or `epay`; one of `GET /api/topup/methods`.
+    #[schema(example = "stripe")]
     method: String,
+    /// The balance to buy, within the method's bounds (for Creem, one of its presets).
+    #[schema(example = "10.000000")]
     amount: Money,
     /// EPay only: `alipay`, `wxpay`, ... (one of `payments.epay.types`).
     #[serde(default, rename = "type")]
@@ -42,6 +198,27 @@ pub struct CheckoutRequest {
 /// 201 `{order_id, url}`; 400 for a method or amount that is not on offer; 429 past
 /// [`orders::PENDING_PER_HOUR`] unpaid checkouts; 502 when the provider would not open a
 /// checkout (the order is then marked failed).
+#[utoipa::path(
+    post,
+    path = "/api/topup/checkout",
+    tag = "topup",
+    summary = "Start a payment",
+    description = "Records a pending order and opens the provider's checkout; send the member to \
+        `url`. The balance is credited when the provider's callback confirms the payment.",
+    request_body = CheckoutRequest,
+    security(("cr_session" = [])),
+    responses(
+        (status = 201, description = "The order and the checkout URL", body = CheckoutResponse),
+        (status = 400, description = "Malformed body, a method that is not enabled \
+            (`unknown_method`), a `type` that does not apply (`invalid_type`), or an amount not on \
+            offer (`invalid_amount`, `amount_too_small`, `amount_too_large`, `amount_too_precise`, \
+            `amount_not_offered`)", body = ErrorBody),
+        (status = 429, description = "Too many unpaid checkouts in the last hour (`rate_limited`); see `Retry-After`", body = ErrorBody),
+        (status = 502, description = "The provider did not open a checkout (`provider_error`); the order is marked failed", body = ErrorBody),
+        BodyTooLarge,
+        MemberErrors,
+    ),
+)]
 pub async fn checkout(
     State(state): State<AppState>,
     session: Session,
@@ -157,11 +334,16 @@ pub async fn checkout(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrderQuery {
+    /// Orders per page: default 50, at most 500.
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only orders in this state: `pending`, `paid`, `failed` or `expired`.
     status: Option<String>,
+    /// Admin route only: one user's orders. Ignored on `/api/topup/orders`.
     user_id: Option<i64>,
 }
 
@@ -198,6 +380,19 @@ fn page_json(rows: &[Order], limit: u32, for_admin: bool) -> Json<Value> {
 }
 
 /// `GET /api/topup/orders`: the signed-in user's own orders, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/topup/orders",
+    tag = "topup",
+    summary = "The member's orders",
+    params(OrderQuery),
+    security(("cr_session" = [])),
+    responses(
+        (status = 200, description = "A page of orders, newest first", body = OrderListResponse),
+        (status = 400, description = "A malformed query (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        MemberErrors,
+    ),
+)]
 pub async fn list_my_orders(
     State(state): State<AppState>,
     session: Session,
@@ -215,6 +410,20 @@ pub async fn list_my_orders(
 }
 
 /// `GET /api/admin/orders`: everyone's orders (or one user's), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/orders",
+    tag = "admin",
+    summary = "Everyone's orders",
+    description = "Admin only. Every account's orders (or one account's, with `user_id`), newest first.",
+    params(OrderQuery),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of orders, newest first", body = AdminOrderListResponse),
+        (status = 400, description = "A malformed query (`invalid_query`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
 pub async fn list_all_orders(
     State(state): State<AppState>,
     _admin: Admin,
@@ -314,6 +523,26 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
 }
 
 /// `POST /api/payments/stripe/webhook`.
+#[utoipa::path(
+    post,
+    path = "/api/payments/stripe/webhook",
+    tag = "payments",
+    summary = "Stripe webhook",
+    description = "Called by Stripe, not by members. The `Stripe-Signature` header is verified \
+        against `payments.stripe` before anything is read; a completed checkout credits its \
+        order once, repeats change nothing. A non-2xx answer makes Stripe retry.",
+    params(("stripe-signature" = String, Header, description = "Stripe's signature of the body")),
+    request_body(content = Object, description = "A Stripe event", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Handled", body = CallbackResponse),
+        (status = 400, description = "A bad signature (`invalid_signature`), an event that is not \
+            understood (`invalid_event`), or one that does not match its order (`unknown_order`, \
+            `amount_mismatch`, `reference_mismatch`, `order_not_payable`)", body = ErrorBody),
+        (status = 404, description = "Stripe is not configured on this server (`not_found`)", body = ErrorBody),
+        BodyTooLarge,
+        ServerErrors,
+    ),
+)]
 pub async fn stripe_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -337,6 +566,26 @@ pub async fn stripe_webhook(
 }
 
 /// `POST /api/payments/creem/webhook`.
+#[utoipa::path(
+    post,
+    path = "/api/payments/creem/webhook",
+    tag = "payments",
+    summary = "Creem webhook",
+    description = "Called by Creem, not by members. The `creem-signature` header is verified \
+        against `payments.creem` before anything is read; a completed checkout credits its order \
+        once, repeats change nothing. A non-2xx answer makes Creem retry.",
+    params(("creem-signature" = String, Header, description = "Creem's HMAC-SHA256 of the body")),
+    request_body(content = Object, description = "A Creem event", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Handled", body = CallbackResponse),
+        (status = 400, description = "A bad signature (`invalid_signature`), an event that is not \
+            understood (`invalid_event`), or one that does not match its order (`unknown_order`, \
+            `amount_mismatch`, `reference_mismatch`, `order_not_payable`)", body = ErrorBody),
+        (status = 404, description = "Creem is not configured on this server (`not_found`)", body = ErrorBody),
+        BodyTooLarge,
+        ServerErrors,
+    ),
+)]
 pub async fn creem_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -365,6 +614,28 @@ pub async fn creem_webhook(
 /// `GET|POST /api/payments/epay/notify`: parameters in the query (GET) or a form body (POST).
 /// Answers plain `success` once the notify is handled (including repeats), `fail` otherwise;
 /// the gateway keeps notifying until it reads `success`.
+#[utoipa::path(
+    method(get, post),
+    path = "/api/payments/epay/notify",
+    tag = "payments",
+    summary = "EPay notify",
+    description = "Called by an EPay gateway, not by members: the parameters come in the query \
+        (GET) or as a form body (POST). The `sign` is verified with `payments.epay`'s key before \
+        anything is read. Answers plain `success` once the notify is handled (repeats included), \
+        plain `fail` otherwise; the gateway keeps notifying until it reads `success`.",
+    params(EpayNotifyParams),
+    request_body(content = EpayNotifyParams, description = "POST: the same parameters, form-encoded (or in the query when the body is empty)",
+        content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Handled", content_type = "text/plain", body = String, example = "success"),
+        (status = 400, description = "A bad signature or a notify that is not understood or does \
+            not match its order", content_type = "text/plain", body = String, example = "fail"),
+        (status = 404, description = "EPay is not configured on this server", content_type = "text/plain", body = String, example = "fail"),
+        (status = 413, description = "The body is larger than `server.api_body_limit_kb`", content_type = "text/plain", body = String, example = "fail"),
+        (status = 500, description = "Internal error; the gateway retries", content_type = "text/plain", body = String, example = "fail"),
+        (status = 503, description = "The database is busy; the gateway retries", content_type = "text/plain", body = String, example = "fail"),
+    ),
+)]
 pub async fn epay_notify(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
