@@ -16,6 +16,7 @@ pub mod logs;
 pub mod metrics;
 pub mod net;
 pub mod openapi;
+pub mod pagination;
 pub mod pricing;
 pub mod random;
 pub mod ratelimit;

@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::ledger::{self, money::Money};
 use crate::openapi::{AdminErrors, BodyTooLarge};
+use crate::pagination;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -93,13 +94,9 @@ pub async fn list_users(
     _admin: Admin,
     QueryParams(query): QueryParams<UserQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let after: i64 = match query.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-    };
+    let limit = pagination::limit(query.limit);
+    // Oldest first: the cursor is the last id seen, and the next page starts after it.
+    let after = pagination::cursor(query.cursor.as_deref())?.unwrap_or(0);
     let pattern = format!(
         "%{}%",
         query
@@ -121,13 +118,9 @@ pub async fn list_users(
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await?;
-    let next = if users.len() == limit as usize {
-        users.last().map(|u| u.id.to_string())
-    } else {
-        None
-    };
+    let next = pagination::next_cursor(&users, limit, |u| u.id);
     let data: Vec<Value> = users.iter().map(user_json).collect();
-    Ok(Json(json!({ "data": data, "next_cursor": next })))
+    Ok(pagination::page_json(data, next))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

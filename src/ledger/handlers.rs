@@ -3,13 +3,14 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::accounts::session::Session;
+use crate::error::ApiResult;
 use crate::error::ErrorBody;
-use crate::error::{ApiError, ApiResult};
 use crate::extract::QueryParams;
 use crate::openapi::MemberErrors;
+use crate::pagination;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -50,23 +51,12 @@ pub async fn list_ledger(
     session: Session,
     QueryParams(q): QueryParams<LedgerQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let before = match q.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-        ),
-    };
+    let limit = pagination::limit(q.limit);
+    let before = pagination::cursor(q.cursor.as_deref())?;
     let user_id = session.user.id;
     let rows = state
         .db
         .read(move |conn| super::find_ledger_rows_of_user(conn, user_id, before, limit))
         .await?;
-    let next = if rows.len() == limit as usize {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(json!({ "data": rows, "next_cursor": next })))
+    Ok(pagination::page(&rows, limit, |r| r.id))
 }

@@ -13,6 +13,7 @@ use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::QueryParams;
 use crate::openapi::{AdminErrors, MemberErrors};
+use crate::pagination;
 use crate::state::AppState;
 
 /// A page of request logs, as `GET /api/logs` and `GET /api/admin/logs` answer (for the OpenAPI
@@ -27,12 +28,7 @@ pub struct LogListResponse {
 }
 
 fn page(rows: Vec<query::LogView>, limit: u32) -> Json<Value> {
-    let next = if rows.len() == limit as usize {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    Json(json!({ "data": rows, "next_cursor": next }))
+    pagination::page(&rows, limit, |r| r.id)
 }
 
 #[utoipa::path(
@@ -60,7 +56,7 @@ pub async fn list_logs(
             "user_id is for admins",
         ));
     }
-    let limit = filter.limit.unwrap_or(50).clamp(1, 500);
+    let limit = pagination::limit(filter.limit);
     let user_id = session.user.id;
     let rows = state
         .db
@@ -88,7 +84,7 @@ pub async fn list_all_logs(
     _admin: Admin,
     QueryParams(filter): QueryParams<LogFilter>,
 ) -> ApiResult<Json<Value>> {
-    let limit = filter.limit.unwrap_or(50).clamp(1, 500);
+    let limit = pagination::limit(filter.limit);
     let rows = state
         .db
         .read(move |conn| query::find_logs(conn, &filter, None, limit))

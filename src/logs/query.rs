@@ -118,13 +118,9 @@ fn where_clause(filter: &LogFilter, owner: Option<i64>) -> ApiResult<(String, Ve
     Ok((sql, params))
 }
 
+/// Where a page of logs starts: below the cursor, or at the newest row.
 pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<i64> {
-    match cursor {
-        None | Some("") => Ok(i64::MAX),
-        Some(c) => c
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid")),
-    }
+    Ok(crate::pagination::cursor(cursor)?.unwrap_or(i64::MAX))
 }
 
 /// A page of logs, newest first, older than the cursor.

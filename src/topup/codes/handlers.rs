@@ -15,6 +15,7 @@ use crate::extract::{JsonBody, QueryParams};
 use crate::ledger::money::Money;
 use crate::net::ClientIp;
 use crate::openapi::{AdminErrors, BodyTooLarge, MemberErrors};
+use crate::pagination;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -226,24 +227,13 @@ pub async fn list(
     _admin: Admin,
     QueryParams(q): QueryParams<CodesQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let before = match q.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-        ),
-    };
+    let limit = pagination::limit(q.limit);
+    let before = pagination::cursor(q.cursor.as_deref())?;
     let now = state.clock.now();
     let status = q.status;
     let rows = state
         .db
         .read(move |conn| super::find_codes(conn, status, before, limit, now))
         .await?;
-    let next = if rows.len() == limit as usize {
-        rows.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    Ok(Json(json!({ "data": rows, "next_cursor": next })))
+    Ok(pagination::page(&rows, limit, |r| r.id))
 }

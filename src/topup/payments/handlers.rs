@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
 use crate::ledger::money::Money;
 use crate::openapi::{AdminErrors, BodyTooLarge, MemberErrors, ServerErrors};
+use crate::pagination;
 use crate::state::AppState;
 
 /// One enabled payment method in `GET /api/topup/methods` (for the OpenAPI document; built by
@@ -348,14 +349,8 @@ pub struct OrderQuery {
 }
 
 fn page_of(q: &OrderQuery) -> ApiResult<(u32, Option<i64>, Option<String>)> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let before = match q.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not valid"))?,
-        ),
-    };
+    let limit = pagination::limit(q.limit);
+    let before = pagination::cursor(q.cursor.as_deref())?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s @ ("pending" | "paid" | "failed" | "expired")) => Some(s.to_string()),
@@ -370,13 +365,8 @@ fn page_of(q: &OrderQuery) -> ApiResult<(u32, Option<i64>, Option<String>)> {
 }
 
 fn page_json(rows: &[Order], limit: u32, for_admin: bool) -> Json<Value> {
-    let next = if rows.len() == limit as usize {
-        rows.last().map(|o| o.id.to_string())
-    } else {
-        None
-    };
     let data: Vec<Value> = rows.iter().map(|o| o.to_json(for_admin)).collect();
-    Json(json!({ "data": data, "next_cursor": next }))
+    pagination::page_json(data, pagination::next_cursor(rows, limit, |o| o.id))
 }
 
 /// `GET /api/topup/orders`: the signed-in user's own orders, newest first.
