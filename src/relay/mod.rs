@@ -54,6 +54,29 @@ pub async fn relay(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    // Everything from the key check on runs in its own task: if the client goes away (and the
+    // server drops this future), the request still finishes, and a hold it took is settled or
+    // released, never left open.
+    let id = request_id.clone();
+    let task = tokio::spawn(serve_request(
+        state, endpoint, request_id, ip, headers, body,
+    ));
+    match task.await {
+        Ok(response) => response,
+        Err(e) => {
+            with_request_id(ApiError::internal(format!("relay task: {e}")), &id).into_response()
+        }
+    }
+}
+
+async fn serve_request(
+    state: AppState,
+    endpoint: Endpoint,
+    request_id: String,
+    ip: IpAddr,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let mut log = LogRow {
         request_id: request_id.clone(),
@@ -69,15 +92,7 @@ pub async fn relay(
                 log,
                 ..job
             };
-            // The upstream work runs in its own task: if the client goes away, the request still
-            // finishes and its hold is settled or released, never left open.
-            match tokio::spawn(job.run()).await {
-                Ok(response) => response,
-                Err(e) => {
-                    with_request_id(ApiError::internal(format!("relay task: {e}")), &request_id)
-                        .into_response()
-                }
-            }
+            job.run().await
         }
         Err(e) => {
             log.status = e.status.as_u16();

@@ -379,3 +379,46 @@ async fn kill_9_under_load_then_restart_loses_and_doubles_nothing() {
     );
     assert_eq!(holds, settled + released);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_leaving_while_its_hold_waits_leaves_no_hold_open() {
+    let fake = Fake::start(Mode::Ok).await;
+    let app = spawn_app_config(Config::parse(&config_text(&fake), "t").unwrap()).await;
+    let user = app.create_user("erin", Role::User).await;
+    app.fund(user, "1").await;
+    let member = app.login("erin").await;
+    let (_, key) = app.create_key(&member, json!({"name": "k"})).await;
+    // The hold has to wait for this lock; the client gives up meanwhile.
+    let path = app.state.config().database_path();
+    let locker = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&small_request())
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client timed out");
+    locker.join().unwrap();
+    // The request still ran to its end: charged, logged, and no hold left behind.
+    let mut report = app.audit().await;
+    for _ in 0..30 {
+        if report.open_holds == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        report = app.audit().await;
+    }
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.open_holds, 0);
+    assert_eq!(app.balance(user).await, "0.950000");
+}
