@@ -104,13 +104,18 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
     // 4. Each hold against its own rows: one hold row, then at most one settle or release.
     {
         let mut stmt = tx.prepare(
-            "SELECT h.id, h.user_id, h.amount, h.state, COALESCE(h.cost, 0),
-                    COALESCE(sum(CASE WHEN l.kind = 'hold' THEN l.amount END), 0),
-                    count(CASE WHEN l.kind = 'settle' THEN 1 END),
-                    count(CASE WHEN l.kind = 'release' THEN 1 END),
-                    COALESCE(sum(CASE WHEN l.kind IN ('settle', 'release') THEN l.amount END), 0)
-             FROM holds h LEFT JOIN ledger l ON l.hold_id = h.id
-             GROUP BY h.id ORDER BY h.id",
+            "WITH per_hold AS (
+                 SELECT hold_id,
+                        sum(CASE WHEN kind = 'hold' THEN amount END) AS held,
+                        count(CASE WHEN kind = 'settle' THEN 1 END) AS settles,
+                        count(CASE WHEN kind = 'release' THEN 1 END) AS releases,
+                        sum(CASE WHEN kind IN ('settle', 'release') THEN amount END) AS closing
+                 FROM ledger WHERE hold_id IS NOT NULL GROUP BY hold_id)
+             SELECT h.id, h.user_id, h.amount, h.state, COALESCE(h.cost, 0),
+                    COALESCE(p.held, 0), COALESCE(p.settles, 0), COALESCE(p.releases, 0),
+                    COALESCE(p.closing, 0)
+             FROM holds h LEFT JOIN per_hold p ON p.hold_id = h.id
+             ORDER BY h.id",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {

@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::money::Money;
-use super::{post, Account, Entry, Kind};
+use super::{append_ledger_row, change_balance, post, Account, Entry, Kind};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 
@@ -15,6 +15,9 @@ pub struct HoldRequest<'a> {
     pub amount: Money,
     pub request_id: &'a str,
 }
+
+/// The error code of ending a hold that is not open (already ended): a refusal, nothing written.
+pub const HOLD_NOT_OPEN: &str = "hold_not_open";
 
 /// An open hold and what it reserved; ending it needs nothing more from the database.
 #[derive(Debug, Clone)]
@@ -47,7 +50,11 @@ impl From<rusqlite::Error> for HoldError {
     }
 }
 
-/// Takes a hold inside the caller's transaction; on `Err` the caller must roll back.
+/// Takes a hold inside the caller's transaction. A refusal (`KeyLimit`, `Balance`) leaves the
+/// database as it was, so many holds can share one transaction without savepoints: the key's
+/// limit is reserved first (a conditional update; when both are short the key's own limit is
+/// the answer), and given back at once if the balance then refuses. Any other error means the
+/// caller must roll back.
 pub fn hold_in(conn: &Connection, req: &HoldRequest, now: i64) -> Result<Held, HoldError> {
     if !req.amount.is_positive() {
         return Err(HoldError::Failed(ApiError::internal(
@@ -66,6 +73,13 @@ pub fn hold_in(conn: &Connection, req: &HoldRequest, now: i64) -> Result<Held, H
             return Err(HoldError::KeyLimit);
         }
     }
+    let Some(after) = change_balance(conn, req.user_id, Account::Balance, -req.amount)? else {
+        if let Some(key_id) = req.key_id {
+            conn.prepare_cached("UPDATE api_keys SET used = used - ?1 WHERE id = ?2")?
+                .execute(params![units, key_id])?;
+        }
+        return Err(HoldError::Balance);
+    };
     conn.prepare_cached(
         "INSERT INTO holds (user_id, key_id, amount, request_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -88,10 +102,8 @@ pub fn hold_in(conn: &Connection, req: &HoldRequest, now: i64) -> Result<Held, H
         key_id: req.key_id,
         hold_id: Some(held.id),
     };
-    match post(conn, &entry, now)? {
-        Some(_) => Ok(held),
-        None => Err(HoldError::Balance),
-    }
+    append_ledger_row(conn, &entry, after, now)?;
+    Ok(held)
 }
 
 /// Takes a hold in its own `IMMEDIATE` transaction.
@@ -129,7 +141,9 @@ fn close_hold(conn: &Connection, held: &Held, state: &str, cost: i64, now: i64) 
         )?
         .execute(params![state, cost, now, held.id])?;
     if closed == 0 {
-        return Err(ApiError::internal(format!("hold {} is not open", held.id)));
+        let mut e = ApiError::internal(format!("hold {} is not open", held.id));
+        e.code = HOLD_NOT_OPEN;
+        return Err(e);
     }
     Ok(())
 }
@@ -143,6 +157,7 @@ pub struct Settlement {
 }
 
 /// Ends a hold by charging `cost`: the unused part goes back, inside the caller's transaction.
+/// Its first write is the check that the hold is open; nothing after it can be refused.
 pub fn settle_in(conn: &Connection, held: &Held, cost: Money, now: i64) -> ApiResult<Settlement> {
     let amount = held.amount.units();
     let cost = cost.units().max(0);
@@ -223,7 +238,8 @@ pub fn settle(conn: &mut Connection, held: &Held, cost: Money, now: i64) -> ApiR
     Ok(s)
 }
 
-/// Ends a hold without charging anything, inside the caller's transaction.
+/// Ends a hold without charging anything, inside the caller's transaction. Its first write is
+/// the check that the hold is open; nothing after it can be refused.
 pub fn release_in(conn: &Connection, held: &Held, reason: &str, now: i64) -> ApiResult<()> {
     close_hold(conn, held, "released", 0, now)?;
     if let Some(key_id) = held.key_id {

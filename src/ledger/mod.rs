@@ -80,8 +80,23 @@ pub struct Entry<'a> {
 /// transaction. Returns the balance after, or `None` (and changes nothing) when the change would
 /// take the balance below zero. An unknown user is an error.
 pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Money>> {
+    let Some(after) = change_balance(conn, entry.user_id, entry.account, entry.amount)? else {
+        return Ok(None);
+    };
+    append_ledger_row(conn, entry, after, now)?;
+    Ok(Some(after))
+}
+
+/// The balance half of [`post`]: moves a balance by `amount` unless that takes it below zero
+/// (`None`, nothing changed). The caller must append the ledger row in the same transaction.
+pub fn change_balance(
+    conn: &Connection,
+    user_id: i64,
+    account: Account,
+    amount: Money,
+) -> ApiResult<Option<Money>> {
     // Static statements, so the connection's statement cache serves the hot path.
-    let update = match entry.account {
+    let update = match account {
         Account::Balance => {
             "UPDATE users SET balance = balance + ?1 WHERE id = ?2 AND balance + ?1 >= 0 RETURNING balance"
         }
@@ -91,19 +106,32 @@ pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Mone
     };
     let after: Option<i64> = conn
         .prepare_cached(update)?
-        .query_row(params![entry.amount.units(), entry.user_id], |r| r.get(0))
+        .query_row(params![amount.units(), user_id], |r| r.get(0))
         .optional()?;
-    let Some(after) = after else {
-        let exists: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
-            [entry.user_id],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            return Err(ApiError::not_found("user_not_found", "no such user"));
+    match after {
+        Some(after) => Ok(Some(Money::from_units(after))),
+        None => {
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
+                [user_id],
+                |r| r.get(0),
+            )?;
+            if exists {
+                Ok(None)
+            } else {
+                Err(ApiError::not_found("user_not_found", "no such user"))
+            }
         }
-        return Ok(None);
-    };
+    }
+}
+
+/// The ledger half of [`post`]: the row for a change already applied, with the balance after it.
+pub fn append_ledger_row(
+    conn: &Connection,
+    entry: &Entry,
+    after: Money,
+    now: i64,
+) -> ApiResult<()> {
     conn.prepare_cached(
         "INSERT INTO ledger (user_id, account, kind, amount, balance_after, reason, ref_type, ref_id,
                              key_id, hold_id, created_at)
@@ -114,7 +142,7 @@ pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Mone
         entry.account.as_str(),
         entry.kind.as_str(),
         entry.amount.units(),
-        after,
+        after.units(),
         entry.reason,
         entry.ref_type,
         entry.ref_id,
@@ -122,7 +150,7 @@ pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Mone
         entry.hold_id,
         now
     ])?;
-    Ok(Some(Money::from_units(after)))
+    Ok(())
 }
 
 /// An operator's credit (positive) or debit (negative) of a main balance, with its reason.

@@ -219,25 +219,26 @@ enum Reply {
 fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<Box<Finish>> {
     let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
     let committed = (|| -> ApiResult<()> {
-        let mut tx = db::immediate(conn)?;
+        let tx = db::immediate(conn)?;
         for job in jobs {
             match job {
                 Job::Hold(order, reply) => {
-                    let sp = tx.savepoint()?;
                     let req = HoldRequest {
                         user_id: order.user_id,
                         key_id: order.key_id,
                         amount: order.amount,
                         request_id: &order.request_id,
                     };
-                    let result = holds::hold_in(&sp, &req, order.now);
-                    if result.is_ok() {
-                        sp.commit()?;
+                    // A refused hold changed nothing (see `hold_in`); any other failure fails
+                    // the whole batch, which is then answered as busy and retried.
+                    let result = holds::hold_in(&tx, &req, order.now);
+                    if let Err(HoldError::Failed(e)) = result {
+                        return Err(e);
                     }
                     replies.push(Reply::Hold(reply, result));
                 }
                 Job::Finish(mut finish) => {
-                    write_finish(&mut tx, &mut finish)?;
+                    write_finish(&tx, &mut finish)?;
                     replies.push(Reply::Finished(finish));
                 }
                 Job::Flush(ack) => replies.push(Reply::Flushed(ack)),
@@ -279,26 +280,26 @@ fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<Box<Finish>> {
     retry
 }
 
-/// Ends one request's hold and writes its log row, in its own savepoint so one bad request
-/// cannot sink the batch.
-fn write_finish(tx: &mut rusqlite::Transaction, finish: &mut Finish) -> ApiResult<()> {
+/// Ends one request's hold and writes its log row. Settling and releasing check the hold is
+/// open before their first write, so a refusal leaves nothing half-done and needs no savepoint.
+fn write_finish(tx: &rusqlite::Transaction, finish: &mut Finish) -> ApiResult<()> {
     let now = finish.now;
-    let sp = tx.savepoint()?;
     let ended: ApiResult<()> = match &finish.outcome {
         Outcome::Nothing => Ok(()),
-        Outcome::Settle { held, cost } => holds::settle_in(&sp, held, *cost, now).map(|s| {
+        Outcome::Settle { held, cost } => holds::settle_in(tx, held, *cost, now).map(|s| {
             finish.log.cost = s.charged;
         }),
-        Outcome::Release { held, reason } => holds::release_in(&sp, held, reason, now),
+        Outcome::Release { held, reason } => holds::release_in(tx, held, reason, now),
     };
     match ended {
-        Ok(()) => sp.commit()?,
+        Ok(()) => {}
+        // Anything but a refusal made before the first write fails the batch, to be retried.
+        Err(e) if e.code != holds::HOLD_NOT_OPEN => return Err(e),
         Err(e) => {
-            drop(sp);
-            tracing::error!(request_id = %finish.log.request_id, error = %e.cli_text(), "ending the hold failed");
+            tracing::error!(request_id = %finish.log.request_id, error = %e.cli_text(), "the hold was already ended");
             finish.log.cost = Money::ZERO;
             if finish.log.error.is_empty() {
-                finish.log.error = "billing failed; the hold is released at next start".into();
+                finish.log.error = "the hold was already ended; nothing charged again".into();
             }
         }
     }
