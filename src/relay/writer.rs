@@ -63,7 +63,7 @@ pub struct RequestWriter {
 }
 
 /// How often the background thread folds the WAL back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Checkpoints in the background, so the fsync a checkpoint does is never paid by a commit on
 /// the request path (the writer's own connection does not auto-checkpoint).
