@@ -36,6 +36,10 @@ fn empty_file_gets_the_schema_and_reopens_with_its_data() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(journal, "wal");
+    let page_size: i64 = db
+        .read_blocking(|conn| Ok(conn.pragma_query_value(None, "page_size", |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(page_size, code_router::db::NEW_FILE_PAGE_SIZE);
     assert_eq!(fk, 1);
 }
 
