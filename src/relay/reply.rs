@@ -126,10 +126,15 @@ pub async fn send(
             body: ReplyBody::Canned(chunks.into()),
         });
     }
-    let url = format!("{}{}", upstream.base_url, req.endpoint.path());
+    let Some(url) = upstream.endpoint_url(req.endpoint) else {
+        return Err(SendError::new(format!(
+            "has a base_url that is not a URL: {}",
+            upstream.base_url
+        )));
+    };
     let mut request = state
         .http
-        .post(url)
+        .post(url.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(req.upstream_body(model));
     if let Some(key) = &upstream.api_key {

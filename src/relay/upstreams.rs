@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 
+use super::request::Endpoint;
 use crate::config::{UpstreamConfig, UpstreamKind};
 
 pub struct Upstream {
@@ -13,6 +14,9 @@ pub struct Upstream {
     pub kind: UpstreamKind,
     /// Without a trailing slash.
     pub base_url: String,
+    /// `{base_url}/chat/completions`, `/completions`, `/embeddings`, parsed once here rather
+    /// than on every request; `None` when the base URL does not parse.
+    endpoints: Option<[reqwest::Url; 3]>,
     pub api_key: Option<String>,
     pub models: Vec<String>,
     pub model_map: BTreeMap<String, String>,
@@ -24,6 +28,16 @@ pub struct Upstream {
 impl Upstream {
     pub fn serves(&self, model: &str) -> bool {
         self.models.iter().any(|m| m == model)
+    }
+
+    /// The parsed URL of an endpoint of this upstream.
+    pub fn endpoint_url(&self, endpoint: Endpoint) -> Option<&reqwest::Url> {
+        let index = match endpoint {
+            Endpoint::Chat => 0,
+            Endpoint::Completions => 1,
+            Endpoint::Embeddings => 2,
+        };
+        self.endpoints.as_ref().map(|urls| &urls[index])
     }
 
     /// The name this upstream knows a model by.
@@ -125,10 +139,16 @@ impl UpstreamSet {
                     },
                     (None, None) => None,
                 };
+                let base_url = c.base_url.trim_end_matches('/').to_string();
+                let endpoints = parse_endpoints(&base_url);
+                if endpoints.is_none() && c.kind == UpstreamKind::Openai {
+                    tracing::warn!(upstream = %c.name, %base_url, "base_url does not parse as a URL");
+                }
                 Arc::new(Upstream {
                     name: c.name.clone(),
                     kind: c.kind,
-                    base_url: c.base_url.trim_end_matches('/').to_string(),
+                    base_url,
+                    endpoints,
                     api_key,
                     models: c.models.clone(),
                     model_map: c.model_map.clone(),
@@ -171,6 +191,16 @@ impl UpstreamSet {
         order.extend(weighted_order(&mut cooling, &mut rng));
         order
     }
+}
+
+fn parse_endpoints(base_url: &str) -> Option<[reqwest::Url; 3]> {
+    let url =
+        |endpoint: Endpoint| reqwest::Url::parse(&format!("{base_url}{}", endpoint.path())).ok();
+    Some([
+        url(Endpoint::Chat)?,
+        url(Endpoint::Completions)?,
+        url(Endpoint::Embeddings)?,
+    ])
 }
 
 /// Sorts by priority (highest first); within one priority, draws without replacement by weight.
