@@ -20,7 +20,7 @@ CREATE TABLE users (
     disabled       INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
     referral_code  TEXT    NOT NULL UNIQUE,
     inviter_id     INTEGER REFERENCES users(id),
-    balance        INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),        -- spendable, after open holds
+    balance        INTEGER NOT NULL DEFAULT 0 CHECK (balance >= 0),        -- committed; holds of requests in flight live in memory
     reward_balance INTEGER NOT NULL DEFAULT 0 CHECK (reward_balance >= 0), -- referral rewards
     created_at     INTEGER NOT NULL
 );
@@ -44,7 +44,7 @@ CREATE TABLE api_keys (
     key_hash      BLOB    NOT NULL UNIQUE,
     key_hint      TEXT    NOT NULL,                 -- e.g. "sk-abcd…wxyz", for recognising a key
     spend_limit   INTEGER CHECK (spend_limit IS NULL OR spend_limit >= 0), -- NULL = unlimited
-    used          INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0), -- settled charges + open holds
+    used          INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0), -- committed charges
     expires_at    INTEGER,
     models        TEXT    NOT NULL DEFAULT '[]',    -- JSON array; empty = every model
     ip_allowlist  TEXT    NOT NULL DEFAULT '[]',    -- JSON array of addresses / CIDR ranges
@@ -56,7 +56,8 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_user ON api_keys(user_id);
 
--- Pre-holds of in-flight requests: taken before the upstream call, then settled or released.
+-- Holds as versions before in-memory reservations wrote them (kept for their ledger rows, and
+-- released at start-up if a file still has open ones). The server writes none now.
 CREATE TABLE holds (
     id          INTEGER PRIMARY KEY,
     user_id     INTEGER NOT NULL REFERENCES users(id),

@@ -47,8 +47,8 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::state::AppState;
 
-/// Opens the database named by the config, releases holds that a previous run left open (their
-/// requests died with it), and builds the server state.
+/// Opens the database named by the config, releases holds that an earlier version left open in
+/// the file (their requests died with it), and builds the server state.
 pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String> {
     let db = Db::open(&config.database_path())?;
     let now = clock.now();
@@ -140,23 +140,20 @@ pub async fn serve(
     Ok(())
 }
 
-/// After the last response: write every finished request, release holds whose requests can no
-/// longer finish, and fold the WAL into the database file.
+/// After the last response: write every finished request, then fold the WAL into the database
+/// file. A request cut off by the grace period is neither charged nor logged: its reservation
+/// lived only in memory.
 fn shut_down(state: &AppState) {
     state.writer.shutdown();
-    let now = state.clock.now();
-    match state.db.write_blocking(|conn| {
-        let released = ledger::holds::release_open_holds(
-            conn,
-            "released at shutdown: request did not finish",
-            now,
-        )?;
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
-        Ok(released)
-    }) {
-        Ok(0) => {}
-        Ok(released) => tracing::warn!(released, "released unfinished holds at shutdown"),
-        Err(e) => tracing::error!(error = %e.cli_text(), "shutdown clean-up failed"),
+    let open = state.funds.open_reservations();
+    if open > 0 {
+        tracing::warn!(open, "requests still running at shutdown are not charged");
+    }
+    if let Err(e) = state
+        .db
+        .write_blocking(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
+    {
+        tracing::error!(error = %e.cli_text(), "shutdown checkpoint failed");
     }
     tracing::info!("stopped");
 }

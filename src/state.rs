@@ -9,6 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::keys::cache::KeyCache;
+use crate::ledger::funds::Funds;
 use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
@@ -28,7 +29,9 @@ pub struct Inner {
     pub key_secret: Vec<u8>,
     /// One pooled HTTP client for every upstream.
     pub http: reqwest::Client,
-    /// Takes, settles and releases request holds and writes log rows, group-committed.
+    /// Money in flight: requests' reservations and charges not yet committed.
+    pub funds: Arc<Funds>,
+    /// Writes finished requests' charges and log rows, group-committed.
     pub writer: RequestWriter,
     pub metrics: Metrics,
     config_path: OnceLock<PathBuf>,
@@ -84,7 +87,8 @@ impl AppState {
                 tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
                 reqwest::Client::new()
             });
-        let writer = RequestWriter::start(db.path())?;
+        let funds = Arc::new(Funds::open(db.path())?);
+        let writer = RequestWriter::start(db.path(), funds.clone())?;
         Ok(AppState(Arc::new(Inner {
             db,
             clock,
@@ -92,6 +96,7 @@ impl AppState {
             keys: KeyCache::default(),
             key_secret,
             http,
+            funds,
             writer,
             metrics: Metrics::default(),
             config_path: OnceLock::new(),

@@ -23,7 +23,7 @@ pub struct KeyView {
     /// The spending limit, or `null` for unlimited.
     #[schema(required = true)]
     pub limit: Option<Money>,
-    /// Charged so far plus the holds of requests in flight.
+    /// Charged so far (requests in flight are not counted until they end).
     pub used: Money,
     /// What is left under the limit, or `null` for unlimited.
     #[schema(required = true)]

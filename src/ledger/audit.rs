@@ -1,5 +1,5 @@
-//! `code-router audit`: re-derives every balance, key limit and hold from the ledger alone and
-//! names each account where the stored figures disagree.
+//! `code-router audit`: re-derives every balance, key limit and hold from the ledger alone, names
+//! each account where the stored figures disagree, and each request charged more than once.
 
 use std::collections::HashMap;
 
@@ -101,7 +101,8 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
         }
     }
 
-    // 4. Each hold against its own rows: one hold row, then at most one settle or release.
+    // 4. Each hold (written by earlier versions) against its own rows: one hold row, then at most
+    // one settle or release.
     {
         let mut stmt = tx.prepare(
             "WITH per_hold AS (
@@ -138,6 +139,21 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
                     usd(amount)
                 ));
             }
+        }
+    }
+    // 5. Each request charged at most once.
+    {
+        let mut stmt = tx.prepare(
+            "SELECT ref_id, count(*) FROM ledger
+             WHERE kind = 'settle' AND ref_type = 'request' AND hold_id IS NULL
+             GROUP BY ref_id HAVING count(*) > 1",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (request_id, times): (String, i64) = (r.get(0)?, r.get(1)?);
+            report
+                .problems
+                .push(format!("request {request_id} was charged {times} times"));
         }
     }
     tx.commit()?;

@@ -3,6 +3,8 @@
 //! ledger row in the caller's transaction, so the two can never disagree.
 
 pub mod audit;
+pub mod charges;
+pub mod funds;
 pub mod handlers;
 pub mod holds;
 pub mod money;

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::keys::auth::authenticate;
 use crate::keys::cache::VerifiedKey;
-use crate::ledger::holds::{Held, HoldError};
+use crate::ledger::funds::{Charge, HoldError, Reservation};
 use crate::ledger::money::Money;
 use crate::logs::LogRow;
 use crate::pricing::PriceTable;
@@ -34,7 +34,6 @@ use reply::Reply;
 use request::{ClientRequest, Endpoint};
 use upstreams::{Upstream, UpstreamSet};
 use usage::{Usage, UsageSource};
-use writer::{HoldOrder, Outcome};
 
 /// Largest response body read from an upstream in one piece (non-streaming).
 const MAX_RESPONSE: usize = 64 * 1024 * 1024;
@@ -100,11 +99,7 @@ async fn serve_request(
             log.latency_ms = started.elapsed().as_millis() as u64;
             // Nothing was held: the log row need not be waited for.
             state.metrics.observe(&log);
-            drop(
-                state
-                    .writer
-                    .finish(Outcome::Nothing, log, state.clock.now()),
-            );
+            state.writer.finish(None, log, state.clock.now());
             with_request_id(e, &request_id).into_response()
         }
     }
@@ -117,7 +112,7 @@ pub struct Job {
     key: Arc<VerifiedKey>,
     prices: Arc<PriceTable>,
     upstreams: Arc<UpstreamSet>,
-    held: Option<Held>,
+    held: Option<Reservation>,
     /// Prompt tokens by the tokenizer, once counted (only when an upstream reports no usage).
     counted_input: Option<u64>,
     log: LogRow,
@@ -189,14 +184,10 @@ async fn prepare(
             .cost(&job.req.model, &job.key.group, input, max_output)
             .map_err(|e| ApiError::bad_request("request_too_large", e.to_string()))?;
         if amount.is_positive() {
-            let order = HoldOrder {
-                user_id: job.key.user_id,
-                key_id: Some(job.key.id),
-                amount,
-                request_id: log.request_id.clone(),
-                now: state.clock.now(),
-            };
-            let held = state.writer.hold(order).await.map_err(|e| match e {
+            let held = state
+                .funds
+                .reserve(job.key.user_id, Some(job.key.id), amount, &log.request_id)
+                .map_err(|e| match e {
                 HoldError::Balance => ApiError::new(
                     StatusCode::FORBIDDEN,
                     "insufficient_quota",
@@ -419,31 +410,31 @@ impl Job {
         self.log.status = status;
         self.log.error = note;
         self.log.latency_ms = self.started.elapsed().as_millis() as u64;
-        let outcome = match self.held.take() {
+        let charge = match self.held.take() {
             Some(held) => {
                 let cost = self
                     .prices
                     .cost(&self.req.model, &self.key.group, usage.input, usage.output)
                     .unwrap_or(Money::from_units(i64::MAX));
                 self.log.cost = cost;
-                Outcome::Settle { held, cost }
+                held.charge(cost)
             }
-            None => Outcome::Nothing,
+            None => None,
         };
-        self.commit(outcome);
+        self.commit(charge);
     }
 
-    /// Hands the outcome and log row to the request writer. It is not waited for: the writer
-    /// works in order, so this settlement is written before any hold the client can send after
-    /// seeing the response. (A crash in between leaves the request unbilled, never billed twice:
-    /// its hold is released at the next start.)
-    fn commit(&mut self, outcome: Outcome) {
+    /// Hands the charge and log row to the request writer. It is not waited for: from here on
+    /// the charge counts against the balance in memory until the writer commits it, so the next
+    /// request the client sends already sees it. (A crash before the commit leaves the request
+    /// unbilled, never billed twice.)
+    fn commit(&mut self, charge: Option<Charge>) {
         self.state.metrics.observe(&self.log);
-        drop(self.state.writer.finish(
-            outcome,
+        self.state.writer.finish(
+            charge,
             std::mem::take(&mut self.log),
             self.state.clock.now(),
-        ));
+        );
     }
 
     /// Finishes a request that was not served: the hold goes back in full.
@@ -451,16 +442,9 @@ impl Job {
         self.log.status = status;
         self.log.latency_ms = self.started.elapsed().as_millis() as u64;
         self.log.cost = Money::ZERO;
-        let outcome = match self.held.take() {
-            Some(held) => Outcome::Release {
-                held,
-                reason: format!(
-                    "request {} was not served (status {status})",
-                    self.log.request_id
-                ),
-            },
-            None => Outcome::Nothing,
-        };
-        self.commit(outcome);
+        if let Some(held) = self.held.take() {
+            held.release();
+        }
+        self.commit(None);
     }
 }

@@ -1,10 +1,14 @@
-//! The request writer: one thread with its own connection that takes holds, settles or releases
-//! them, and writes log rows — many requests to a transaction (group commit: whatever queued up
-//! while the last transaction was written goes into the next, with no timer). It works strictly
-//! in order, so a settlement queued before a response goes out is written before any hold the
-//! client sends next. A hold's answer comes only after its commit, so a hold the relay was told
-//! about exists.
+//! The request writer: one thread with its own connection that writes finished requests (their
+//! charges and log rows), many to a transaction. Group commit: whatever queued up while the last
+//! transaction was written goes into the next, with no timer. No request waits for it: a
+//! response goes out as soon as its charge is queued, and the charge counts against the balance
+//! from that moment (see `ledger::funds`), committed or not.
+//!
+//! Nothing queued is dropped for a lock or a full disk: a transaction that cannot commit is tried
+//! again, with a growing pause, until it can. Only a request whose own rows the database refuses
+//! (which a retry cannot change) is given up, loudly, and alone.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -13,47 +17,23 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{params, Connection};
-use tokio::sync::oneshot;
 
 use crate::db;
-use crate::error::{ApiError, ApiResult};
-use crate::ledger::holds::{self, Held, HoldError, HoldRequest};
-use crate::ledger::money::Money;
+use crate::error::ApiError;
+use crate::ledger::charges::{write_charges, ChargeLine};
+use crate::ledger::funds::{Charge, Funds};
 use crate::logs::{insert_log, LogRow};
 
-/// How a request's hold ends.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// No hold was taken (free model, or refused before one).
-    Nothing,
-    /// Charge the exact cost.
-    Settle { held: Held, cost: Money },
-    /// Charge nothing.
-    Release { held: Held, reason: String },
-}
-
-/// A hold to take, owned, to cross to the writer thread.
-pub struct HoldOrder {
-    pub user_id: i64,
-    pub key_id: Option<i64>,
-    pub amount: Money,
-    pub request_id: String,
-    pub now: i64,
-}
-
 enum Job {
-    Hold(HoldOrder, oneshot::Sender<Result<Held, HoldError>>),
     Finish(Box<Finish>),
     Flush(mpsc::Sender<()>),
 }
 
 struct Finish {
-    outcome: Outcome,
+    charge: Option<Charge>,
     log: LogRow,
     /// When the request ended (Unix seconds).
     now: i64,
-    done: Option<oneshot::Sender<()>>,
-    tries: u32,
 }
 
 pub struct RequestWriter {
@@ -65,8 +45,8 @@ pub struct RequestWriter {
 /// How often the background thread folds the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// Checkpoints in the background, so the fsync a checkpoint does is never paid by a commit on
-/// the request path (the writer's own connection does not auto-checkpoint).
+/// Checkpoints in the background, so the fsync a checkpoint does is never paid by a commit of
+/// the writer (whose connection does not auto-checkpoint).
 fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), String> {
     let conn = Connection::open(path)
         .and_then(|c| db::apply_pragmas(&c).map(|_| c))
@@ -88,10 +68,10 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
 }
 
 /// Most requests written in one transaction.
-const BATCH: usize = 512;
+const BATCH: usize = 1024;
 
 impl RequestWriter {
-    pub fn start(path: &Path) -> Result<RequestWriter, String> {
+    pub fn start(path: &Path, funds: Arc<Funds>) -> Result<RequestWriter, String> {
         let conn = Connection::open(path)
             .and_then(|c| db::apply_pragmas(&c).map(|_| c))
             .and_then(|c| c.pragma_update(None, "wal_autocheckpoint", 0).map(|_| c))
@@ -100,7 +80,7 @@ impl RequestWriter {
         let (sender, receiver) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("request-writer".into())
-            .spawn(move || run(conn, receiver))
+            .spawn(move || run(conn, &funds, receiver))
             .map_err(|e| format!("request writer: {e}"))?;
         Ok(RequestWriter {
             sender: Mutex::new(Some(sender)),
@@ -117,34 +97,16 @@ impl RequestWriter {
             .unwrap_or(false)
     }
 
-    /// Takes a hold; resolves once it is committed (or refused).
-    pub async fn hold(&self, order: HoldOrder) -> Result<Held, HoldError> {
-        let (reply, answer) = oneshot::channel();
-        if !self.send(Job::Hold(order, reply)) {
-            return Err(HoldError::Failed(ApiError::busy()));
-        }
-        answer
-            .await
-            .unwrap_or(Err(HoldError::Failed(ApiError::busy())))
-    }
-
-    /// Queues a finished request. Never blocks; the answer resolves once it is committed (with
-    /// an error only if the writer has stopped: the hold then waits for the next start).
-    pub fn finish(&self, outcome: Outcome, log: LogRow, now: i64) -> oneshot::Receiver<()> {
-        let (done, committed) = oneshot::channel();
-        let job = Finish {
-            outcome,
-            log,
-            now,
-            done: Some(done),
-            tries: 0,
-        };
+    /// Queues a finished request: its charge (if any) and its log row. Never blocks.
+    pub fn finish(&self, charge: Option<Charge>, log: LogRow, now: i64) {
+        let request_id = log.request_id.clone();
+        let job = Finish { charge, log, now };
         if !self.send(Job::Finish(Box::new(job))) {
             tracing::error!(
-                "request finished after the writer stopped; its hold is released at next start"
+                %request_id,
+                "a request finished after the writer stopped; it is not charged or logged"
             );
         }
-        committed
     }
 
     /// Waits until everything queued so far is written.
@@ -173,143 +135,166 @@ impl RequestWriter {
     }
 }
 
-fn run(mut conn: Connection, receiver: Receiver<Job>) {
-    let mut retry: Vec<Box<Finish>> = Vec::new();
+fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
+    let mut retry: Vec<Job> = Vec::new();
+    let mut pause = Duration::from_millis(50);
+    let mut closed = false;
     loop {
-        let mut jobs: Vec<Job> = retry.drain(..).map(Job::Finish).collect();
+        let mut jobs: Vec<Job> = std::mem::take(&mut retry);
         if jobs.is_empty() {
+            if closed {
+                return;
+            }
             match receiver.recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => return,
             }
         }
-        let mut closed = false;
         // Whatever else is already waiting shares the transaction; nothing waits for company.
-        while jobs.len() < BATCH {
+        while !closed && jobs.len() < BATCH {
             match receiver.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    closed = true;
-                    break;
-                }
+                Err(TryRecvError::Disconnected) => closed = true,
             }
         }
-        retry = write_batch(&mut conn, jobs);
-        if !retry.is_empty() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if closed && retry.is_empty() {
-            return;
+        retry = write_batch(&mut conn, funds, jobs);
+        if retry.is_empty() {
+            pause = Duration::from_millis(50);
+        } else {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(2));
         }
     }
 }
 
-enum Reply {
-    Hold(
-        oneshot::Sender<Result<Held, HoldError>>,
-        Result<Held, HoldError>,
-    ),
-    Finished(Box<Finish>),
-    Flushed(mpsc::Sender<()>),
-}
-
-/// Writes one batch; returns finishes to try again when the transaction could not commit.
-#[allow(clippy::vec_box)] // finishes stay boxed to move back into the queue unchanged
-fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<Box<Finish>> {
-    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
-    let committed = (|| -> ApiResult<()> {
-        let tx = db::immediate(conn)?;
-        for job in jobs {
-            match job {
-                Job::Hold(order, reply) => {
-                    let req = HoldRequest {
-                        user_id: order.user_id,
-                        key_id: order.key_id,
-                        amount: order.amount,
-                        request_id: &order.request_id,
-                    };
-                    // A refused hold changed nothing (see `hold_in`); any other failure fails
-                    // the whole batch, which is then answered as busy and retried.
-                    let result = holds::hold_in(&tx, &req, order.now);
-                    if let Err(HoldError::Failed(e)) = result {
-                        return Err(e);
-                    }
-                    replies.push(Reply::Hold(reply, result));
-                }
-                Job::Finish(mut finish) => {
-                    write_finish(&tx, &mut finish)?;
-                    replies.push(Reply::Finished(finish));
-                }
-                Job::Flush(ack) => replies.push(Reply::Flushed(ack)),
-            }
+/// Writes one batch; returns what must be tried again (everything, in order, when the database
+/// was busy or could not commit).
+fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Job>) -> Vec<Job> {
+    let mut finishes: Vec<Box<Finish>> = Vec::with_capacity(jobs.len());
+    let mut flushes = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Finish(f) => finishes.push(f),
+            Job::Flush(ack) => flushes.push(ack),
         }
-        tx.commit()?;
-        Ok(())
-    })();
-    let mut retry = Vec::new();
-    for reply in replies {
-        match reply {
-            Reply::Hold(reply, result) => {
-                let result = match &committed {
-                    Ok(()) => result,
-                    Err(e) => Err(HoldError::Failed(e.clone())),
-                };
-                let _ = reply.send(result);
-            }
-            Reply::Finished(mut finish) => {
-                if committed.is_ok() {
-                    if let Some(done) = finish.done.take() {
-                        let _ = done.send(());
-                    }
-                } else if finish.tries < 5 {
-                    finish.tries += 1;
-                    retry.push(finish);
-                } else {
-                    tracing::error!(request_id = %finish.log.request_id, "could not write a finished request; its hold is released at next start");
-                }
-            }
-            Reply::Flushed(ack) => {
+    }
+    let result = write(conn, funds, &mut finishes);
+    match result {
+        Ok(()) => {
+            forget(funds, &finishes);
+            for ack in flushes {
                 let _ = ack.send(());
             }
+            Vec::new()
+        }
+        Err(e) if e.code == "busy" || finishes.len() <= 1 && !is_permanent(&e) => {
+            tracing::warn!(error = %e.cli_text(), requests = finishes.len(), "could not write finished requests yet; trying again");
+            requeue(finishes, flushes)
+        }
+        Err(e) => {
+            tracing::error!(error = %e.cli_text(), "a batch of finished requests failed; writing them one by one");
+            let mut again = Vec::new();
+            for finish in finishes {
+                let mut one = vec![finish];
+                match write(conn, funds, &mut one) {
+                    Ok(()) => forget(funds, &one),
+                    Err(e) if !is_permanent(&e) => again.append(&mut one),
+                    Err(e) => {
+                        // Retrying cannot change a refusal of this request's own rows.
+                        tracing::error!(request_id = %one[0].log.request_id, error = %e.cli_text(),
+                            "the database refused a finished request; it is not charged or logged");
+                        forget(funds, &one);
+                    }
+                }
+            }
+            requeue(again, flushes)
         }
     }
-    if let Err(e) = committed {
-        tracing::error!(error = %e.cli_text(), "request writer transaction failed");
-    }
-    retry
 }
 
-/// Ends one request's hold and writes its log row. Settling and releasing check the hold is
-/// open before their first write, so a refusal leaves nothing half-done and needs no savepoint.
-fn write_finish(tx: &rusqlite::Transaction, finish: &mut Finish) -> ApiResult<()> {
-    let now = finish.now;
-    let ended: ApiResult<()> = match &finish.outcome {
-        Outcome::Nothing => Ok(()),
-        Outcome::Settle { held, cost } => holds::settle_in(tx, held, *cost, now).map(|s| {
-            finish.log.cost = s.charged;
-        }),
-        Outcome::Release { held, reason } => holds::release_in(tx, held, reason, now),
-    };
-    match ended {
-        Ok(()) => {}
-        // Anything but a refusal made before the first write fails the batch, to be retried.
-        Err(e) if e.code != holds::HOLD_NOT_OPEN => return Err(e),
-        Err(e) => {
-            tracing::error!(request_id = %finish.log.request_id, error = %e.cli_text(), "the hold was already ended");
-            finish.log.cost = Money::ZERO;
-            if finish.log.error.is_empty() {
-                finish.log.error = "the hold was already ended; nothing charged again".into();
-            }
-        }
+/// A refusal that no retry changes (a constraint, a missing row), as opposed to a lock, a full
+/// disk or an I/O error.
+fn is_permanent(e: &ApiError) -> bool {
+    let detail = e.detail.as_deref().unwrap_or("");
+    [
+        "constraint",
+        "no such user",
+        "FOREIGN KEY",
+        "NOT NULL",
+        "CHECK",
+    ]
+    .iter()
+    .any(|needle| detail.contains(needle))
+}
+
+#[allow(clippy::vec_box)] // finishes stay boxed to move back into the queue unchanged
+fn requeue(finishes: Vec<Box<Finish>>, flushes: Vec<mpsc::Sender<()>>) -> Vec<Job> {
+    let mut jobs: Vec<Job> = finishes.into_iter().map(Job::Finish).collect();
+    jobs.extend(flushes.into_iter().map(Job::Flush));
+    jobs
+}
+
+fn charges(finishes: &[Box<Finish>]) -> Vec<&Charge> {
+    finishes.iter().filter_map(|f| f.charge.as_ref()).collect()
+}
+
+/// The charges are in the database (or given up): in-flight money no longer counts them.
+fn forget(funds: &Funds, finishes: &[Box<Finish>]) {
+    let charges = charges(finishes);
+    if !charges.is_empty() {
+        funds.settled(&charges);
     }
-    insert_log(tx, &finish.log)?;
-    if let (Some(key_id), false) = (
-        finish.log.key_id,
-        matches!(finish.outcome, Outcome::Settle { .. }),
-    ) {
+}
+
+/// Writes the finishes in one transaction: charges first (which fix each log row's cost), then
+/// log rows, then when each key was last used.
+fn write(
+    conn: &mut Connection,
+    funds: &Funds,
+    finishes: &mut [Box<Finish>],
+) -> Result<(), ApiError> {
+    let tx = db::immediate(conn)?;
+    let lines: Vec<ChargeLine> = finishes
+        .iter()
+        .filter_map(|f| {
+            f.charge.as_ref().map(|c| ChargeLine {
+                user_id: c.user_id,
+                key_id: c.key_id,
+                cost: c.cost,
+                request_id: &c.request_id,
+                now: f.now,
+            })
+        })
+        .collect();
+    let (settlements, last_row) = write_charges(&tx, &lines)?;
+    drop(lines);
+    let mut settlements = settlements.into_iter();
+    let mut touched: HashMap<i64, i64> = HashMap::new();
+    for finish in finishes.iter_mut() {
+        if finish.charge.is_some() {
+            if let Some(s) = settlements.next() {
+                finish.log.cost = s.charged;
+                if s.uncollected.is_positive() && finish.log.error.is_empty() {
+                    finish.log.error =
+                        format!("{} of the cost could not be collected", s.uncollected);
+                }
+            }
+        } else if let Some(key_id) = finish.log.key_id {
+            let at = touched.entry(key_id).or_insert(finish.now);
+            *at = (*at).max(finish.now);
+        }
+        insert_log(&tx, &finish.log)?;
+    }
+    for (key_id, at) in touched {
         tx.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")?
-            .execute(params![now, key_id])?;
+            .execute(params![at, key_id])?;
+    }
+    let charges = charges(finishes);
+    funds.written(&charges, last_row.unwrap_or(0));
+    if let Err(e) = tx.commit() {
+        funds.unwritten(&charges);
+        return Err(e.into());
     }
     Ok(())
 }

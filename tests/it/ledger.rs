@@ -1,5 +1,6 @@
-//! Money: holds racing on one balance and one key limit, settle and release, crash recovery,
-//! the audit, backups under writes, and `GET /api/ledger`.
+//! Money: reservations racing on one balance and one key limit, charges in flight, capped
+//! charges, holds an earlier version left open, the audit, backups under writes, and
+//! `GET /api/ledger`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -8,8 +9,11 @@ use code_router::accounts::Role;
 use code_router::config::Config;
 use code_router::db::{apply_pragmas, Db};
 use code_router::ledger::audit::audit;
-use code_router::ledger::holds::{self, HoldError, HoldRequest};
+use code_router::ledger::charges::{self, ChargeLine, Settlement};
+use code_router::ledger::funds::{Funds, HoldError};
 use code_router::ledger::{self, money::Money};
+use code_router::logs::LogRow;
+use code_router::relay::writer::RequestWriter;
 use rusqlite::{params, Connection};
 
 use crate::helpers::*;
@@ -50,46 +54,38 @@ fn balance_and_used(db: &Db) -> (Money, Money) {
     .unwrap()
 }
 
+/// The in-memory reservations and the request writer of a server, on `db`'s file.
+fn funds_and_writer(db: &Db) -> (Arc<Funds>, RequestWriter) {
+    let funds = Arc::new(Funds::open(db.path()).unwrap());
+    let writer = RequestWriter::start(db.path(), funds.clone()).unwrap();
+    (funds, writer)
+}
+
+fn log_of(request_id: &str) -> LogRow {
+    LogRow {
+        request_id: request_id.into(),
+        user_id: Some(1),
+        status: 200,
+        ..LogRow::default()
+    }
+}
+
 #[test]
-fn racing_holds_never_overdraw_balance_or_key_limit() {
+fn racing_reservations_never_overdraw_balance_or_key_limit() {
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "1", Some("0.6"));
-    let path = db.path().to_path_buf();
-    let with_key = Arc::new(AtomicUsize::new(0));
-    let without_key = Arc::new(AtomicUsize::new(0));
-    let hold_ids = Arc::new(std::sync::Mutex::new(Vec::new()));
-
-    // Each thread has its own connection, as separate processes would: only SQLite's locking
-    // and the conditional updates stand between them.
+    let (funds, writer) = funds_and_writer(&db);
+    let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..24)
         .map(|t| {
-            let path = path.clone();
-            let (with_key, without_key, hold_ids) =
-                (with_key.clone(), without_key.clone(), hold_ids.clone());
+            let (funds, taken) = (funds.clone(), taken.clone());
             std::thread::spawn(move || {
-                let mut conn = Connection::open(&path).unwrap();
-                apply_pragmas(&conn).unwrap();
                 let key_id = if t % 2 == 0 { Some(1) } else { None };
                 for i in 0..30 {
-                    let request_id = format!("t{t}-{i}");
-                    let req = HoldRequest {
-                        user_id: 1,
-                        key_id,
-                        amount: usd("0.01"),
-                        request_id: &request_id,
-                    };
-                    match holds::hold(&mut conn, &req, 0) {
-                        Ok(held) => {
-                            hold_ids.lock().unwrap().push(held);
-                            let counter = if key_id.is_some() {
-                                &with_key
-                            } else {
-                                &without_key
-                            };
-                            counter.fetch_add(1, Ordering::SeqCst);
-                        }
+                    match funds.reserve(1, key_id, usd("0.01"), &format!("t{t}-{i}")) {
+                        Ok(r) => taken.lock().unwrap().push(r),
                         Err(HoldError::Balance | HoldError::KeyLimit) => {}
-                        Err(HoldError::Failed(e)) => panic!("hold failed: {}", e.cli_text()),
+                        Err(HoldError::Failed(e)) => panic!("reserve failed: {}", e.cli_text()),
                     }
                 }
             })
@@ -98,94 +94,190 @@ fn racing_holds_never_overdraw_balance_or_key_limit() {
     for t in threads {
         t.join().unwrap();
     }
-    let keyed = with_key.load(Ordering::SeqCst);
-    let total = keyed + without_key.load(Ordering::SeqCst);
+    let taken = std::mem::take(&mut *taken.lock().unwrap());
+    let keyed = taken.iter().filter(|r| r.key_id.is_some()).count();
     // 720 attempts of 0.01 against a balance of 1 and a key limit of 0.6.
     assert!(keyed <= 60, "key limit held: {keyed}");
-    assert_eq!(
-        total, 100,
-        "the balance is used to the last cent and no further"
-    );
-    let (balance, used) = balance_and_used(&db);
-    assert_eq!(balance, Money::ZERO);
-    assert_eq!(used, Money::from_units(usd("0.01").units() * keyed as i64));
+    assert_eq!(taken.len(), 100, "the balance is reserved to the last cent");
+    assert_eq!(funds.open_reservations(), 100);
+    // Nothing is written for a reservation.
+    assert_eq!(balance_and_used(&db), (usd("1"), Money::ZERO));
+    let refused = funds.reserve(1, None, usd("0.01"), "one more");
+    assert!(matches!(refused, Err(HoldError::Balance)), "{refused:?}");
 
-    // Settle every other hold at 0.004, release the rest.
-    let ids = hold_ids.lock().unwrap().clone();
-    let mut conn = Connection::open(&path).unwrap();
-    apply_pragmas(&conn).unwrap();
-    for (n, held) in ids.iter().enumerate() {
+    // Charge every other one 0.004, release the rest.
+    let mut keyed_charged = 0;
+    for (n, r) in taken.into_iter().enumerate() {
+        let request_id = r.request_id.clone();
         if n % 2 == 0 {
-            let s = holds::settle(&mut conn, held, usd("0.004"), 1).unwrap();
-            assert_eq!(s.charged, usd("0.004"));
+            keyed_charged += usize::from(r.key_id.is_some());
+            let charge = r.charge(usd("0.004"));
+            assert!(charge.is_some());
+            writer.finish(charge, log_of(&request_id), 1);
         } else {
-            holds::release(&mut conn, held, "upstream failed", 1).unwrap();
+            r.release();
         }
     }
-    let (balance, _) = balance_and_used(&db);
-    assert_eq!(balance, usd("0.8"), "1 - 50 × 0.004");
+    assert_eq!(funds.open_reservations(), 0);
+    writer.flush();
+    assert_eq!(
+        balance_and_used(&db),
+        (
+            usd("0.8"),
+            Money::from_units(usd("0.004").units() * keyed_charged as i64)
+        ),
+        "1 - 50 × 0.004"
+    );
+    let mut conn = Connection::open(db.path()).unwrap();
     let report = audit(&mut conn).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
-    assert_eq!(report.open_holds, 0);
-    // A hold can end only once.
-    assert!(holds::release(&mut conn, &ids[0], "again", 2).is_err());
-    assert!(holds::settle(&mut conn, &ids[1], usd("0.001"), 2).is_err());
+    let charged_rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE kind = 'settle' AND amount = ?1",
+            [-usd("0.004").units()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(charged_rows, 50);
+    writer.shutdown();
 }
 
 #[test]
-fn a_cost_above_the_hold_is_collected_only_as_far_as_money_allows() {
+fn charges_not_yet_committed_still_count_against_the_balance() {
+    // Eight threads spend 0.01 at a time, each charge handed to the writer while the others
+    // reserve: whether a charge is still queued, being written or committed, it is counted
+    // exactly once, so exactly 100 requests fit in 1.00 and none is cut short.
+    let dir = tempfile::tempdir().unwrap();
+    let db = funded_db(dir.path(), "1", None);
+    let (funds, writer) = funds_and_writer(&db);
+    let writer = Arc::new(writer);
+    let served = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (funds, writer, served) = (funds.clone(), writer.clone(), served.clone());
+            std::thread::spawn(move || {
+                let mut refusals = 0;
+                let mut i = 0;
+                while refusals < 200 {
+                    i += 1;
+                    let request_id = format!("t{t}-{i}");
+                    match funds.reserve(1, Some(1), usd("0.01"), &request_id) {
+                        Ok(r) => {
+                            served.fetch_add(1, Ordering::SeqCst);
+                            writer.finish(r.charge(usd("0.01")), log_of(&request_id), 0);
+                        }
+                        Err(HoldError::Balance) => {
+                            refusals += 1;
+                            std::thread::sleep(std::time::Duration::from_micros(200));
+                        }
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    writer.flush();
+    assert_eq!(served.load(Ordering::SeqCst), 100);
+    assert_eq!(balance_and_used(&db), (Money::ZERO, usd("1")));
+    let mut conn = Connection::open(db.path()).unwrap();
+    let (rows, whole): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(CASE WHEN amount = ?1 THEN 1 END) FROM ledger WHERE kind = 'settle'",
+            [-usd("0.01").units()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, whole), (100, 100), "every charge collected in full");
+    let report = audit(&mut conn).unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    writer.shutdown();
+}
+
+fn charge(conn: &mut Connection, request_id: &str, cost: &str, now: i64) -> Settlement {
+    charges::charge(
+        conn,
+        &ChargeLine {
+            user_id: 1,
+            key_id: Some(1),
+            cost: usd(cost),
+            request_id,
+            now,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_charge_is_collected_only_as_far_as_money_and_the_key_limit_allow() {
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "1", Some("0.9"));
     let mut conn = Connection::open(db.path()).unwrap();
     apply_pragmas(&conn).unwrap();
-    let hold = |conn: &mut Connection, amount: &str| {
-        holds::hold(
-            conn,
-            &HoldRequest {
-                user_id: 1,
-                key_id: Some(1),
-                amount: usd(amount),
-                request_id: "r",
-            },
-            0,
-        )
-        .unwrap()
-    };
-    let id = hold(&mut conn, "0.1");
-    let s = holds::settle(&mut conn, &id, usd("0.15"), 0).unwrap();
+    let s = charge(&mut conn, "a", "0.15", 0);
     assert_eq!((s.charged, s.uncollected), (usd("0.15"), Money::ZERO));
     assert_eq!(balance_and_used(&db), (usd("0.85"), usd("0.15")));
 
     // The key has 0.75 of room and the balance 0.85: the key's room caps what is taken.
-    let id = hold(&mut conn, "0.5");
-    let s = holds::settle(&mut conn, &id, usd("2"), 0).unwrap();
-    assert_eq!(s.charged, usd("0.75"));
-    assert_eq!(s.uncollected, usd("1.25"));
+    let s = charge(&mut conn, "b", "2", 0);
+    assert_eq!((s.charged, s.uncollected), (usd("0.75"), usd("1.25")));
     assert_eq!(balance_and_used(&db), (usd("0.1"), usd("0.9")));
+
+    // Without room nothing is taken, and no ledger row is written for nothing.
+    let s = charge(&mut conn, "c", "0.01", 0);
+    assert_eq!((s.charged, s.uncollected), (Money::ZERO, usd("0.01")));
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM ledger WHERE kind = 'settle'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 2);
     assert!(audit(&mut conn).unwrap().is_clean());
 }
 
+/// An open hold as versions before in-memory reservations wrote it: the holds row, the balance
+/// and key usage taken, and its `hold` ledger row.
+fn legacy_open_hold(conn: &Connection, amount: &str) {
+    let units = usd(amount).units();
+    conn.execute(
+        "INSERT INTO holds (user_id, key_id, amount, request_id, created_at) VALUES (1, 1, ?1, 'lost', 0)",
+        [units],
+    )
+    .unwrap();
+    let hold_id = conn.last_insert_rowid();
+    conn.execute(
+        "UPDATE users SET balance = balance - ?1 WHERE id = 1",
+        [units],
+    )
+    .unwrap();
+    conn.execute("UPDATE api_keys SET used = used + ?1 WHERE id = 1", [units])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, key_id, hold_id, created_at)
+         SELECT 1, 'balance', 'hold', -?1, balance, 'request', 'lost', 1, ?2, 0 FROM users WHERE id = 1",
+        params![units, hold_id],
+    )
+    .unwrap();
+}
+
 #[test]
-fn holds_left_by_a_crash_are_released_at_start_up() {
+fn holds_left_open_by_an_earlier_version_are_released_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "5", None);
     db.write_blocking(|conn| {
-        holds::hold(
-            conn,
-            &HoldRequest {
-                user_id: 1,
-                key_id: Some(1),
-                amount: usd("2"),
-                request_id: "lost",
-            },
-            0,
-        )
-        .map_err(|_| code_router::error::ApiError::internal("hold"))?;
+        legacy_open_hold(conn, "2");
         Ok(())
     })
     .unwrap();
     assert_eq!(balance_and_used(&db), (usd("3"), usd("2")));
-    drop(db); // the process dies with the request in flight
+    let report = db.write_blocking(audit).unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.open_holds, 1);
+    drop(db);
 
     let mut config = Config::default();
     config.server.data_dir = dir.path().to_path_buf();
@@ -207,6 +299,7 @@ fn holds_left_by_a_crash_are_released_at_start_up() {
     let report = state.db.write_blocking(audit).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(report.open_holds, 0);
+    state.writer.shutdown();
 }
 
 #[test]
@@ -215,10 +308,19 @@ fn audit_names_every_kind_of_tampering() {
         ("UPDATE users SET balance = balance + 1 WHERE id = 1", "user 1 (payer): balance"),
         ("UPDATE users SET reward_balance = 7 WHERE id = 1", "user 1 (payer): reward"),
         ("UPDATE api_keys SET used = used + 3 WHERE id = 1", "key 1 (k) of payer"),
-        ("UPDATE holds SET cost = 1 WHERE id = 1", "hold 1"),
+        ("UPDATE holds SET amount = 1 WHERE id = 1", "hold 1"),
         (
             "INSERT INTO ledger (user_id, account, kind, amount, balance_after, created_at) VALUES (1, 'balance', 'topup', 5, 999, 0)",
             "ledger row",
+        ),
+        (
+            "UPDATE users SET balance = balance + 1 WHERE id = 1;
+             INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, created_at)
+             SELECT 1, 'balance', 'adjust', 1, balance, 'admin', 'x', 0 FROM users WHERE id = 1;
+             UPDATE users SET balance = balance - 1 WHERE id = 1;
+             INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, created_at)
+             SELECT 1, 'balance', 'settle', -1, balance, 'request', 'r', 0 FROM users WHERE id = 1;",
+            "request r was charged 2 times",
         ),
     ];
     for (sql, needle) in tamperings {
@@ -226,20 +328,10 @@ fn audit_names_every_kind_of_tampering() {
         let db = funded_db(dir.path(), "1", None);
         let mut conn = Connection::open(db.path()).unwrap();
         apply_pragmas(&conn).unwrap();
-        let id = holds::hold(
-            &mut conn,
-            &HoldRequest {
-                user_id: 1,
-                key_id: Some(1),
-                amount: usd("0.5"),
-                request_id: "r",
-            },
-            0,
-        )
-        .unwrap();
-        holds::settle(&mut conn, &id, usd("0.2"), 0).unwrap();
+        charge(&mut conn, "r", "0.2", 0);
+        legacy_open_hold(&conn, "0.1");
         assert!(audit(&mut conn).unwrap().is_clean());
-        conn.execute(sql, []).unwrap();
+        conn.execute_batch(sql).unwrap();
         let report = audit(&mut conn).unwrap();
         assert!(
             report.problems.iter().any(|p| p.contains(needle)),
@@ -258,18 +350,7 @@ fn backup_taken_during_writes_reopens_clean() {
         for i in 0..400 {
             writer_db
                 .write_blocking(|conn| {
-                    let id = holds::hold(
-                        conn,
-                        &HoldRequest {
-                            user_id: 1,
-                            key_id: Some(1),
-                            amount: usd("0.001"),
-                            request_id: "w",
-                        },
-                        i,
-                    )
-                    .map_err(|_| code_router::error::ApiError::internal("hold"))?;
-                    holds::settle(conn, &id, usd("0.0005"), i)?;
+                    charge(conn, &format!("w{i}"), "0.0005", i);
                     ledger::adjust(conn, 1, usd("0.0005"), "refill", "test", i)?;
                     Ok(())
                 })

@@ -127,7 +127,7 @@ async fn a_completion_is_charged_its_exact_usage() {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(kinds, ["adjust", "hold", "settle"]);
+    assert_eq!(kinds, ["adjust", "settle"], "one row per charged request");
     assert!(s.app.audit().await.is_clean());
 }
 
@@ -275,13 +275,14 @@ async fn failover_bills_once_and_total_failure_bills_nothing() {
             "{mode:?} billed nothing"
         );
     }
-    // Ten calls in all: one settle, and every other hold released.
+    // Ten calls in all: one charged; the failed ones left no ledger row and no reservation.
     let ledger = s.app.ledger_of(s.user).await;
     let count = |kind: &str| ledger.iter().filter(|(k, _)| k == kind).count();
     assert_eq!(
         (count("hold"), count("settle"), count("release")),
-        (5, 1, 4)
+        (0, 1, 0)
     );
+    assert_eq!(s.app.state.funds.open_reservations(), 0);
     assert!(s.app.audit().await.is_clean());
 }
 

@@ -1,0 +1,325 @@
+//! Money in flight, in memory: what requests have reserved before their upstream call
+//! (reservations), and what finished requests were charged that the request writer has not
+//! committed yet (pending charges).
+//!
+//! Admitting a request reads the committed balance and key usage (one indexed read on a
+//! connection of its own) and subtracts what is in flight, all under one lock; so admission never
+//! waits for a write or the disk, and concurrent requests can never reserve more than there is.
+//! A reservation is not written anywhere: if the process dies, the requests it covered die with
+//! it and nothing was charged for them. The database sees one charge per served request.
+//!
+//! Exactness across the writer's commits: the writer marks each pending charge with the highest
+//! ledger id of the transaction that writes it before committing, and forgets it after the
+//! commit. Admission reads the highest ledger id in the same snapshot as the balance, so a
+//! charge is counted exactly once: by the snapshot when its transaction is visible there, else
+//! from memory.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::money::Money;
+use crate::db;
+use crate::error::ApiError;
+
+#[derive(Debug)]
+pub enum HoldError {
+    /// The account balance is smaller than the reservation.
+    Balance,
+    /// The key's spending limit has less room than the reservation.
+    KeyLimit,
+    Failed(ApiError),
+}
+
+impl From<rusqlite::Error> for HoldError {
+    fn from(e: rusqlite::Error) -> Self {
+        HoldError::Failed(e.into())
+    }
+}
+
+pub struct Funds {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Reads committed balances; used only under the lock.
+    conn: Connection,
+    users: HashMap<i64, InFlight>,
+    keys: HashMap<i64, InFlight>,
+    open: usize,
+    next_seq: u64,
+}
+
+/// One account's or key's money in flight.
+#[derive(Default)]
+struct InFlight {
+    reserved: i64,
+    pending: Vec<Pending>,
+}
+
+struct Pending {
+    seq: u64,
+    amount: i64,
+    /// Once the writer has written it: the highest ledger id of that transaction.
+    written_upto: Option<i64>,
+}
+
+impl InFlight {
+    /// What is in flight and not yet in a snapshot whose highest ledger id is `visible_upto`.
+    fn owed(&self, visible_upto: i64) -> i64 {
+        self.pending
+            .iter()
+            .filter(|p| p.written_upto.is_none_or(|id| id > visible_upto))
+            .fold(self.reserved, |sum, p| sum.saturating_add(p.amount))
+    }
+
+    fn is_idle(&self) -> bool {
+        self.reserved == 0 && self.pending.is_empty()
+    }
+}
+
+/// A request's reservation. Ending it without [`Reservation::charge`] (a release, an error, a
+/// dropped task) frees it: nothing was written for it, so nothing needs undoing.
+pub struct Reservation {
+    funds: Arc<Funds>,
+    pub user_id: i64,
+    pub key_id: Option<i64>,
+    pub amount: Money,
+    pub request_id: String,
+    open: bool,
+}
+
+/// A finished request's charge, for the request writer.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    seq: u64,
+    pub user_id: i64,
+    pub key_id: Option<i64>,
+    pub cost: Money,
+    pub request_id: String,
+}
+
+impl Reservation {
+    /// Ends the reservation with its exact cost, which becomes a pending charge until the writer
+    /// commits it. A cost of zero charges nothing.
+    pub fn charge(mut self, cost: Money) -> Option<Charge> {
+        self.open = false;
+        let cost = cost.units().max(0);
+        let mut inner = self.funds.lock();
+        inner.end(self.user_id, self.key_id, self.amount.units());
+        if cost == 0 {
+            return None;
+        }
+        inner.next_seq += 1;
+        let seq = inner.next_seq;
+        for share in inner.shares(self.user_id, self.key_id) {
+            share.pending.push(Pending {
+                seq,
+                amount: cost,
+                written_upto: None,
+            });
+        }
+        Some(Charge {
+            seq,
+            user_id: self.user_id,
+            key_id: self.key_id,
+            cost: Money::from_units(cost),
+            request_id: std::mem::take(&mut self.request_id),
+        })
+    }
+
+    /// Ends the reservation without a charge.
+    pub fn release(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.open {
+            self.open = false;
+            self.funds
+                .lock()
+                .end(self.user_id, self.key_id, self.amount.units());
+        }
+    }
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("user_id", &self.user_id)
+            .field("key_id", &self.key_id)
+            .field("amount", &self.amount)
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+impl Inner {
+    fn shares(&mut self, user_id: i64, key_id: Option<i64>) -> Vec<&mut InFlight> {
+        let mut shares = vec![self.users.entry(user_id).or_default()];
+        if let Some(key_id) = key_id {
+            shares.push(self.keys.entry(key_id).or_default());
+        }
+        shares
+    }
+
+    /// Frees a reservation.
+    fn end(&mut self, user_id: i64, key_id: Option<i64>, amount: i64) {
+        self.open = self.open.saturating_sub(1);
+        for share in self.shares(user_id, key_id) {
+            share.reserved -= amount;
+        }
+        self.tidy(user_id, key_id);
+    }
+
+    fn tidy(&mut self, user_id: i64, key_id: Option<i64>) {
+        if self.users.get(&user_id).is_some_and(InFlight::is_idle) {
+            self.users.remove(&user_id);
+        }
+        if let Some(key_id) = key_id {
+            if self.keys.get(&key_id).is_some_and(InFlight::is_idle) {
+                self.keys.remove(&key_id);
+            }
+        }
+    }
+
+    fn for_each_pending(
+        &mut self,
+        charges: &[&Charge],
+        mut apply: impl FnMut(&mut Vec<Pending>, u64),
+    ) {
+        for charge in charges {
+            if let Some(share) = self.users.get_mut(&charge.user_id) {
+                apply(&mut share.pending, charge.seq);
+            }
+            if let Some(share) = charge.key_id.and_then(|k| self.keys.get_mut(&k)) {
+                apply(&mut share.pending, charge.seq);
+            }
+        }
+    }
+}
+
+impl Funds {
+    /// Opens the connection admission reads through.
+    pub fn open(path: &Path) -> Result<Funds, String> {
+        let conn = Connection::open(path)
+            .and_then(|c| db::apply_pragmas(&c).map(|_| c))
+            .map_err(|e| format!("funds: {e}"))?;
+        Ok(Funds {
+            inner: Mutex::new(Inner {
+                conn,
+                users: HashMap::new(),
+                keys: HashMap::new(),
+                open: 0,
+                next_seq: 0,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves `amount` from the account's balance and, with a key, from the key's spending
+    /// limit. When both are short, the key's limit is the answer.
+    pub fn reserve(
+        self: &Arc<Self>,
+        user_id: i64,
+        key_id: Option<i64>,
+        amount: Money,
+        request_id: &str,
+    ) -> Result<Reservation, HoldError> {
+        let units = amount.units();
+        if units <= 0 {
+            return Err(HoldError::Failed(ApiError::internal(
+                "a reservation must be positive",
+            )));
+        }
+        let mut inner = self.lock();
+        let row: Option<(i64, Option<i64>, Option<i64>, i64)> = inner
+            .conn
+            .prepare_cached(
+                "SELECT u.balance, k.spend_limit - k.used, k.id,
+                        COALESCE((SELECT max(id) FROM ledger), 0)
+                 FROM users u LEFT JOIN api_keys k ON k.id = ?2 AND k.user_id = u.id
+                 WHERE u.id = ?1",
+            )?
+            .query_row(params![user_id, key_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        let Some((balance, key_room, found_key, visible_upto)) = row else {
+            return Err(HoldError::Failed(ApiError::not_found(
+                "user_not_found",
+                "no such user",
+            )));
+        };
+        if key_id.is_some() && found_key.is_none() {
+            return Err(HoldError::Failed(ApiError::unauthorized(
+                "invalid_api_key",
+                "this API key no longer exists",
+            )));
+        }
+        let owed = |map: &HashMap<i64, InFlight>, id: i64| {
+            map.get(&id).map_or(0, |s| s.owed(visible_upto))
+        };
+        if let (Some(key_id), Some(room)) = (key_id, key_room) {
+            if room.saturating_sub(owed(&inner.keys, key_id)) < units {
+                return Err(HoldError::KeyLimit);
+            }
+        }
+        if balance.saturating_sub(owed(&inner.users, user_id)) < units {
+            return Err(HoldError::Balance);
+        }
+        inner.open += 1;
+        for share in inner.shares(user_id, key_id) {
+            share.reserved += units;
+        }
+        drop(inner);
+        Ok(Reservation {
+            funds: self.clone(),
+            user_id,
+            key_id,
+            amount,
+            request_id: request_id.to_string(),
+            open: true,
+        })
+    }
+
+    /// The writer has written these charges in a transaction whose highest ledger id is
+    /// `upto`, and is about to commit it.
+    pub fn written(&self, charges: &[&Charge], upto: i64) {
+        self.lock().for_each_pending(charges, |pending, seq| {
+            if let Some(p) = pending.iter_mut().find(|p| p.seq == seq) {
+                p.written_upto = Some(upto);
+            }
+        });
+    }
+
+    /// The transaction did not commit: the charges are not written after all.
+    pub fn unwritten(&self, charges: &[&Charge]) {
+        self.lock().for_each_pending(charges, |pending, seq| {
+            if let Some(p) = pending.iter_mut().find(|p| p.seq == seq) {
+                p.written_upto = None;
+            }
+        });
+    }
+
+    /// The charges are committed (or given up on): the database has them, memory forgets them.
+    pub fn settled(&self, charges: &[&Charge]) {
+        let mut inner = self.lock();
+        inner.for_each_pending(charges, |pending, seq| pending.retain(|p| p.seq != seq));
+        for charge in charges {
+            inner.tidy(charge.user_id, charge.key_id);
+        }
+    }
+
+    /// Reservations open right now (requests between admission and their end).
+    pub fn open_reservations(&self) -> usize {
+        self.lock().open
+    }
+}
