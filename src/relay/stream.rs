@@ -47,8 +47,38 @@ struct Choices {
 struct Progress {
     saw_done: bool,
     reported: Option<Usage>,
+    /// Output tokens counted so far from events already folded out of `unreported`.
     counted_output: u64,
+    /// The data of events seen before any usage was reported: counted with the tokenizer only
+    /// if the stream ends without usage (most upstreams report it last), so a stream that
+    /// reports usage never pays for tokenizing (or loading) anything.
+    unreported: Vec<u8>,
     client_gone_at: Option<Instant>,
+}
+
+/// Past this much unreported event data, it is counted and dropped rather than kept.
+const MAX_UNREPORTED: usize = 4 * 1024 * 1024;
+
+impl Progress {
+    fn keep_for_counting(&mut self, data: &str) {
+        if self.reported.is_some() {
+            return;
+        }
+        self.unreported.extend_from_slice(data.as_bytes());
+        self.unreported.push(b'\n');
+        if self.unreported.len() > MAX_UNREPORTED {
+            self.count_unreported();
+        }
+    }
+
+    fn count_unreported(&mut self) {
+        for data in self.unreported.split(|b| *b == b'\n') {
+            if !data.is_empty() {
+                self.counted_output += usage::count_output(data);
+            }
+        }
+        self.unreported.clear();
+    }
 }
 
 async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<Bytes>) {
@@ -61,6 +91,7 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
         saw_done: false,
         reported: None,
         counted_output: 0,
+        unreported: Vec::new(),
         client_gone_at: None,
     };
     let mut failure: Option<String> = None;
@@ -94,12 +125,19 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 break;
             }
         };
+        // The events of one upstream chunk go to the client together, in one write.
+        let mut out = Vec::new();
         for event in events {
-            forward(event, wants_usage, &mut progress, &tx).await;
+            if inspect(&event, wants_usage, &mut progress) {
+                out.extend_from_slice(&event);
+            }
         }
+        deliver(out, &mut progress, &tx).await;
     }
     if let Some(rest) = splitter.finish() {
-        forward(rest, wants_usage, &mut progress, &tx).await;
+        if inspect(&rest, wants_usage, &mut progress) {
+            deliver(rest, &mut progress, &tx).await;
+        }
     }
     let upstream = job.log.upstream.clone();
     match failure {
@@ -119,13 +157,14 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
         None => {
             let (usage, source) = match progress.reported {
                 Some(u) => (u, UsageSource::Upstream),
-                None => (
-                    Usage {
+                None => {
+                    progress.count_unreported();
+                    let usage = Usage {
                         input: job.input_tokens(),
                         output: progress.counted_output,
-                    },
-                    UsageSource::Counted,
-                ),
+                    };
+                    (usage, UsageSource::Counted)
+                }
             };
             let (status, note) = match progress.client_gone_at {
                 Some(_) => (
@@ -144,36 +183,37 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
     }
 }
 
-/// Reads one event for usage, and passes it on unless it is the usage chunk the client did not
-/// ask for (or the client has gone).
-async fn forward(
-    event: Vec<u8>,
-    wants_usage: bool,
-    progress: &mut Progress,
-    tx: &mpsc::Sender<Bytes>,
-) {
-    let mut pass = true;
-    if let Some(data) = sse::data_of(&event) {
-        if data == "[DONE]" {
-            // Held back until the charge is queued (see `pump`).
-            progress.saw_done = true;
-            pass = false;
-        } else {
-            if data.contains("\"usage\"") {
-                if let Some(u) = usage::reported_usage(data.as_bytes()) {
-                    progress.reported = Some(u);
-                    let no_choices = serde_json::from_str::<Choices>(&data)
-                        .map(|c| c.choices.is_empty())
-                        .unwrap_or(false);
-                    pass = wants_usage || !no_choices;
-                }
-            }
-            if progress.reported.is_none() {
-                progress.counted_output += usage::count_output(data.as_bytes());
-            }
+/// Reads one event for usage; says whether it goes on to the client (not the `[DONE]`, which
+/// waits for the charge, nor a usage chunk the client did not ask for).
+fn inspect(event: &[u8], wants_usage: bool, progress: &mut Progress) -> bool {
+    let Some(data) = sse::data_of(event) else {
+        return true;
+    };
+    if data == "[DONE]" {
+        // Held back until the charge is queued (see `pump`).
+        progress.saw_done = true;
+        return false;
+    }
+    if data.contains("\"usage\"") {
+        if let Some(u) = usage::reported_usage(data.as_bytes()) {
+            progress.reported = Some(u);
+            progress.unreported = Vec::new();
+            let no_choices = serde_json::from_str::<Choices>(&data)
+                .map(|c| c.choices.is_empty())
+                .unwrap_or(false);
+            return wants_usage || !no_choices;
         }
     }
-    if pass && progress.client_gone_at.is_none() && tx.send(Bytes::from(event)).await.is_err() {
+    progress.keep_for_counting(&data);
+    true
+}
+
+/// Sends what one chunk brought to the client, unless the client has gone (which it notes).
+async fn deliver(out: Vec<u8>, progress: &mut Progress, tx: &mpsc::Sender<Bytes>) {
+    if out.is_empty() || progress.client_gone_at.is_some() {
+        return;
+    }
+    if tx.send(Bytes::from(out)).await.is_err() {
         progress.client_gone_at = Some(Instant::now());
     }
 }
