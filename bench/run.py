@@ -43,12 +43,14 @@ def sse_body():
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     events.append({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "bench", "choices": [],
                    "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}})
-    return "".join("data: %s\\n\\n" % json.dumps(e, separators=(",", ":")) for e in events) + "data: [DONE]\\n\\n"
+    return "".join("data: %s\n\n" % json.dumps(e, separators=(",", ":")) for e in events) + "data: [DONE]\n\n"
 
 
 def nginx_conf(workdir):
     def quoted(s):
-        return s.replace("\\", "\\\\").replace("'", "\\'")
+        # nginx unescapes \\, \' and \n inside a quoted string: the SSE body's blank lines must
+        # reach the client as real newlines.
+        return s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
     return f"""
 worker_processes 1;
 daemon off;

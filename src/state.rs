@@ -82,6 +82,9 @@ impl AppState {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
             .tcp_nodelay(true)
+            // Failover is ours (see relay::upstreams); an API call is never redirected.
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
             .build()
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "HTTP client with settings failed; using defaults");

@@ -8,9 +8,8 @@
 //! A reservation is not written anywhere: if the process dies, the requests it covered die with
 //! it and nothing was charged for them. The database sees one charge per served request.
 //!
-//! Exactness across the writer's commits: the writer marks each pending charge with the highest
-//! ledger id of the transaction that writes it before committing, and forgets it after the
-//! commit. Admission reads the highest ledger id in the same snapshot as the balance, so a
+//! Exactness across the writer's commits: before committing, the writer moves each charge it
+//! wrote under the highest ledger id of its transaction, and forgets it after the commit. Admission reads the highest ledger id in the same snapshot as the balance, so a
 //! charge is counted exactly once: by the snapshot when its transaction is visible there, else
 //! from memory.
 
@@ -49,34 +48,52 @@ struct Inner {
     users: HashMap<i64, InFlight>,
     keys: HashMap<i64, InFlight>,
     open: usize,
-    next_seq: u64,
 }
 
 /// One account's or key's money in flight.
 #[derive(Default)]
 struct InFlight {
     reserved: i64,
-    pending: Vec<Pending>,
-}
-
-struct Pending {
-    seq: u64,
-    amount: i64,
-    /// Once the writer has written it: the highest ledger id of that transaction.
-    written_upto: Option<i64>,
+    /// Charges queued for the writer and not yet written.
+    unwritten: i64,
+    /// Charges written in a transaction not yet known to be committed: per transaction, the
+    /// highest ledger id it writes and the sum of this account's charges in it.
+    written: Vec<(i64, i64)>,
 }
 
 impl InFlight {
     /// What is in flight and not yet in a snapshot whose highest ledger id is `visible_upto`.
     fn owed(&self, visible_upto: i64) -> i64 {
-        self.pending
+        self.written
             .iter()
-            .filter(|p| p.written_upto.is_none_or(|id| id > visible_upto))
-            .fold(self.reserved, |sum, p| sum.saturating_add(p.amount))
+            .filter(|(upto, _)| *upto > visible_upto)
+            .fold(
+                self.reserved.saturating_add(self.unwritten),
+                |sum, (_, amount)| sum.saturating_add(*amount),
+            )
     }
 
     fn is_idle(&self) -> bool {
-        self.reserved == 0 && self.pending.is_empty()
+        self.reserved == 0 && self.unwritten == 0 && self.written.is_empty()
+    }
+
+    /// Moves `amount` of unwritten charges into the transaction `upto`.
+    fn write(&mut self, upto: i64, amount: i64) {
+        self.unwritten -= amount;
+        match self.written.iter_mut().find(|(u, _)| *u == upto) {
+            Some((_, sum)) => *sum += amount,
+            None => self.written.push((upto, amount)),
+        }
+    }
+
+    /// Takes `amount` out of the transaction `upto` (committed, or rolled back).
+    fn unwrite(&mut self, upto: i64, amount: i64) {
+        if let Some(i) = self.written.iter().position(|(u, _)| *u == upto) {
+            self.written[i].1 -= amount;
+            if self.written[i].1 == 0 {
+                self.written.swap_remove(i);
+            }
+        }
     }
 }
 
@@ -94,7 +111,6 @@ pub struct Reservation {
 /// A finished request's charge, for the request writer.
 #[derive(Debug, Clone)]
 pub struct Charge {
-    seq: u64,
     pub user_id: i64,
     pub key_id: Option<i64>,
     pub cost: Money,
@@ -112,17 +128,10 @@ impl Reservation {
         if cost == 0 {
             return None;
         }
-        inner.next_seq += 1;
-        let seq = inner.next_seq;
         for share in inner.shares(self.user_id, self.key_id) {
-            share.pending.push(Pending {
-                seq,
-                amount: cost,
-                written_upto: None,
-            });
+            share.unwritten = share.unwritten.saturating_add(cost);
         }
         Some(Charge {
-            seq,
             user_id: self.user_id,
             key_id: self.key_id,
             cost: Money::from_units(cost),
@@ -187,18 +196,19 @@ impl Inner {
         }
     }
 
-    fn for_each_pending(
-        &mut self,
-        charges: &[&Charge],
-        mut apply: impl FnMut(&mut Vec<Pending>, u64),
-    ) {
+    /// Applies `f` to the in-flight money of each charge's account and key.
+    fn each(&mut self, charges: &[&Charge], mut f: impl FnMut(&mut InFlight, i64)) {
         for charge in charges {
+            let amount = charge.cost.units();
             if let Some(share) = self.users.get_mut(&charge.user_id) {
-                apply(&mut share.pending, charge.seq);
+                f(share, amount);
             }
             if let Some(share) = charge.key_id.and_then(|k| self.keys.get_mut(&k)) {
-                apply(&mut share.pending, charge.seq);
+                f(share, amount);
             }
+        }
+        for charge in charges {
+            self.tidy(charge.user_id, charge.key_id);
         }
     }
 }
@@ -215,7 +225,6 @@ impl Funds {
                 users: HashMap::new(),
                 keys: HashMap::new(),
                 open: 0,
-                next_seq: 0,
             }),
         })
     }
@@ -293,29 +302,28 @@ impl Funds {
     /// The writer has written these charges in a transaction whose highest ledger id is
     /// `upto`, and is about to commit it.
     pub fn written(&self, charges: &[&Charge], upto: i64) {
-        self.lock().for_each_pending(charges, |pending, seq| {
-            if let Some(p) = pending.iter_mut().find(|p| p.seq == seq) {
-                p.written_upto = Some(upto);
-            }
+        self.lock()
+            .each(charges, |share, amount| share.write(upto, amount));
+    }
+
+    /// The transaction `upto` did not commit: the charges are unwritten again.
+    pub fn unwritten(&self, charges: &[&Charge], upto: i64) {
+        self.lock().each(charges, |share, amount| {
+            share.unwrite(upto, amount);
+            share.unwritten += amount;
         });
     }
 
-    /// The transaction did not commit: the charges are not written after all.
-    pub fn unwritten(&self, charges: &[&Charge]) {
-        self.lock().for_each_pending(charges, |pending, seq| {
-            if let Some(p) = pending.iter_mut().find(|p| p.seq == seq) {
-                p.written_upto = None;
-            }
-        });
+    /// The transaction `upto` committed: the database has these charges now.
+    pub fn committed(&self, charges: &[&Charge], upto: i64) {
+        self.lock()
+            .each(charges, |share, amount| share.unwrite(upto, amount));
     }
 
-    /// The charges are committed (or given up on): the database has them, memory forgets them.
-    pub fn settled(&self, charges: &[&Charge]) {
-        let mut inner = self.lock();
-        inner.for_each_pending(charges, |pending, seq| pending.retain(|p| p.seq != seq));
-        for charge in charges {
-            inner.tidy(charge.user_id, charge.key_id);
-        }
+    /// The writer gave up on these charges (never written): they are not owed any more.
+    pub fn abandoned(&self, charges: &[&Charge]) {
+        self.lock()
+            .each(charges, |share, amount| share.unwritten -= amount);
     }
 
     /// Reservations open right now (requests between admission and their end).

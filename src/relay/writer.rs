@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::{params, Connection};
 
@@ -156,13 +156,16 @@ fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
         // What arrives within LINGER of the first shares its transaction. No request waits for
         // the writer, so this costs no latency, and under load it spreads one commit over many
         // requests.
-        let deadline = Instant::now() + LINGER;
+        // (A sleep, not a wait on the channel: senders then never have a waiting thread to
+        // wake.)
+        if !closed {
+            std::thread::sleep(LINGER);
+        }
         while !closed && jobs.len() < BATCH {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match receiver.recv_timeout(left) {
+            match receiver.try_recv() {
                 Ok(job) => jobs.push(job),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => closed = true,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => closed = true,
             }
         }
         retry = write_batch(&mut conn, funds, jobs);
@@ -189,7 +192,6 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Job>) -> Vec<Job>
     let result = write(conn, funds, &mut finishes);
     match result {
         Ok(()) => {
-            forget(funds, &finishes);
             for ack in flushes {
                 let _ = ack.send(());
             }
@@ -205,13 +207,13 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Job>) -> Vec<Job>
             for finish in finishes {
                 let mut one = vec![finish];
                 match write(conn, funds, &mut one) {
-                    Ok(()) => forget(funds, &one),
+                    Ok(()) => {}
                     Err(e) if !is_permanent(&e) => again.append(&mut one),
                     Err(e) => {
                         // Retrying cannot change a refusal of this request's own rows.
                         tracing::error!(request_id = %one[0].log.request_id, error = %e.cli_text(),
                             "the database refused a finished request; it is not charged or logged");
-                        forget(funds, &one);
+                        funds.abandoned(&charges(&one));
                     }
                 }
             }
@@ -244,14 +246,6 @@ fn requeue(finishes: Vec<Box<Finish>>, flushes: Vec<mpsc::Sender<()>>) -> Vec<Jo
 
 fn charges(finishes: &[Box<Finish>]) -> Vec<&Charge> {
     finishes.iter().filter_map(|f| f.charge.as_ref()).collect()
-}
-
-/// The charges are in the database (or given up): in-flight money no longer counts them.
-fn forget(funds: &Funds, finishes: &[Box<Finish>]) {
-    let charges = charges(finishes);
-    if !charges.is_empty() {
-        funds.settled(&charges);
-    }
 }
 
 /// Writes the finishes in one transaction: charges first (which fix each log row's cost), then
@@ -297,11 +291,14 @@ fn write(
         tx.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")?
             .execute(params![at, key_id])?;
     }
+    // Admission counts these charges from memory until a snapshot shows `upto`.
+    let upto = last_row.unwrap_or(0);
     let charges = charges(finishes);
-    funds.written(&charges, last_row.unwrap_or(0));
+    funds.written(&charges, upto);
     if let Err(e) = tx.commit() {
-        funds.unwritten(&charges);
+        funds.unwritten(&charges, upto);
         return Err(e.into());
     }
+    funds.committed(&charges, upto);
     Ok(())
 }
