@@ -56,6 +56,7 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
     let thread = std::thread::Builder::new()
         .name("wal-checkpointer".into())
         .spawn(move || {
+            lower_priority(10);
             while !stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
@@ -65,6 +66,16 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
         })
         .map_err(|e| format!("checkpointer: {e}"))?;
     Ok((stop, thread))
+}
+
+/// Lowers the calling thread's CPU priority (its nice value, which Linux keeps per thread): the
+/// writer's and checkpointer's bursts then yield to the threads serving requests, while the
+/// writer keeps enough of a busy machine to keep up.
+fn lower_priority(nice: i32) {
+    let me = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
+        tracing::debug!(error = %e, "could not lower a background thread's priority");
+    }
 }
 
 /// Most requests written in one transaction.
@@ -139,6 +150,7 @@ impl RequestWriter {
 }
 
 fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
+    lower_priority(5);
     let mut retry: Vec<Job> = Vec::new();
     let mut pause = Duration::from_millis(50);
     let mut closed = false;
