@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -247,6 +248,12 @@ models = ["bench-sse"]
             g, n = results[(kind, c, "gateway")], results[(kind, c, "nginx")]
             print(f"{kind}: gateway throughput at c={c} is {g['rps'] / n['rps'] * 100:.0f}% of the nginx proxy's")
         print(f"gateway peak RSS: {rss_mb:.1f} MB")
+        # Every request must have been billed from the usage the mock reported: a counted one
+        # means the mock's body was not read as the relay would read a real provider's.
+        db = sqlite3.connect(os.path.join(work, "data", "code-router.db"))
+        sources = dict(db.execute("SELECT usage_source, count(*) FROM request_logs GROUP BY 1").fetchall())
+        db.close()
+        print("gateway log rows by usage source: " + ", ".join(f"{k or 'none'} {v}" for k, v in sorted(sources.items())))
         audit = subprocess.run([binary, "audit", "--config", config], capture_output=True, text=True)
         print(audit.stdout.strip() or audit.stderr.strip())
     finally:

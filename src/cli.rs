@@ -320,6 +320,7 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         .listen_addr()
         .map_err(|e| format!("server.listen: {e}"))?;
     let clock = Arc::new(SystemClock);
+    let workers = config.server.workers;
     let state = crate::open_state(config, clock.clone())?;
     if let Some(path) = config_path {
         state.set_config_path(path);
@@ -328,7 +329,11 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         .db
         .write_blocking(|conn| accounts::ensure_admin(conn, clock.now()))
         .map_err(|e| format!("creating the first admin: {}", e.cli_text()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        runtime.worker_threads(usize::from(workers));
+    }
+    let runtime = runtime
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;

@@ -202,6 +202,8 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     /// Seconds in-flight requests (streams included) may take to finish on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Threads serving requests; 0 means one per CPU core.
+    pub workers: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -249,6 +251,7 @@ impl Default for ServerConfig {
             header_timeout_secs: 30,
             body_timeout_secs: 60,
             shutdown_timeout_secs: 60,
+            workers: 0,
         }
     }
 }

@@ -17,6 +17,9 @@ use super::sse::{self, EventSplitter};
 use super::usage::{self, Usage, UsageSource};
 use super::Job;
 
+/// How long the end of the body is awaited once `[DONE]` has come.
+const AFTER_DONE: Duration = Duration::from_secs(5);
+
 /// Events buffered between the upstream reader and a slow client.
 const BUFFERED_EVENTS: usize = 64;
 
@@ -96,17 +99,22 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
     };
     let mut failure: Option<String> = None;
     let mut next = Some(first);
+    // What came with or after `[DONE]`: it goes out with the `[DONE]`, after the charge.
+    let mut tail: Vec<u8> = Vec::new();
     loop {
         let chunk = match next.take() {
             Some(chunk) => chunk,
             None => {
                 let wait = match progress.client_gone_at {
                     Some(at) => grace.saturating_sub(at.elapsed()),
+                    // After `[DONE]` only the end of the body is awaited.
+                    None if progress.saw_done => idle.min(AFTER_DONE),
                     None => idle,
                 };
                 match body.next_chunk(wait).await {
                     Ok(Some(chunk)) => chunk,
                     Ok(None) => break,
+                    Err(_) if progress.saw_done => break,
                     Err(_) if progress.client_gone_at.is_some() => {
                         tracing::info!(request_id = %job.log.request_id, "stopped reading after the client left");
                         break;
@@ -132,25 +140,28 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 out.extend_from_slice(&event);
             }
         }
-        deliver(out, &mut progress, &tx).await;
+        if progress.saw_done {
+            tail.append(&mut out);
+        } else {
+            deliver(out, &mut progress, &tx).await;
+        }
     }
     if let Some(rest) = splitter.finish() {
         if inspect(&rest, wants_usage, &mut progress) {
-            deliver(rest, &mut progress, &tx).await;
+            tail.extend_from_slice(&rest);
         }
     }
     let upstream = job.log.upstream.clone();
     match failure {
         Some(error) => {
             tracing::warn!(request_id = %job.log.request_id, %upstream, %error, "upstream stream failed");
-            if progress.client_gone_at.is_none() {
-                let event = serde_json::json!({ "error": {
-                    "message": format!("the upstream stream failed; this request was not billed (request id: {})", job.log.request_id),
-                    "type": "upstream_error",
-                    "code": "upstream_failed",
-                }});
-                let _ = tx.send(Bytes::from(format!("data: {event}\n\n"))).await;
-            }
+            let event = serde_json::json!({ "error": {
+                "message": format!("the upstream stream failed; this request was not billed (request id: {})", job.log.request_id),
+                "type": "upstream_error",
+                "code": "upstream_failed",
+            }});
+            tail.extend_from_slice(format!("data: {event}\n\n").as_bytes());
+            deliver(tail, &mut progress, &tx).await;
             job.log.error = format!("{upstream}: {error}");
             job.end_without_charge(502);
         }
@@ -174,11 +185,12 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 None => (200, String::new()),
             };
             job.end_with_usage(usage, source, status, note);
-            // The end of the stream comes after the charge is queued, so the client's next
-            // request is held after this one is settled (the writer works in order).
-            if progress.saw_done && progress.client_gone_at.is_none() {
-                let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+            // The end of the stream goes out after the charge is counted, so whatever the
+            // client sends next already sees this request's cost.
+            if progress.saw_done {
+                tail.extend_from_slice(b"data: [DONE]\n\n");
             }
+            deliver(tail, &mut progress, &tx).await;
         }
     }
 }
