@@ -10,6 +10,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_transparent_huge_pages();
     let cli = code_router::cli::Cli::parse();
     match code_router::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -18,4 +19,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// mimalloc reserves its arena with `madvise(MADV_HUGEPAGE)`, so on a kernel with transparent
+/// huge pages each 2 MiB of the arena that holds one live allocation is backed by a whole huge
+/// page. The flag is per process and the kernel checks it at fault time, so it also covers the
+/// arena reserved before `main`. Where it cannot be set, the process runs as before.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
