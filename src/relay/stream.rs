@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
+use futures_util::FutureExt;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -23,15 +24,41 @@ const AFTER_DONE: Duration = Duration::from_secs(5);
 /// Events buffered between the upstream reader and a slow client.
 const BUFFERED_EVENTS: usize = 64;
 
-/// Starts pumping `body` (whose first chunk was already read) and returns the client's response.
-pub fn start(job: Job, body: ReplyBody, first: Bytes) -> Response {
+/// Answers a stream whose first chunk was already read. When that chunk holds the whole stream
+/// (the upstream has finished), the answer goes out whole, in one write. Otherwise a task pumps
+/// the rest, and the first chunk's events are already waiting when the client's body is first
+/// read, so they leave with the headers.
+pub fn start(mut job: Job, mut body: ReplyBody, first: Bytes) -> Response {
+    let mut reader = Reader::new(job.req.wants_usage);
+    let (now, failure) = match reader.take(&first) {
+        Ok(out) => (out, None),
+        Err(sse::Oversize) => (
+            Vec::new(),
+            Some("sent an oversized stream event".to_string()),
+        ),
+    };
+    if failure.is_none() && reader.progress.saw_done {
+        if let Some(Ok(None)) = body.next_chunk(Duration::ZERO).now_or_never() {
+            reader.finish();
+            let whole = end(&mut job, &mut reader, None);
+            return respond(Body::from(whole));
+        }
+    }
     let (tx, mut rx) = mpsc::channel::<Bytes>(BUFFERED_EVENTS);
-    tokio::spawn(pump(job, body, first, tx));
+    if !now.is_empty() {
+        // The channel is new and empty: this cannot fail.
+        let _ = tx.try_send(Bytes::from(now));
+    }
+    tokio::spawn(pump(job, body, reader, failure, tx));
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
             .map(|item| item.map(Ok::<Bytes, Infallible>))
     });
-    let mut response = Response::new(Body::from_stream(stream));
+    respond(Body::from_stream(stream))
+}
+
+fn respond(body: Body) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -84,73 +111,105 @@ impl Progress {
     }
 }
 
-async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<Bytes>) {
-    let config = job.state.config();
-    let idle = Duration::from_secs(config.relay.idle_timeout_secs);
-    let grace = Duration::from_secs(config.relay.disconnect_grace_secs);
-    let wants_usage = job.req.wants_usage;
-    let mut splitter = EventSplitter::default();
-    let mut progress = Progress {
-        saw_done: false,
-        reported: None,
-        counted_output: 0,
-        unreported: Vec::new(),
-        client_gone_at: None,
-    };
-    let mut failure: Option<String> = None;
-    let mut next = Some(first);
-    // What came with or after `[DONE]`: it goes out with the `[DONE]`, after the charge.
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        let chunk = match next.take() {
-            Some(chunk) => chunk,
-            None => {
-                let wait = match progress.client_gone_at {
-                    Some(at) => grace.saturating_sub(at.elapsed()),
-                    // After `[DONE]` only the end of the body is awaited.
-                    None if progress.saw_done => idle.min(AFTER_DONE),
-                    None => idle,
-                };
-                match body.next_chunk(wait).await {
-                    Ok(Some(chunk)) => chunk,
-                    Ok(None) => break,
-                    Err(_) if progress.saw_done => break,
-                    Err(_) if progress.client_gone_at.is_some() => {
-                        tracing::info!(request_id = %job.log.request_id, "stopped reading after the client left");
-                        break;
-                    }
-                    Err(e) => {
-                        failure = Some(e.message);
-                        break;
-                    }
-                }
-            }
-        };
-        let events = match splitter.push(&chunk) {
-            Ok(events) => events,
-            Err(sse::Oversize) => {
-                failure = Some("sent an oversized stream event".into());
-                break;
-            }
-        };
-        // The events of one upstream chunk go to the client together, in one write.
+/// The reading side of a stream: splits events, reads usage, and holds the end back.
+struct Reader {
+    wants_usage: bool,
+    splitter: EventSplitter,
+    progress: Progress,
+    /// What came with or after `[DONE]`: it goes out with the `[DONE]`, after the charge.
+    tail: Vec<u8>,
+}
+
+impl Reader {
+    fn new(wants_usage: bool) -> Reader {
+        Reader {
+            wants_usage,
+            splitter: EventSplitter::default(),
+            progress: Progress {
+                saw_done: false,
+                reported: None,
+                counted_output: 0,
+                unreported: Vec::new(),
+                client_gone_at: None,
+            },
+            tail: Vec::new(),
+        }
+    }
+
+    /// Takes one upstream chunk; returns what goes on to the client now. The events of one
+    /// chunk go together, in one write.
+    fn take(&mut self, chunk: &[u8]) -> Result<Vec<u8>, sse::Oversize> {
         let mut out = Vec::new();
-        for event in events {
-            if inspect(&event, wants_usage, &mut progress) {
+        for event in self.splitter.push(chunk)? {
+            if inspect(&event, self.wants_usage, &mut self.progress) {
                 out.extend_from_slice(&event);
             }
         }
-        if progress.saw_done {
-            tail.append(&mut out);
-        } else {
-            deliver(out, &mut progress, &tx).await;
+        if self.progress.saw_done {
+            self.tail.append(&mut out);
+        }
+        Ok(out)
+    }
+
+    /// The body ended: an unfinished last event joins the tail.
+    fn finish(&mut self) {
+        if let Some(rest) = self.splitter.finish() {
+            if inspect(&rest, self.wants_usage, &mut self.progress) {
+                self.tail.extend_from_slice(&rest);
+            }
         }
     }
-    if let Some(rest) = splitter.finish() {
-        if inspect(&rest, wants_usage, &mut progress) {
-            tail.extend_from_slice(&rest);
+}
+
+async fn pump(
+    mut job: Job,
+    mut body: ReplyBody,
+    mut reader: Reader,
+    mut failure: Option<String>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let config = job.state.config();
+    let idle = Duration::from_secs(config.relay.idle_timeout_secs);
+    let grace = Duration::from_secs(config.relay.disconnect_grace_secs);
+    while failure.is_none() {
+        let progress = &reader.progress;
+        let wait = match progress.client_gone_at {
+            Some(at) => grace.saturating_sub(at.elapsed()),
+            // After `[DONE]` only the end of the body is awaited.
+            None if progress.saw_done => idle.min(AFTER_DONE),
+            None => idle,
+        };
+        let chunk = match body.next_chunk(wait).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) if progress.saw_done => break,
+            Err(_) if progress.client_gone_at.is_some() => {
+                tracing::info!(request_id = %job.log.request_id, "stopped reading after the client left");
+                break;
+            }
+            Err(e) => {
+                failure = Some(e.message);
+                break;
+            }
+        };
+        match reader.take(&chunk) {
+            Ok(out) => deliver(out, &mut reader.progress, &tx).await,
+            Err(sse::Oversize) => failure = Some("sent an oversized stream event".into()),
         }
     }
+    if failure.is_none() {
+        reader.finish();
+    }
+    let last = end(&mut job, &mut reader, failure);
+    deliver(last, &mut reader.progress, &tx).await;
+}
+
+/// Ends the request: charges what the upstream produced (or, on a failure, nothing), and returns
+/// the stream's last bytes: the held-back tail and `[DONE]`, or an error event. They go out
+/// after the charge is counted, so whatever the client sends next already sees its cost.
+fn end(job: &mut Job, reader: &mut Reader, failure: Option<String>) -> Vec<u8> {
+    let mut last = std::mem::take(&mut reader.tail);
+    let progress = &mut reader.progress;
     let upstream = job.log.upstream.clone();
     match failure {
         Some(error) => {
@@ -160,8 +219,7 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 "type": "upstream_error",
                 "code": "upstream_failed",
             }});
-            tail.extend_from_slice(format!("data: {event}\n\n").as_bytes());
-            deliver(tail, &mut progress, &tx).await;
+            last.extend_from_slice(format!("data: {event}\n\n").as_bytes());
             job.log.error = format!("{upstream}: {error}");
             job.end_without_charge(502);
         }
@@ -185,14 +243,12 @@ async fn pump(mut job: Job, mut body: ReplyBody, first: Bytes, tx: mpsc::Sender<
                 None => (200, String::new()),
             };
             job.end_with_usage(usage, source, status, note);
-            // The end of the stream goes out after the charge is counted, so whatever the
-            // client sends next already sees this request's cost.
             if progress.saw_done {
-                tail.extend_from_slice(b"data: [DONE]\n\n");
+                last.extend_from_slice(b"data: [DONE]\n\n");
             }
-            deliver(tail, &mut progress, &tx).await;
         }
     }
+    last
 }
 
 /// Reads one event for usage; says whether it goes on to the client (not the `[DONE]`, which

@@ -28,6 +28,9 @@ pub enum Mode {
     BadJson,
     /// A stream of 10 content chunks 100 ms apart, then usage.
     SlowStream,
+    /// As Ok, but a stream is sent whole: one body with a Content-Length, as a fast upstream's
+    /// stream arrives in one read.
+    WholeStream,
 }
 
 #[derive(Clone)]
@@ -120,7 +123,7 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
             }
             axum::Json(body).into_response()
         }
-        Mode::Ok | Mode::NoUsage | Mode::SlowStream => {
+        Mode::Ok | Mode::NoUsage | Mode::SlowStream | Mode::WholeStream => {
             let mut events: Vec<Value> = WORDS.iter().map(|w| chunk(w)).collect();
             if mode == Mode::SlowStream {
                 events = (0..10).map(|_| chunk("tick")).collect();
@@ -130,6 +133,10 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
                 events.push(json!({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": usage}));
             }
             let pieces = sse(events, true);
+            if mode == Mode::WholeStream {
+                let whole: Vec<u8> = pieces.iter().flat_map(|p| p.to_vec()).collect();
+                return ([("content-type", "text/event-stream")], whole).into_response();
+            }
             let delay = if mode == Mode::SlowStream { 100 } else { 0 };
             let stream =
                 futures_util::stream::unfold(pieces.into_iter(), move |mut it| async move {

@@ -140,11 +140,22 @@ fn events(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn streams_pass_through_and_the_usage_chunk_is_shown_only_when_asked() {
-    let fake = Fake::start(Mode::Ok).await;
+    // Event by event, and (WholeStream) a stream that arrives finished in one read, which the
+    // gateway answers whole.
+    for mode in [Mode::Ok, Mode::WholeStream] {
+        stream_passes_through(mode).await;
+    }
+}
+
+async fn stream_passes_through(mode: Mode) {
+    let fake = Fake::start(mode).await;
     let s = setup(&[("main", &fake, 0)], "1").await;
 
     let r = post(&s, "/v1/chat/completions", &chat(true)).await;
     assert_eq!(r.status(), 200);
+    if mode == Mode::WholeStream {
+        assert!(r.content_length().is_some(), "answered whole");
+    }
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
