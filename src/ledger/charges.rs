@@ -127,14 +127,3 @@ pub fn write_charges(
     }
     Ok((settlements, last_row))
 }
-
-/// Charges one request in its own `IMMEDIATE` transaction.
-pub fn charge(conn: &mut Connection, line: &ChargeLine) -> ApiResult<Settlement> {
-    let tx = crate::db::immediate(conn)?;
-    let (settlements, _) = write_charges(&tx, std::slice::from_ref(line))?;
-    tx.commit()?;
-    settlements
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::internal("no settlement"))
-}

@@ -128,9 +128,9 @@ impl Reservation {
         if cost == 0 {
             return None;
         }
-        for share in inner.shares(self.user_id, self.key_id) {
-            share.unwritten = share.unwritten.saturating_add(cost);
-        }
+        inner.for_shares(self.user_id, self.key_id, |share| {
+            share.unwritten = share.unwritten.saturating_add(cost)
+        });
         Some(Charge {
             user_id: self.user_id,
             key_id: self.key_id,
@@ -168,20 +168,18 @@ impl std::fmt::Debug for Reservation {
 }
 
 impl Inner {
-    fn shares(&mut self, user_id: i64, key_id: Option<i64>) -> Vec<&mut InFlight> {
-        let mut shares = vec![self.users.entry(user_id).or_default()];
+    /// Applies `f` to the account's and (with one) the key's money in flight.
+    fn for_shares(&mut self, user_id: i64, key_id: Option<i64>, f: impl Fn(&mut InFlight)) {
+        f(self.users.entry(user_id).or_default());
         if let Some(key_id) = key_id {
-            shares.push(self.keys.entry(key_id).or_default());
+            f(self.keys.entry(key_id).or_default());
         }
-        shares
     }
 
     /// Frees a reservation.
     fn end(&mut self, user_id: i64, key_id: Option<i64>, amount: i64) {
         self.open = self.open.saturating_sub(1);
-        for share in self.shares(user_id, key_id) {
-            share.reserved -= amount;
-        }
+        self.for_shares(user_id, key_id, |share| share.reserved -= amount);
         self.tidy(user_id, key_id);
     }
 
@@ -285,9 +283,7 @@ impl Funds {
             return Err(HoldError::Balance);
         }
         inner.open += 1;
-        for share in inner.shares(user_id, key_id) {
-            share.reserved += units;
-        }
+        inner.for_shares(user_id, key_id, |share| share.reserved += units);
         drop(inner);
         Ok(Reservation {
             funds: self.clone(),

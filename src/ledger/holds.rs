@@ -90,11 +90,3 @@ pub fn release_open_holds(conn: &mut Connection, reason: &str, now: i64) -> ApiR
     tx.commit()?;
     Ok(ids.len())
 }
-
-pub fn count_open_holds(conn: &Connection) -> ApiResult<i64> {
-    Ok(
-        conn.query_row("SELECT count(*) FROM holds WHERE state = 'open'", [], |r| {
-            r.get(0)
-        })?,
-    )
-}

@@ -82,7 +82,9 @@ struct Progress {
     /// The data of events seen before any usage was reported: counted with the tokenizer only
     /// if the stream ends without usage (most upstreams report it last), so a stream that
     /// reports usage never pays for tokenizing (or loading) anything.
-    unreported: Vec<u8>,
+    unreported: Vec<String>,
+    /// Bytes held in `unreported`.
+    unreported_len: usize,
     client_gone_at: Option<Instant>,
 }
 
@@ -90,24 +92,22 @@ struct Progress {
 const MAX_UNREPORTED: usize = 4 * 1024 * 1024;
 
 impl Progress {
-    fn keep_for_counting(&mut self, data: &str) {
+    fn keep_for_counting(&mut self, data: String) {
         if self.reported.is_some() {
             return;
         }
-        self.unreported.extend_from_slice(data.as_bytes());
-        self.unreported.push(b'\n');
-        if self.unreported.len() > MAX_UNREPORTED {
+        self.unreported_len += data.len();
+        self.unreported.push(data);
+        if self.unreported_len > MAX_UNREPORTED {
             self.count_unreported();
         }
     }
 
     fn count_unreported(&mut self) {
-        for data in self.unreported.split(|b| *b == b'\n') {
-            if !data.is_empty() {
-                self.counted_output += usage::count_output(data);
-            }
+        for data in self.unreported.drain(..) {
+            self.counted_output += usage::count_output(data.as_bytes());
         }
-        self.unreported.clear();
+        self.unreported_len = 0;
     }
 }
 
@@ -130,6 +130,7 @@ impl Reader {
                 reported: None,
                 counted_output: 0,
                 unreported: Vec::new(),
+                unreported_len: 0,
                 client_gone_at: None,
             },
             tail: Vec::new(),
@@ -266,13 +267,14 @@ fn inspect(event: &[u8], wants_usage: bool, progress: &mut Progress) -> bool {
         if let Some(u) = usage::reported_usage(data.as_bytes()) {
             progress.reported = Some(u);
             progress.unreported = Vec::new();
+            progress.unreported_len = 0;
             let no_choices = serde_json::from_str::<Choices>(&data)
                 .map(|c| c.choices.is_empty())
                 .unwrap_or(false);
             return wants_usage || !no_choices;
         }
     }
-    progress.keep_for_counting(&data);
+    progress.keep_for_counting(data);
     true
 }
 

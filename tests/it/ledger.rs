@@ -9,7 +9,7 @@ use code_router::accounts::Role;
 use code_router::config::Config;
 use code_router::db::{apply_pragmas, Db};
 use code_router::ledger::audit::audit;
-use code_router::ledger::charges::{self, ChargeLine, Settlement};
+use code_router::ledger::charges::{write_charges, ChargeLine, Settlement};
 use code_router::ledger::funds::{Funds, HoldError};
 use code_router::ledger::{self, money::Money};
 use code_router::logs::LogRow;
@@ -197,17 +197,17 @@ fn charges_not_yet_committed_still_count_against_the_balance() {
 }
 
 fn charge(conn: &mut Connection, request_id: &str, cost: &str, now: i64) -> Settlement {
-    charges::charge(
-        conn,
-        &ChargeLine {
-            user_id: 1,
-            key_id: Some(1),
-            cost: usd(cost),
-            request_id,
-            now,
-        },
-    )
-    .unwrap()
+    let tx = conn.transaction().unwrap();
+    let line = ChargeLine {
+        user_id: 1,
+        key_id: Some(1),
+        cost: usd(cost),
+        request_id,
+        now,
+    };
+    let (settlements, _) = write_charges(&tx, &[line]).unwrap();
+    tx.commit().unwrap();
+    settlements[0]
 }
 
 #[test]
