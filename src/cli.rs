@@ -320,7 +320,6 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         .listen_addr()
         .map_err(|e| format!("server.listen: {e}"))?;
     let clock = Arc::new(SystemClock);
-    let workers = config.server.workers;
     let state = crate::open_state(config, clock.clone())?;
     if let Some(path) = config_path {
         state.set_config_path(path);
@@ -329,11 +328,9 @@ fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
         .db
         .write_blocking(|conn| accounts::ensure_admin(conn, clock.now()))
         .map_err(|e| format!("creating the first admin: {}", e.cli_text()))?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if workers > 0 {
-        runtime.worker_threads(usize::from(workers));
-    }
-    let runtime = runtime
+    // This thread accepts connections and runs the background jobs; requests are served on
+    // `server.workers` threads of their own (see `server`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;

@@ -23,6 +23,7 @@ pub mod ratelimit;
 pub mod referral;
 pub mod relay;
 pub mod router;
+pub mod server;
 pub mod state;
 pub mod system;
 pub mod telemetry;
@@ -92,6 +93,10 @@ pub async fn serve(
         .header_read_timeout(Duration::from_secs(config.server.header_timeout_secs))
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
+    let own_client = state.clone();
+    let threads = server::ServingThreads::start(usize::from(config.server.workers), move || {
+        own_client.use_own_upstream_client()
+    })?;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -109,19 +114,41 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
+        // Off this runtime's poller, onto the serving thread's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not hand over a connection");
+                continue;
+            }
+        };
         let service =
             app.clone()
                 .map_request(move |mut request: axum::extract::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request
                 });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        threads.dispatch(move |open| {
+            let stream = match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not take over a connection");
+                    return;
+                }
+            };
+            let connection = http.serve_connection(
+                TokioIo::new(server::Lingering::new(stream)),
+                TowerToHyperService::new(service),
+            );
+            let connection = watcher.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(open);
+            });
         });
     }
     drop(listener);
@@ -135,6 +162,7 @@ pub async fn serve(
             "in-flight requests did not finish in time"
         );
     }
+    let _ = tokio::task::spawn_blocking(move || threads.stop()).await;
     let finishing = state.clone();
     let _ = tokio::task::spawn_blocking(move || shut_down(&finishing)).await;
     Ok(())

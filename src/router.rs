@@ -1,7 +1,7 @@
 //! Every route of the server, one line each, and the layers around them.
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, patch, post};
@@ -99,6 +99,16 @@ async fn tag_request(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
+    }
+    // The rest of a refused or stalled body is never read, so the connection cannot carry another
+    // request: say so, or a client would send its next request on a connection being closed.
+    if matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }

@@ -1,5 +1,6 @@
 //! Shared server state: database, clock, the live config, and the in-memory limiters.
 
+use std::cell::OnceCell;
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -19,6 +20,29 @@ use crate::relay::writer::RequestWriter;
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+thread_local! {
+    /// A serving thread's own upstream client, so the connections its requests use are driven
+    /// by that thread (see `server`).
+    static OWN_CLIENT: OnceCell<reqwest::Client> = const { OnceCell::new() };
+}
+
+/// An HTTP client for upstreams, with the relay's settings.
+fn upstream_client(config: &Config) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(config.relay.connect_timeout_secs))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        // Failover is ours (see relay::upstreams); an API call is never redirected.
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
+            reqwest::Client::new()
+        })
+}
+
 pub struct Inner {
     pub db: Db,
     pub clock: SharedClock,
@@ -27,7 +51,7 @@ pub struct Inner {
     pub keys: KeyCache,
     /// The HMAC secret API keys are hashed under.
     pub key_secret: Vec<u8>,
-    /// One pooled HTTP client for every upstream.
+    /// The pooled HTTP client for upstreams and payment providers, for threads without their own.
     pub http: reqwest::Client,
     /// Money in flight: requests' reservations and charges not yet committed.
     pub funds: Arc<Funds>,
@@ -77,19 +101,7 @@ impl AppState {
         };
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
         let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(config.relay.connect_timeout_secs))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            // Failover is ours (see relay::upstreams); an API call is never redirected.
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .build()
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "HTTP client with settings failed; using defaults");
-                reqwest::Client::new()
-            });
+        let http = upstream_client(&config);
         let funds = Arc::new(Funds::open(db.path())?);
         let writer = RequestWriter::start(db.path(), funds.clone())?;
         Ok(AppState(Arc::new(Inner {
@@ -109,6 +121,21 @@ impl AppState {
                 upstreams,
             }),
         })))
+    }
+
+    /// The upstream client for this thread: a serving thread's own, else the shared one.
+    pub fn upstream_http(&self) -> reqwest::Client {
+        OWN_CLIENT
+            .with(|own| own.get().cloned())
+            .unwrap_or_else(|| self.http.clone())
+    }
+
+    /// Gives the calling thread its own upstream client (a serving thread, as it starts).
+    pub fn use_own_upstream_client(&self) {
+        let client = upstream_client(&self.config());
+        OWN_CLIENT.with(|own| {
+            let _ = own.set(client);
+        });
     }
 
     pub fn config(&self) -> Arc<Config> {

@@ -133,7 +133,7 @@ pub async fn send(
         )));
     };
     let mut request = state
-        .http
+        .upstream_http()
         .post(url.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .body(req.upstream_body(model));
