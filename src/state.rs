@@ -102,7 +102,7 @@ impl AppState {
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
         let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));
         let http = upstream_client(&config);
-        let funds = Arc::new(Funds::open(db.path())?);
+        let funds = Arc::new(Funds::open(db.path(), db.writes())?);
         let writer = RequestWriter::start(db.path(), funds.clone())?;
         Ok(AppState(Arc::new(Inner {
             db,

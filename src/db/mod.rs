@@ -24,6 +24,8 @@ pub struct Db {
     write: ConnPool,
     path: PathBuf,
     waits: Arc<[PoolCounters; 2]>,
+    /// Counts writes through this `Db` (not the request writer's): see [`Db::writes`].
+    writes: Arc<AtomicU64>,
 }
 
 /// How often and how long callers waited for a connection of one pool.
@@ -122,11 +124,18 @@ impl Db {
             write,
             path: path.to_path_buf(),
             waits: Arc::default(),
+            writes: Arc::default(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A counter that moves after every write through this `Db` ends (committed or not), so a
+    /// cache of committed rows can tell when to read them again.
+    pub fn writes(&self) -> Arc<AtomicU64> {
+        self.writes.clone()
     }
 
     pub fn pool_waits(&self) -> PoolWaits {
@@ -163,9 +172,12 @@ impl Db {
     {
         let pool = self.write.clone();
         let waits = self.waits.clone();
+        let writes = self.writes.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = timed_get(&pool, &waits[WRITE])?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            writes.fetch_add(1, Ordering::Release);
+            result
         })
         .await?
     }
@@ -176,7 +188,9 @@ impl Db {
         f: impl FnOnce(&mut Connection) -> ApiResult<T>,
     ) -> ApiResult<T> {
         let mut conn = timed_get(&self.write, &self.waits[WRITE])?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        self.writes.fetch_add(1, Ordering::Release);
+        result
     }
 
     pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> ApiResult<T>) -> ApiResult<T> {

@@ -2,9 +2,15 @@
 //! (reservations), and what finished requests were charged that the request writer has not
 //! committed yet (pending charges).
 //!
-//! Admitting a request reads the committed balance and key usage (one indexed read on a
-//! connection of its own) and subtracts what is in flight, all under one lock; so admission never
-//! waits for a write or the disk, and concurrent requests can never reserve more than there is.
+//! Admitting a request takes the committed balance and key usage and subtracts what is in flight,
+//! all under one lock; so admission never waits for a write or the disk, and concurrent requests
+//! can never reserve more than there is. The committed values are read once (one indexed read on
+//! a connection of its own) and then kept: the writer drops an account's and a key's values when
+//! it commits charges to them, any other write through the server's `Db` drops them all, and a
+//! request the kept values would refuse reads them again first (so money added from outside the
+//! process, by the command line, is seen at once). Money taken from outside the process is seen
+//! once the account's next charge commits; until then a charge larger than the balance is capped
+//! at it (see `charges`), as for any overdraft.
 //! A reservation is not written anywhere: if the process dies, the requests it covered die with
 //! it and nothing was charged for them. The database sees one charge per served request.
 //!
@@ -15,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -40,6 +47,8 @@ impl From<rusqlite::Error> for HoldError {
 
 pub struct Funds {
     inner: Mutex<Inner>,
+    /// Moves after every write through the server's `Db` (see `Db::writes`).
+    db_writes: Arc<AtomicU64>,
 }
 
 struct Inner {
@@ -48,6 +57,19 @@ struct Inner {
     users: HashMap<i64, InFlight>,
     keys: HashMap<i64, InFlight>,
     open: usize,
+    /// Committed balances, as last read.
+    balances: HashMap<i64, Committed>,
+    /// Committed room under keys' spending limits (`None`: no limit), as last read.
+    rooms: HashMap<i64, Committed<Option<i64>>>,
+    /// `db_writes` when `balances` and `rooms` were last emptied.
+    seen_writes: u64,
+}
+
+/// A committed value and the highest ledger id of the snapshot it was read in.
+#[derive(Clone, Copy)]
+struct Committed<T = i64> {
+    value: T,
+    upto: i64,
 }
 
 /// One account's or key's money in flight.
@@ -168,6 +190,84 @@ impl std::fmt::Debug for Reservation {
 }
 
 impl Inner {
+    /// Reads (and keeps) the committed balance and, with a key, the committed room under its
+    /// spending limit.
+    #[allow(clippy::type_complexity)]
+    fn read_committed(
+        &mut self,
+        user_id: i64,
+        key_id: Option<i64>,
+    ) -> Result<(Committed, Option<Committed<Option<i64>>>), HoldError> {
+        let row: Option<(i64, Option<i64>, Option<i64>, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT u.balance, k.spend_limit - k.used, k.id,
+                        COALESCE((SELECT max(id) FROM ledger), 0)
+                 FROM users u LEFT JOIN api_keys k ON k.id = ?2 AND k.user_id = u.id
+                 WHERE u.id = ?1",
+            )?
+            .query_row(params![user_id, key_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        let Some((balance, key_room, found_key, upto)) = row else {
+            return Err(HoldError::Failed(ApiError::not_found(
+                "user_not_found",
+                "no such user",
+            )));
+        };
+        let balance = Committed {
+            value: balance,
+            upto,
+        };
+        self.balances.insert(user_id, balance);
+        let Some(key_id) = key_id else {
+            return Ok((balance, None));
+        };
+        if found_key.is_none() {
+            return Err(HoldError::Failed(ApiError::unauthorized(
+                "invalid_api_key",
+                "this API key no longer exists",
+            )));
+        }
+        let room = Committed {
+            value: key_room,
+            upto,
+        };
+        self.rooms.insert(key_id, room);
+        Ok((balance, Some(room)))
+    }
+
+    /// Whether `units` fit in the committed values less what is in flight. When both are short,
+    /// the key's limit is the answer.
+    fn admit(
+        &self,
+        user_id: i64,
+        key_id: Option<i64>,
+        balance: Committed,
+        room: Option<Committed<Option<i64>>>,
+        units: i64,
+    ) -> Result<(), HoldError> {
+        if let (
+            Some(key_id),
+            Some(Committed {
+                value: Some(room),
+                upto,
+            }),
+        ) = (key_id, room)
+        {
+            let owed = self.keys.get(&key_id).map_or(0, |s| s.owed(upto));
+            if room.saturating_sub(owed) < units {
+                return Err(HoldError::KeyLimit);
+            }
+        }
+        let owed = self.users.get(&user_id).map_or(0, |s| s.owed(balance.upto));
+        if balance.value.saturating_sub(owed) < units {
+            return Err(HoldError::Balance);
+        }
+        Ok(())
+    }
+
     /// Applies `f` to the account's and (with one) the key's money in flight.
     fn for_shares(&mut self, user_id: i64, key_id: Option<i64>, f: impl Fn(&mut InFlight)) {
         f(self.users.entry(user_id).or_default());
@@ -212,8 +312,8 @@ impl Inner {
 }
 
 impl Funds {
-    /// Opens the connection admission reads through.
-    pub fn open(path: &Path) -> Result<Funds, String> {
+    /// Opens the connection admission reads through; `db_writes` is the server's `Db::writes`.
+    pub fn open(path: &Path, db_writes: Arc<AtomicU64>) -> Result<Funds, String> {
         let conn = Connection::open(path)
             .and_then(|c| db::apply_pragmas(&c).map(|_| c))
             .map_err(|e| format!("funds: {e}"))?;
@@ -223,7 +323,11 @@ impl Funds {
                 users: HashMap::new(),
                 keys: HashMap::new(),
                 open: 0,
+                balances: HashMap::new(),
+                rooms: HashMap::new(),
+                seen_writes: 0,
             }),
+            db_writes,
         })
     }
 
@@ -247,40 +351,27 @@ impl Funds {
             )));
         }
         let mut inner = self.lock();
-        let row: Option<(i64, Option<i64>, Option<i64>, i64)> = inner
-            .conn
-            .prepare_cached(
-                "SELECT u.balance, k.spend_limit - k.used, k.id,
-                        COALESCE((SELECT max(id) FROM ledger), 0)
-                 FROM users u LEFT JOIN api_keys k ON k.id = ?2 AND k.user_id = u.id
-                 WHERE u.id = ?1",
-            )?
-            .query_row(params![user_id, key_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?;
-        let Some((balance, key_room, found_key, visible_upto)) = row else {
-            return Err(HoldError::Failed(ApiError::not_found(
-                "user_not_found",
-                "no such user",
-            )));
-        };
-        if key_id.is_some() && found_key.is_none() {
-            return Err(HoldError::Failed(ApiError::unauthorized(
-                "invalid_api_key",
-                "this API key no longer exists",
-            )));
+        let writes = self.db_writes.load(Ordering::Acquire);
+        if writes != inner.seen_writes {
+            inner.balances.clear();
+            inner.rooms.clear();
+            inner.seen_writes = writes;
         }
-        let owed = |map: &HashMap<i64, InFlight>, id: i64| {
-            map.get(&id).map_or(0, |s| s.owed(visible_upto))
-        };
-        if let (Some(key_id), Some(room)) = (key_id, key_room) {
-            if room.saturating_sub(owed(&inner.keys, key_id)) < units {
-                return Err(HoldError::KeyLimit);
+        // Kept values first; anything missing, or a refusal, reads them again.
+        let kept = match (inner.balances.get(&user_id), key_id) {
+            (Some(&balance), None) => Some((balance, None)),
+            (Some(&balance), Some(key_id)) => {
+                inner.rooms.get(&key_id).map(|&room| (balance, Some(room)))
             }
-        }
-        if balance.saturating_sub(owed(&inner.users, user_id)) < units {
-            return Err(HoldError::Balance);
+            (None, _) => None,
+        };
+        let verdict = match kept {
+            Some((balance, room)) => inner.admit(user_id, key_id, balance, room, units),
+            None => Err(HoldError::Balance),
+        };
+        if verdict.is_err() {
+            let (balance, room) = inner.read_committed(user_id, key_id)?;
+            inner.admit(user_id, key_id, balance, room, units)?;
         }
         inner.open += 1;
         inner.for_shares(user_id, key_id, |share| share.reserved += units);
@@ -310,10 +401,17 @@ impl Funds {
         });
     }
 
-    /// The transaction `upto` committed: the database has these charges now.
+    /// The transaction `upto` committed: the database has these charges now, and the kept
+    /// committed values of their accounts and keys are out of date.
     pub fn committed(&self, charges: &[&Charge], upto: i64) {
-        self.lock()
-            .each(charges, |share, amount| share.unwrite(upto, amount));
+        let mut inner = self.lock();
+        for charge in charges {
+            inner.balances.remove(&charge.user_id);
+            if let Some(key_id) = charge.key_id {
+                inner.rooms.remove(&key_id);
+            }
+        }
+        inner.each(charges, |share, amount| share.unwrite(upto, amount));
     }
 
     /// The writer gave up on these charges (never written): they are not owed any more.

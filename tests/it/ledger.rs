@@ -56,7 +56,7 @@ fn balance_and_used(db: &Db) -> (Money, Money) {
 
 /// The in-memory reservations and the request writer of a server, on `db`'s file.
 fn funds_and_writer(db: &Db) -> (Arc<Funds>, RequestWriter) {
-    let funds = Arc::new(Funds::open(db.path()).unwrap());
+    let funds = Arc::new(Funds::open(db.path(), db.writes()).unwrap());
     let writer = RequestWriter::start(db.path(), funds.clone()).unwrap();
     (funds, writer)
 }
@@ -193,6 +193,53 @@ fn charges_not_yet_committed_still_count_against_the_balance() {
     assert_eq!((rows, whole), (100, 100), "every charge collected in full");
     let report = audit(&mut conn).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
+    writer.shutdown();
+}
+
+#[test]
+fn kept_balances_follow_every_kind_of_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = funded_db(dir.path(), "1", Some("10"));
+    let (funds, writer) = funds_and_writer(&db);
+    let reserve = |amount: &str| funds.reserve(1, Some(1), usd(amount), "r");
+    // The first admission reads and keeps the balance (1).
+    reserve("1").unwrap().release();
+    assert!(matches!(reserve("1.5"), Err(HoldError::Balance)));
+
+    // Money added from outside the process (the command line, on its own connection): the kept
+    // balance would refuse, so it is read again and the request is admitted.
+    let mut outside = Connection::open(db.path()).unwrap();
+    apply_pragmas(&outside).unwrap();
+    ledger::adjust(&mut outside, 1, usd("4"), "cli top-up", "cli", 0).unwrap();
+    reserve("4.5").unwrap().release();
+
+    // Money taken through the server's own database handle: the kept 5 is dropped, not used.
+    db.write_blocking(|conn| ledger::adjust(conn, 1, usd("-4.5"), "refund", "admin", 0))
+        .unwrap();
+    assert!(matches!(reserve("1"), Err(HoldError::Balance)));
+
+    // A lowered key limit, the same way.
+    db.write_blocking(|conn| {
+        Ok(conn.execute(
+            "UPDATE api_keys SET spend_limit = ?1 WHERE id = 1",
+            [usd("0.2").units()],
+        )?)
+    })
+    .unwrap();
+    assert!(matches!(reserve("0.3"), Err(HoldError::KeyLimit)));
+
+    // The writer's commit drops what it changed: 0.2 charged leaves 0.3 and a full key.
+    let r = reserve("0.2").unwrap();
+    writer.finish(r.charge(usd("0.2")), log_of("r"), 0);
+    writer.flush();
+    assert_eq!(balance_and_used(&db), (usd("0.3"), usd("0.2")));
+    assert!(matches!(reserve("0.01"), Err(HoldError::KeyLimit)));
+    db.write_blocking(|conn| {
+        Ok(conn.execute("UPDATE api_keys SET spend_limit = NULL WHERE id = 1", [])?)
+    })
+    .unwrap();
+    reserve("0.3").unwrap().release();
+    assert!(matches!(reserve("0.31"), Err(HoldError::Balance)));
     writer.shutdown();
 }
 
