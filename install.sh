@@ -99,6 +99,8 @@ ProtectHome=true
 PrivateTmp=true
 ReadWritePaths=$data_dir
 LimitNOFILE=65536
+# Lets the request writer come back from the background when it falls behind.
+LimitNICE=+0
 
 [Install]
 WantedBy=multi-user.target

@@ -56,7 +56,9 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
     let thread = std::thread::Builder::new()
         .name("wal-checkpointer".into())
         .spawn(move || {
-            lower_priority(10);
+            // Always in the background: if it starves on a saturated machine, the writer's
+            // own commits checkpoint past WAL_SAFETY_PAGES.
+            set_background(true);
             while !stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
@@ -68,19 +70,107 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
     Ok((stop, thread))
 }
 
-/// Lowers the calling thread's CPU priority (its nice value, which Linux keeps per thread), so
-/// the checkpointer's bursts yield to the threads serving requests. Not the writer: it takes the
-/// lock that admission takes, and preempted at a low priority while holding it, it stalled
-/// admissions for tens of milliseconds (p99 at c=32 went from 5 to 70-120 ms).
-fn lower_priority(nice: i32) {
-    let me = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
-        tracing::debug!(error = %e, "could not lower a background thread's priority");
+/// Puts the calling thread in the background (`SCHED_IDLE`: any thread serving requests that
+/// wakes on its core runs at once) or back to the normal policy (which needs what
+/// `may_leave_background` checks). Returns whether the change took.
+///
+/// A background thread at the normal policy, even at nice 10, runs out its time slice before a
+/// thread serving requests that wakes on the same core gets it: measured at concurrency 1, 3% of
+/// the serving thread's wake-ups waited 0.1 to 2.9 ms behind the writer's or the checkpointer's
+/// bursts, which made most of the added p99.
+fn set_background(on: bool) -> bool {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadPriorityOsValue, ThreadSchedulePolicy,
+    };
+    let policy = if on {
+        NormalThreadSchedulePolicy::Idle
+    } else {
+        NormalThreadSchedulePolicy::Other
+    };
+    match set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Os(ThreadPriorityOsValue::default()),
+        ThreadSchedulePolicy::Normal(policy),
+    ) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = ?e, background = on, "could not change a thread's scheduling policy");
+            false
+        }
+    }
+}
+
+/// How the request writer is scheduled. In the background while it keeps up, so that its
+/// commits never delay a request; at the normal policy, with a fair share of the CPU, from the
+/// moment it finds a full batch waiting (on a saturated machine a background thread barely
+/// runs), until it has kept up for `CALM`.
+struct Scheduling {
+    background: bool,
+    /// Since when batches have been small, while at the normal policy.
+    calm_since: Option<std::time::Instant>,
+}
+
+/// How long the writer must keep up before it goes back to the background.
+const CALM: Duration = Duration::from_secs(1);
+
+/// Whether this process may move a thread from the background back to the normal policy:
+/// Linux allows it with `CAP_SYS_NICE` or an `RLIMIT_NICE` that permits nice 0 (20 or more;
+/// systemd's `LimitNICE=+0`).
+fn may_leave_background() -> bool {
+    let nice_limit = rustix::process::getrlimit(rustix::process::Resource::Nice).current;
+    nice_limit.is_none_or(|limit| limit >= 20)
+        || rustix::thread::capabilities(None).is_ok_and(|caps| {
+            caps.effective
+                .contains(rustix::thread::CapabilitySet::SYS_NICE)
+        })
+}
+
+impl Scheduling {
+    fn start() -> Self {
+        // A writer that could not come back from the background would starve under load.
+        let background = if may_leave_background() {
+            set_background(true)
+        } else {
+            tracing::info!(
+                "the request writer stays at normal priority (allow nice 0 with LimitNICE=+0, or \
+                 CAP_SYS_NICE, to let it run in the background while it keeps up)"
+            );
+            false
+        };
+        Scheduling {
+            background,
+            calm_since: None,
+        }
+    }
+
+    /// After gathering a batch of `size` jobs.
+    fn gathered(&mut self, size: usize) {
+        if size >= BATCH {
+            self.calm_since = None;
+            if self.background {
+                self.background = !set_background(false);
+            }
+        } else if !self.background && size < BATCH / 8 {
+            let now = std::time::Instant::now();
+            let since = *self.calm_since.get_or_insert(now);
+            if now.duration_since(since) >= CALM && set_background(true) {
+                self.background = true;
+                self.calm_since = None;
+            }
+        } else {
+            self.calm_since = None;
+        }
     }
 }
 
 /// Most requests written in one transaction.
 const BATCH: usize = 1024;
+
+/// The checkpointer runs in the background and can starve on a saturated machine; past this
+/// many WAL pages the writer's own commit checkpoints (which it otherwise never does, so that a
+/// commit does not pay a checkpoint's fsync).
+const WAL_SAFETY_PAGES: i64 = 16_384;
 
 /// How long the writer gathers finished requests before it writes them.
 const LINGER: Duration = Duration::from_millis(2);
@@ -89,7 +179,10 @@ impl RequestWriter {
     pub fn start(path: &Path, funds: Arc<Funds>) -> Result<RequestWriter, String> {
         let conn = Connection::open(path)
             .and_then(|c| db::apply_pragmas(&c).map(|_| c))
-            .and_then(|c| c.pragma_update(None, "wal_autocheckpoint", 0).map(|_| c))
+            .and_then(|c| {
+                c.pragma_update(None, "wal_autocheckpoint", WAL_SAFETY_PAGES)
+                    .map(|_| c)
+            })
             .map_err(|e| format!("request writer: {e}"))?;
         let checkpointer = start_checkpointer(path)?;
         let (sender, receiver) = mpsc::channel();
@@ -151,6 +244,7 @@ impl RequestWriter {
 }
 
 fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
+    let mut scheduling = Scheduling::start();
     let mut retry: Vec<Job> = Vec::new();
     let mut pause = Duration::from_millis(50);
     let mut closed = false;
@@ -180,6 +274,7 @@ fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
                 Err(TryRecvError::Disconnected) => closed = true,
             }
         }
+        scheduling.gathered(jobs.len());
         retry = write_batch(&mut conn, funds, jobs);
         if retry.is_empty() {
             pause = Duration::from_millis(50);
