@@ -10,11 +10,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
@@ -38,6 +38,7 @@ struct Finish {
 
 pub struct RequestWriter {
     sender: Mutex<Option<Sender<Job>>>,
+    scheduling: Arc<Scheduling>,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpointer: Mutex<Option<(Arc<AtomicBool>, JoinHandle<()>)>>,
 }
@@ -58,7 +59,7 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
         .spawn(move || {
             // Always in the background: if it starves on a saturated machine, the writer's
             // own commits checkpoint past WAL_SAFETY_PAGES.
-            set_background(true);
+            set_background(thread_priority::thread_native_id(), true);
             while !stopping.load(Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
                 if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
@@ -70,26 +71,28 @@ fn start_checkpointer(path: &Path) -> Result<(Arc<AtomicBool>, JoinHandle<()>), 
     Ok((stop, thread))
 }
 
-/// Puts the calling thread in the background (`SCHED_IDLE`: any thread serving requests that
-/// wakes on its core runs at once) or back to the normal policy (which needs what
+/// Puts a thread of this process in the background (`SCHED_IDLE`: any thread serving requests
+/// that wakes on its core runs at once) or back to the normal policy (which needs what
 /// `may_leave_background` checks). Returns whether the change took.
 ///
 /// A background thread at the normal policy, even at nice 10, runs out its time slice before a
 /// thread serving requests that wakes on the same core gets it: measured at concurrency 1, 3% of
 /// the serving thread's wake-ups waited 0.1 to 2.9 ms behind the writer's or the checkpointer's
 /// bursts, which made most of the added p99.
-fn set_background(on: bool) -> bool {
+fn set_background(thread: thread_priority::ThreadId, on: bool) -> bool {
     use thread_priority::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadPriority, ThreadPriorityOsValue, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, NormalThreadSchedulePolicy, ThreadPriority,
+        ThreadPriorityOsValue, ThreadSchedulePolicy,
     };
     let policy = if on {
         NormalThreadSchedulePolicy::Idle
     } else {
         NormalThreadSchedulePolicy::Other
     };
+    // (For the normal policies this also sets the calling thread's nice value to the one given,
+    // 0, which every thread here already has.)
     match set_thread_priority_and_policy(
-        thread_native_id(),
+        thread,
         ThreadPriority::Os(ThreadPriorityOsValue::default()),
         ThreadSchedulePolicy::Normal(policy),
     ) {
@@ -100,19 +103,6 @@ fn set_background(on: bool) -> bool {
         }
     }
 }
-
-/// How the request writer is scheduled. In the background while it keeps up, so that its
-/// commits never delay a request; at the normal policy, with a fair share of the CPU, from the
-/// moment it finds a full batch waiting (on a saturated machine a background thread barely
-/// runs), until it has kept up for `CALM`.
-struct Scheduling {
-    background: bool,
-    /// Since when batches have been small, while at the normal policy.
-    calm_since: Option<std::time::Instant>,
-}
-
-/// How long the writer must keep up before it goes back to the background.
-const CALM: Duration = Duration::from_secs(1);
 
 /// Whether this process may move a thread from the background back to the normal policy:
 /// Linux allows it with `CAP_SYS_NICE` or an `RLIMIT_NICE` that permits nice 0 (20 or more;
@@ -126,40 +116,80 @@ fn may_leave_background() -> bool {
         })
 }
 
+/// How the request writer is scheduled: in the background while it keeps up, so that its commits
+/// never delay a request; at the normal policy, with a fair share of the CPU, while it is behind.
+/// On a saturated machine a background thread barely runs, so it may not notice its own backlog:
+/// the thread queueing the `BATCH`th unwritten request brings it back. It returns to the
+/// background once it has kept up for `CALM`.
+#[derive(Default)]
+struct Scheduling {
+    /// The writer thread, once it runs in the background.
+    thread: OnceLock<thread_priority::ThreadId>,
+    background: AtomicBool,
+    /// Finished requests queued and not yet taken by the writer.
+    queued: AtomicUsize,
+}
+
+/// How long the writer must keep up before it goes back to the background.
+const CALM: Duration = Duration::from_secs(1);
+
 impl Scheduling {
-    fn start() -> Self {
+    /// On the writer thread, as it starts.
+    fn start(&self) {
         // A writer that could not come back from the background would starve under load.
-        let background = if may_leave_background() {
-            set_background(true)
-        } else {
+        if !may_leave_background() {
             tracing::info!(
                 "the request writer stays at normal priority (allow nice 0 with LimitNICE=+0, or \
                  CAP_SYS_NICE, to let it run in the background while it keeps up)"
             );
-            false
-        };
-        Scheduling {
-            background,
-            calm_since: None,
+            return;
+        }
+        let me = *self.thread.get_or_init(thread_priority::thread_native_id);
+        if set_background(me, true) {
+            self.background.store(true, Ordering::Release);
         }
     }
 
-    /// After gathering a batch of `size` jobs.
-    fn gathered(&mut self, size: usize) {
-        if size >= BATCH {
-            self.calm_since = None;
-            if self.background {
-                self.background = !set_background(false);
+    /// Brings the writer back to the normal policy, if it is in the background.
+    fn wake(&self) {
+        if let Some(&thread) = self.thread.get() {
+            if self.background.swap(false, Ordering::AcqRel) && !set_background(thread, false) {
+                self.background.store(true, Ordering::Release);
             }
-        } else if !self.background && size < BATCH / 8 {
-            let now = std::time::Instant::now();
-            let since = *self.calm_since.get_or_insert(now);
-            if now.duration_since(since) >= CALM && set_background(true) {
-                self.background = true;
-                self.calm_since = None;
+        }
+    }
+
+    /// A request was queued for the writer.
+    fn queued(&self) {
+        let queued = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        if queued >= BATCH && self.background.load(Ordering::Relaxed) {
+            self.wake();
+        }
+    }
+
+    /// On the writer thread: it took `taken` queued requests into a batch of `size` jobs.
+    /// `calm_since` is when batches started being small, at the normal policy.
+    fn gathered(&self, taken: usize, size: usize, calm_since: &mut Option<Instant>) {
+        self.queued.fetch_sub(taken, Ordering::Relaxed);
+        let background = self.background.load(Ordering::Acquire);
+        if size >= BATCH {
+            *calm_since = None;
+            if background {
+                self.wake();
+            }
+        } else if !background && size < BATCH / 8 {
+            let now = Instant::now();
+            let since = *calm_since.get_or_insert(now);
+            if now.duration_since(since) >= CALM {
+                if let Some(&me) = self.thread.get() {
+                    if set_background(me, true) {
+                        self.background.store(true, Ordering::Release);
+                        *calm_since = None;
+                    }
+                }
             }
         } else {
-            self.calm_since = None;
+            *calm_since = None;
         }
     }
 }
@@ -186,18 +216,24 @@ impl RequestWriter {
             .map_err(|e| format!("request writer: {e}"))?;
         let checkpointer = start_checkpointer(path)?;
         let (sender, receiver) = mpsc::channel();
+        let scheduling = Arc::new(Scheduling::default());
+        let shared = scheduling.clone();
         let thread = std::thread::Builder::new()
             .name("request-writer".into())
-            .spawn(move || run(conn, &funds, receiver))
+            .spawn(move || run(conn, &funds, receiver, &shared))
             .map_err(|e| format!("request writer: {e}"))?;
         Ok(RequestWriter {
             sender: Mutex::new(Some(sender)),
+            scheduling,
             thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
         })
     }
 
     fn send(&self, job: Job) -> bool {
+        // Counted before it can be taken, so the count never goes below zero. (A job sent after
+        // the writer stopped stays counted; nothing reads the count then.)
+        self.scheduling.queued();
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         sender
             .as_ref()
@@ -243,13 +279,15 @@ impl RequestWriter {
     }
 }
 
-fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
-    let mut scheduling = Scheduling::start();
+fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>, scheduling: &Scheduling) {
+    scheduling.start();
+    let mut calm_since = None;
     let mut retry: Vec<Job> = Vec::new();
     let mut pause = Duration::from_millis(50);
     let mut closed = false;
     loop {
         let mut jobs: Vec<Job> = std::mem::take(&mut retry);
+        let retried = jobs.len();
         if jobs.is_empty() {
             if closed {
                 return;
@@ -274,7 +312,7 @@ fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Job>) {
                 Err(TryRecvError::Disconnected) => closed = true,
             }
         }
-        scheduling.gathered(jobs.len());
+        scheduling.gathered(jobs.len() - retried, jobs.len(), &mut calm_since);
         retry = write_batch(&mut conn, funds, jobs);
         if retry.is_empty() {
             pause = Duration::from_millis(50);
@@ -408,4 +446,65 @@ fn write(
     }
     funds.committed(&charges, upto);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thread_priority::{
+        thread_schedule_policy_param, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+    };
+
+    fn policy(thread: thread_priority::ThreadId) -> ThreadSchedulePolicy {
+        thread_schedule_policy_param(thread).unwrap().0
+    }
+
+    #[test]
+    fn a_backlog_brings_a_background_writer_back_and_calm_sends_it_back() {
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        let scheduling = Arc::new(Scheduling::default());
+        let (started, stop) = (mpsc::channel(), mpsc::channel::<()>());
+        let writer = {
+            let scheduling = scheduling.clone();
+            let (started, stop) = (started.0, stop.1);
+            std::thread::spawn(move || {
+                scheduling.start();
+                started.send(thread_priority::thread_native_id()).unwrap();
+                let _ = stop.recv();
+            })
+        };
+        let thread = started.1.recv().unwrap();
+        if !may_leave_background() {
+            // Without CAP_SYS_NICE or RLIMIT_NICE it must never go to the background.
+            assert_eq!(policy(thread), other);
+        } else {
+            assert_eq!(policy(thread), idle);
+            for _ in 0..BATCH - 1 {
+                scheduling.queued();
+            }
+            assert_eq!(
+                policy(thread),
+                idle,
+                "below a batch it stays in the background"
+            );
+            scheduling.queued();
+            assert_eq!(policy(thread), other, "a full batch waiting brings it back");
+            assert!(!scheduling.background.load(Ordering::Acquire));
+            // The writer took the batch; small batches for less than CALM keep it at normal.
+            let mut calm = None;
+            scheduling.gathered(BATCH, 10, &mut calm);
+            assert_eq!(scheduling.queued.load(Ordering::Relaxed), 0);
+            assert_eq!(policy(thread), other);
+            let mut calm = Some(Instant::now().checked_sub(CALM * 2).unwrap());
+            scheduling.gathered(0, 10, &mut calm);
+            assert_eq!(
+                policy(thread),
+                idle,
+                "kept up for CALM: back to the background"
+            );
+        }
+        stop.0.send(()).unwrap();
+        writer.join().unwrap();
+    }
 }
