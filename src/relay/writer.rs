@@ -255,6 +255,8 @@ impl RequestWriter {
 
     /// Waits until everything queued so far is written.
     pub fn flush(&self) {
+        // Somebody waits: the writer must not wait for an idle core.
+        self.scheduling.wake();
         let (ack, done) = mpsc::channel();
         if self.send(Job::Flush(ack)) {
             let _ = done.recv_timeout(Duration::from_secs(30));
@@ -263,6 +265,7 @@ impl RequestWriter {
 
     /// Writes what is queued and stops the thread.
     pub fn shutdown(&self) {
+        self.scheduling.wake();
         drop(self.sender.lock().unwrap_or_else(|p| p.into_inner()).take());
         if let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = thread.join();
@@ -503,6 +506,9 @@ mod tests {
                 idle,
                 "kept up for CALM: back to the background"
             );
+            // A flush (somebody waiting) wakes it too.
+            scheduling.wake();
+            assert_eq!(policy(thread), other);
         }
         stop.0.send(()).unwrap();
         writer.join().unwrap();
