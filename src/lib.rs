@@ -79,7 +79,8 @@ pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String
 ///
 /// The accept loop is our own, on hyper directly, so that every connection gets a header-read
 /// timeout (a client trickling headers is cut off, not kept forever) and TCP_NODELAY (without
-/// it, a stream's small events wait on the client's delayed ACKs).
+/// it, a stream's small events wait on the client's delayed ACKs). It only accepts: each
+/// connection is served on one of `server.workers` threads of its own (see `server`).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
