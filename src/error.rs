@@ -15,6 +15,9 @@ pub struct ApiError {
     pub message: String,
     pub detail: Option<String>,
     pub retry_after_secs: Option<u64>,
+    /// The database refused the data itself (a constraint, a missing row): trying the same
+    /// write again cannot succeed, unlike after a lock, a full disk or an I/O error.
+    pub refused: bool,
 }
 
 impl ApiError {
@@ -31,6 +34,7 @@ impl ApiError {
             message: message.into(),
             detail: None,
             retry_after_secs: None,
+            refused: false,
         }
     }
 
@@ -126,7 +130,14 @@ impl From<rusqlite::Error> for ApiError {
                 return ApiError::busy();
             }
         }
-        ApiError::internal(format!("database: {e}"))
+        let refused = matches!(&e, rusqlite::Error::QueryReturnedNoRows)
+            || matches!(
+                &e,
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
+            );
+        let mut error = ApiError::internal(format!("database: {e}"));
+        error.refused = refused;
+        error
     }
 }
 

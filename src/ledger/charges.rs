@@ -50,7 +50,10 @@ pub fn write_charges(
                 .query_row([line.user_id], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| {
-                    ApiError::internal(format!("charging user {}: no such user", line.user_id))
+                    let mut e =
+                        ApiError::internal(format!("charging user {}: no such user", line.user_id));
+                    e.refused = true;
+                    e
                 })?,
         };
         let room = match line.key_id {

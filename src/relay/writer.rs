@@ -345,7 +345,7 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Job>) -> Vec<Job>
             }
             Vec::new()
         }
-        Err(e) if e.code == "busy" || finishes.len() <= 1 && !is_permanent(&e) => {
+        Err(e) if e.code == "busy" || finishes.len() <= 1 && !e.refused => {
             tracing::warn!(error = %e.cli_text(), requests = finishes.len(), "could not write finished requests yet; trying again");
             requeue(finishes, flushes)
         }
@@ -356,7 +356,7 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Job>) -> Vec<Job>
                 let mut one = vec![finish];
                 match write(conn, funds, &mut one) {
                     Ok(()) => {}
-                    Err(e) if !is_permanent(&e) => again.append(&mut one),
+                    Err(e) if !e.refused => again.append(&mut one),
                     Err(e) => {
                         // Retrying cannot change a refusal of this request's own rows.
                         tracing::error!(request_id = %one[0].log.request_id, error = %e.cli_text(),
@@ -368,21 +368,6 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Job>) -> Vec<Job>
             requeue(again, flushes)
         }
     }
-}
-
-/// A refusal that no retry changes (a constraint, a missing row), as opposed to a lock, a full
-/// disk or an I/O error.
-fn is_permanent(e: &ApiError) -> bool {
-    let detail = e.detail.as_deref().unwrap_or("");
-    [
-        "constraint",
-        "no such user",
-        "FOREIGN KEY",
-        "NOT NULL",
-        "CHECK",
-    ]
-    .iter()
-    .any(|needle| detail.contains(needle))
 }
 
 #[allow(clippy::vec_box)] // finishes stay boxed to move back into the queue unchanged

@@ -10,7 +10,7 @@ use code_router::config::Config;
 use code_router::db::{apply_pragmas, Db};
 use code_router::ledger::audit::audit;
 use code_router::ledger::charges::{write_charges, ChargeLine, Settlement};
-use code_router::ledger::funds::{Funds, HoldError};
+use code_router::ledger::funds::{Charge, Funds, HoldError};
 use code_router::ledger::{self, money::Money};
 use code_router::logs::LogRow;
 use code_router::relay::writer::RequestWriter;
@@ -240,6 +240,49 @@ fn kept_balances_follow_every_kind_of_write() {
     .unwrap();
     reserve("0.3").unwrap().release();
     assert!(matches!(reserve("0.31"), Err(HoldError::Balance)));
+    writer.shutdown();
+}
+
+#[test]
+fn a_request_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = funded_db(dir.path(), "1", None);
+    let (funds, writer) = funds_and_writer(&db);
+    let good = |id: &str| {
+        let r = funds.reserve(1, Some(1), usd("0.1"), id).unwrap();
+        writer.finish(r.charge(usd("0.1")), log_of(id), 0);
+    };
+    good("before");
+    // A charge to an account that is not there (the database refuses it, whatever the retry).
+    let orphan = Charge {
+        user_id: 999,
+        key_id: None,
+        cost: usd("0.1"),
+        request_id: "orphan".into(),
+    };
+    let mut orphan_log = log_of("orphan");
+    orphan_log.user_id = Some(999);
+    writer.finish(Some(orphan), orphan_log, 0);
+    good("after");
+    writer.flush();
+    assert_eq!(balance_and_used(&db), (usd("0.8"), usd("0.2")));
+    let conn = Connection::open(db.path()).unwrap();
+    let logged: Vec<String> = conn
+        .prepare("SELECT request_id FROM request_logs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(logged, ["before", "after"]);
+    // The writer goes on, and nothing of the dropped request stays in flight.
+    good("later");
+    writer.flush();
+    funds
+        .reserve(1, Some(1), usd("0.7"), "rest")
+        .unwrap()
+        .release();
+    assert_eq!(balance_and_used(&db), (usd("0.7"), usd("0.3")));
     writer.shutdown();
 }
 
