@@ -126,17 +126,16 @@ pub struct Reservation {
     pub user_id: i64,
     pub key_id: Option<i64>,
     pub amount: Money,
-    pub request_id: String,
     open: bool,
 }
 
-/// A finished request's charge, for the request writer.
+/// A finished request's charge, for the request writer (which writes it with the request's log
+/// row, and takes the request id from there).
 #[derive(Debug, Clone)]
 pub struct Charge {
     pub user_id: i64,
     pub key_id: Option<i64>,
     pub cost: Money,
-    pub request_id: String,
 }
 
 impl Reservation {
@@ -157,7 +156,6 @@ impl Reservation {
             user_id: self.user_id,
             key_id: self.key_id,
             cost: Money::from_units(cost),
-            request_id: std::mem::take(&mut self.request_id),
         })
     }
 
@@ -184,7 +182,6 @@ impl std::fmt::Debug for Reservation {
             .field("user_id", &self.user_id)
             .field("key_id", &self.key_id)
             .field("amount", &self.amount)
-            .field("request_id", &self.request_id)
             .finish()
     }
 }
@@ -342,7 +339,6 @@ impl Funds {
         user_id: i64,
         key_id: Option<i64>,
         amount: Money,
-        request_id: &str,
     ) -> Result<Reservation, HoldError> {
         let units = amount.units();
         if units <= 0 {
@@ -381,7 +377,6 @@ impl Funds {
             user_id,
             key_id,
             amount,
-            request_id: request_id.to_string(),
             open: true,
         })
     }

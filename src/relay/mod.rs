@@ -186,7 +186,7 @@ async fn prepare(
         if amount.is_positive() {
             let held = state
                 .funds
-                .reserve(job.key.user_id, Some(job.key.id), amount, &log.request_id)
+                .reserve(job.key.user_id, Some(job.key.id), amount)
                 .map_err(|e| match e {
                 HoldError::Balance => ApiError::new(
                     StatusCode::FORBIDDEN,

@@ -230,24 +230,24 @@ impl RequestWriter {
         })
     }
 
-    fn send(&self, job: Job) -> bool {
+    /// Queues `job`; hands it back if the writer has stopped.
+    fn send(&self, job: Job) -> Result<(), Job> {
         // Counted before it can be taken, so the count never goes below zero. (A job sent after
         // the writer stopped stays counted; nothing reads the count then.)
         self.scheduling.queued();
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        sender
-            .as_ref()
-            .map(|s| s.send(job).is_ok())
-            .unwrap_or(false)
+        match sender.as_ref() {
+            Some(s) => s.send(job).map_err(|e| e.0),
+            None => Err(job),
+        }
     }
 
     /// Queues a finished request: its charge (if any) and its log row. Never blocks.
     pub fn finish(&self, charge: Option<Charge>, log: LogRow, now: i64) {
-        let request_id = log.request_id.clone();
         let job = Finish { charge, log, now };
-        if !self.send(Job::Finish(Box::new(job))) {
+        if let Err(Job::Finish(job)) = self.send(Job::Finish(Box::new(job))) {
             tracing::error!(
-                %request_id,
+                request_id = %job.log.request_id,
                 "a request finished after the writer stopped; it is not charged or logged"
             );
         }
@@ -258,7 +258,7 @@ impl RequestWriter {
         // Somebody waits: the writer must not wait for an idle core.
         self.scheduling.wake();
         let (ack, done) = mpsc::channel();
-        if self.send(Job::Flush(ack)) {
+        if self.send(Job::Flush(ack)).is_ok() {
             let _ = done.recv_timeout(Duration::from_secs(30));
         }
     }
@@ -396,7 +396,7 @@ fn write(
                 user_id: c.user_id,
                 key_id: c.key_id,
                 cost: c.cost,
-                request_id: &c.request_id,
+                request_id: &f.log.request_id,
                 now: f.now,
             })
         })

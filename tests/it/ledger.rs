@@ -82,8 +82,8 @@ fn racing_reservations_never_overdraw_balance_or_key_limit() {
             std::thread::spawn(move || {
                 let key_id = if t % 2 == 0 { Some(1) } else { None };
                 for i in 0..30 {
-                    match funds.reserve(1, key_id, usd("0.01"), &format!("t{t}-{i}")) {
-                        Ok(r) => taken.lock().unwrap().push(r),
+                    match funds.reserve(1, key_id, usd("0.01")) {
+                        Ok(r) => taken.lock().unwrap().push((format!("t{t}-{i}"), r)),
                         Err(HoldError::Balance | HoldError::KeyLimit) => {}
                         Err(HoldError::Failed(e)) => panic!("reserve failed: {}", e.cli_text()),
                     }
@@ -95,20 +95,19 @@ fn racing_reservations_never_overdraw_balance_or_key_limit() {
         t.join().unwrap();
     }
     let taken = std::mem::take(&mut *taken.lock().unwrap());
-    let keyed = taken.iter().filter(|r| r.key_id.is_some()).count();
+    let keyed = taken.iter().filter(|(_, r)| r.key_id.is_some()).count();
     // 720 attempts of 0.01 against a balance of 1 and a key limit of 0.6.
     assert!(keyed <= 60, "key limit held: {keyed}");
     assert_eq!(taken.len(), 100, "the balance is reserved to the last cent");
     assert_eq!(funds.open_reservations(), 100);
     // Nothing is written for a reservation.
     assert_eq!(balance_and_used(&db), (usd("1"), Money::ZERO));
-    let refused = funds.reserve(1, None, usd("0.01"), "one more");
+    let refused = funds.reserve(1, None, usd("0.01"));
     assert!(matches!(refused, Err(HoldError::Balance)), "{refused:?}");
 
     // Charge every other one 0.004, release the rest.
     let mut keyed_charged = 0;
-    for (n, r) in taken.into_iter().enumerate() {
-        let request_id = r.request_id.clone();
+    for (n, (request_id, r)) in taken.into_iter().enumerate() {
         if n % 2 == 0 {
             keyed_charged += usize::from(r.key_id.is_some());
             let charge = r.charge(usd("0.004"));
@@ -161,7 +160,7 @@ fn charges_not_yet_committed_still_count_against_the_balance() {
                 while refusals < 200 {
                     i += 1;
                     let request_id = format!("t{t}-{i}");
-                    match funds.reserve(1, Some(1), usd("0.01"), &request_id) {
+                    match funds.reserve(1, Some(1), usd("0.01")) {
                         Ok(r) => {
                             served.fetch_add(1, Ordering::SeqCst);
                             writer.finish(r.charge(usd("0.01")), log_of(&request_id), 0);
@@ -201,7 +200,7 @@ fn kept_balances_follow_every_kind_of_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "1", Some("10"));
     let (funds, writer) = funds_and_writer(&db);
-    let reserve = |amount: &str| funds.reserve(1, Some(1), usd(amount), "r");
+    let reserve = |amount: &str| funds.reserve(1, Some(1), usd(amount));
     // The first admission reads and keeps the balance (1).
     reserve("1").unwrap().release();
     assert!(matches!(reserve("1.5"), Err(HoldError::Balance)));
@@ -249,7 +248,7 @@ fn a_request_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_writte
     let db = funded_db(dir.path(), "1", None);
     let (funds, writer) = funds_and_writer(&db);
     let good = |id: &str| {
-        let r = funds.reserve(1, Some(1), usd("0.1"), id).unwrap();
+        let r = funds.reserve(1, Some(1), usd("0.1")).unwrap();
         writer.finish(r.charge(usd("0.1")), log_of(id), 0);
     };
     good("before");
@@ -258,7 +257,6 @@ fn a_request_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_writte
         user_id: 999,
         key_id: None,
         cost: usd("0.1"),
-        request_id: "orphan".into(),
     };
     let mut orphan_log = log_of("orphan");
     orphan_log.user_id = Some(999);
@@ -278,10 +276,7 @@ fn a_request_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_writte
     // The writer goes on, and nothing of the dropped request stays in flight.
     good("later");
     writer.flush();
-    funds
-        .reserve(1, Some(1), usd("0.7"), "rest")
-        .unwrap()
-        .release();
+    funds.reserve(1, Some(1), usd("0.7")).unwrap().release();
     assert_eq!(balance_and_used(&db), (usd("0.7"), usd("0.3")));
     writer.shutdown();
 }
