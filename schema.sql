@@ -56,41 +56,27 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_by_user ON api_keys(user_id);
 
--- Holds as versions before in-memory reservations wrote them (kept for their ledger rows, and
--- released at start-up if a file still has open ones). The server writes none now.
-CREATE TABLE holds (
-    id          INTEGER PRIMARY KEY,
-    user_id     INTEGER NOT NULL REFERENCES users(id),
-    key_id      INTEGER REFERENCES api_keys(id),
-    amount      INTEGER NOT NULL CHECK (amount > 0),
-    request_id  TEXT    NOT NULL DEFAULT '',
-    state       TEXT    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'settled', 'released')),
-    cost        INTEGER,                            -- exact charge, once settled
-    created_at  INTEGER NOT NULL,
-    closed_at   INTEGER
-);
-CREATE INDEX holds_open ON holds(state) WHERE state = 'open';
-
 -- The ledger: one row per change of any balance, append-only (see the triggers below).
 -- amount is signed; balance_after is the balance of `account` right after this row.
 CREATE TABLE ledger (
     id            INTEGER PRIMARY KEY,
     user_id       INTEGER NOT NULL REFERENCES users(id),
     account       TEXT    NOT NULL CHECK (account IN ('balance', 'reward')),
+    -- 'hold' and 'release' rows were written by versions that kept holds in the database; the
+    -- server writes neither now (holds live in memory), but old files keep them.
     kind          TEXT    NOT NULL CHECK (kind IN ('topup', 'redeem', 'hold', 'settle', 'release',
-                                                   'refund', 'referral_reward', 'transfer', 'adjust')),
+                                                   'refund', 'referral_reward', 'commission',
+                                                   'transfer', 'adjust')),
     amount        INTEGER NOT NULL,
     balance_after INTEGER NOT NULL,
     reason        TEXT    NOT NULL DEFAULT '',
-    ref_type      TEXT    NOT NULL DEFAULT '',       -- request | code | order | hold | user | admin
+    ref_type      TEXT    NOT NULL DEFAULT '',       -- request | code | order | user | admin
     ref_id        TEXT    NOT NULL DEFAULT '',
-    key_id        INTEGER REFERENCES api_keys(id),   -- the key a hold/settle/release counts against
-    hold_id       INTEGER REFERENCES holds(id),
+    key_id        INTEGER REFERENCES api_keys(id),   -- the key a request's charge counts against
     created_at    INTEGER NOT NULL
 );
 CREATE INDEX ledger_by_user ON ledger(user_id, id);
--- No index by hold_id: only the offline audit reads by it, and it scans anyway. Every index here is
--- written on every billed request.
+-- Every index here is written on every billed request.
 
 CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;

@@ -60,7 +60,7 @@ enum Command {
     /// Redemption codes
     #[command(subcommand)]
     Codes(CodesCommand),
-    /// Re-derive every balance, key limit and hold from the ledger; exits non-zero on any mismatch
+    /// Re-derive every balance and key limit from the ledger; exits non-zero on any mismatch
     Audit {
         #[command(flatten)]
         common: Common,
@@ -245,8 +245,8 @@ pub fn run(cli: Cli) -> Result<(), String> {
                 println!("MISMATCH {problem}");
             }
             let summary = format!(
-                "{} accounts, {} keys, {} ledger rows, {} open holds",
-                report.accounts, report.keys, report.ledger_rows, report.open_holds
+                "{} accounts, {} keys, {} ledger rows",
+                report.accounts, report.keys, report.ledger_rows
             );
             if report.is_clean() {
                 println!("audit: clean ({summary})");

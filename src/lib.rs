@@ -48,23 +48,9 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::state::AppState;
 
-/// Opens the database named by the config, releases holds that an earlier version left open in
-/// the file (their requests died with it), and builds the server state.
+/// Opens the database named by the config (migrating an older file) and builds the server state.
 pub fn open_state(config: Config, clock: SharedClock) -> Result<AppState, String> {
     let db = Db::open(&config.database_path())?;
-    let now = clock.now();
-    let released = db
-        .write_blocking(|conn| {
-            ledger::holds::release_open_holds(
-                conn,
-                "released at start-up: request did not finish",
-                now,
-            )
-        })
-        .map_err(|e| format!("releasing unfinished holds: {}", e.cli_text()))?;
-    if released > 0 {
-        tracing::warn!(released, "released holds left open by the previous run");
-    }
     for problem in config.payments.unset_secrets() {
         tracing::error!("{problem}; that payment method fails until it is set");
     }

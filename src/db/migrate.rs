@@ -1,14 +1,24 @@
 //! Schema versions: a new file gets `schema.sql` whole; an older file gets each later migration in
 //! order, one transaction each; `PRAGMA user_version` records where a file stands.
 
-use rusqlite::Connection;
+use rusqlite::{params, Connection, Transaction};
 
 /// The full, current schema, applied to an empty database.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
+/// One step from a schema version to the next: plain SQL, or SQL that needs a loop around it.
+pub enum Migration {
+    Sql(&'static str),
+    Steps(fn(&Transaction) -> rusqlite::Result<()>),
+}
+
 /// Migrations from version N (index N-1) to N+1. The schema version is one more than their count.
 /// Add a migration here AND fold the same change into schema.sql.
-pub const MIGRATIONS: &[&str] = &[];
+pub const MIGRATIONS: &[Migration] = &[
+    // 1 → 2: the `holds` table and the ledger's `hold_id` go (holds live in memory); the ledger
+    // learns the `commission` kind.
+    Migration::Steps(drop_holds),
+];
 
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 
@@ -45,18 +55,115 @@ pub fn migrate(conn: &mut Connection) -> Result<(), String> {
         tx.commit().map_err(|e| e.to_string())?;
         return Ok(());
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Rebuilding a table (SQLite's way to change a column or a CHECK) needs foreign keys off,
+    // which can only change outside a transaction; each migration checks them before it commits.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(|e| e.to_string())?;
+    let result = run_migrations(conn, version);
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(|e| e.to_string())?;
+    result
+}
+
+fn run_migrations(conn: &mut Connection, version: i64) -> Result<(), String> {
+    for (index, migration) in MIGRATIONS.iter().enumerate() {
         let to = index as i64 + 2;
         if version >= to {
             continue;
         }
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
-        tx.execute_batch(sql)
-            .map_err(|e| format!("migration to version {to}: {e}"))?;
-        tx.pragma_update(None, "user_version", to)
-            .map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())?;
+        let failed = |e: rusqlite::Error| format!("migration to version {to}: {e}");
+        let tx = conn.transaction().map_err(failed)?;
+        match migration {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(failed)?,
+            Migration::Steps(steps) => steps(&tx).map_err(failed)?,
+        }
+        let broken: i64 = tx
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .map_err(failed)?;
+        if broken > 0 {
+            return Err(format!(
+                "migration to version {to}: {broken} rows would break foreign keys; nothing changed"
+            ));
+        }
+        tx.pragma_update(None, "user_version", to).map_err(failed)?;
+        tx.commit().map_err(failed)?;
         tracing::info!(version = to, "database migrated");
     }
     Ok(())
+}
+
+/// Version 2: releases what an old file still holds (the requests behind open holds died with
+/// the process that took them), then rebuilds the ledger without `hold_id` and drops `holds`.
+fn drop_holds(tx: &Transaction) -> rusqlite::Result<()> {
+    let open: Vec<(i64, i64, Option<i64>, i64, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, user_id, key_id, amount, request_id FROM holds WHERE state = 'open' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for (id, user_id, key_id, amount, request_id) in open {
+        let after: i64 = tx.query_row(
+            "UPDATE users SET balance = balance + ?1 WHERE id = ?2 RETURNING balance",
+            params![amount, user_id],
+            |r| r.get(0),
+        )?;
+        if let Some(key_id) = key_id {
+            tx.execute(
+                "UPDATE api_keys SET used = used - ?1 WHERE id = ?2",
+                params![amount, key_id],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO ledger (user_id, account, kind, amount, balance_after, reason, ref_type,
+                                 ref_id, key_id, created_at)
+             VALUES (?1, 'balance', 'release', ?2, ?3, 'released at upgrade: request did not finish',
+                     'request', ?4, ?5, ?6)",
+            params![user_id, amount, after, request_id, key_id, now],
+        )?;
+        tx.execute(
+            "UPDATE holds SET state = 'released', cost = 0, closed_at = ?1 WHERE id = ?2",
+            params![now, id],
+        )?;
+    }
+    tx.execute_batch(
+        "CREATE TABLE ledger_v2 (
+             id            INTEGER PRIMARY KEY,
+             user_id       INTEGER NOT NULL REFERENCES users(id),
+             account       TEXT    NOT NULL CHECK (account IN ('balance', 'reward')),
+             kind          TEXT    NOT NULL CHECK (kind IN ('topup', 'redeem', 'hold', 'settle', 'release',
+                                                            'refund', 'referral_reward', 'commission',
+                                                            'transfer', 'adjust')),
+             amount        INTEGER NOT NULL,
+             balance_after INTEGER NOT NULL,
+             reason        TEXT    NOT NULL DEFAULT '',
+             ref_type      TEXT    NOT NULL DEFAULT '',
+             ref_id        TEXT    NOT NULL DEFAULT '',
+             key_id        INTEGER REFERENCES api_keys(id),
+             created_at    INTEGER NOT NULL
+         );
+         INSERT INTO ledger_v2 (id, user_id, account, kind, amount, balance_after, reason, ref_type,
+                                ref_id, key_id, created_at)
+             SELECT id, user_id, account, kind, amount, balance_after, reason, ref_type, ref_id,
+                    key_id, created_at
+             FROM ledger ORDER BY id;
+         DROP TABLE ledger;
+         ALTER TABLE ledger_v2 RENAME TO ledger;
+         CREATE INDEX ledger_by_user ON ledger(user_id, id);
+         CREATE TRIGGER ledger_is_append_only_update BEFORE UPDATE ON ledger
+         BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
+         CREATE TRIGGER ledger_is_append_only_delete BEFORE DELETE ON ledger
+         BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;
+         DROP TABLE holds;",
+    )
 }

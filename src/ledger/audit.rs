@@ -1,4 +1,4 @@
-//! `code-router audit`: re-derives every balance, key limit and hold from the ledger alone, names
+//! `code-router audit`: re-derives every balance and key limit from the ledger alone, names
 //! each account where the stored figures disagree, and each request charged more than once.
 
 use std::collections::HashMap;
@@ -13,7 +13,6 @@ pub struct AuditReport {
     pub accounts: usize,
     pub ledger_rows: usize,
     pub keys: usize,
-    pub open_holds: usize,
     pub problems: Vec<String>,
 }
 
@@ -78,7 +77,8 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
         }
     }
 
-    // 3. Each key's used amount: what its holds, settlements and releases add up to.
+    // 3. Each key's used amount: what its charges add up to (with the holds and releases of
+    // versions that wrote them).
     {
         let mut stmt = tx.prepare(
             "SELECT k.id, k.name, u.username, k.used,
@@ -101,51 +101,11 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
         }
     }
 
-    // 4. Each hold (written by earlier versions) against its own rows: one hold row, then at most
-    // one settle or release.
-    {
-        let mut stmt = tx.prepare(
-            "WITH per_hold AS (
-                 SELECT hold_id,
-                        sum(CASE WHEN kind = 'hold' THEN amount END) AS held,
-                        count(CASE WHEN kind = 'settle' THEN 1 END) AS settles,
-                        count(CASE WHEN kind = 'release' THEN 1 END) AS releases,
-                        sum(CASE WHEN kind IN ('settle', 'release') THEN amount END) AS closing
-                 FROM ledger WHERE hold_id IS NOT NULL GROUP BY hold_id)
-             SELECT h.id, h.user_id, h.amount, h.state, COALESCE(h.cost, 0),
-                    COALESCE(p.held, 0), COALESCE(p.settles, 0), COALESCE(p.releases, 0),
-                    COALESCE(p.closing, 0)
-             FROM holds h LEFT JOIN per_hold p ON p.hold_id = h.id
-             ORDER BY h.id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (id, user_id, amount): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let (state, cost, held): (String, i64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
-            let (settles, releases, closing): (i64, i64, i64) = (r.get(6)?, r.get(7)?, r.get(8)?);
-            let ok = held == -amount
-                && match state.as_str() {
-                    "open" => settles + releases == 0,
-                    "settled" => settles == 1 && releases == 0 && -(held + closing) == cost,
-                    "released" => settles == 0 && releases == 1 && closing == amount,
-                    _ => false,
-                };
-            if state == "open" {
-                report.open_holds += 1;
-            }
-            if !ok {
-                report.problems.push(format!(
-                    "user {user_id}: hold {id} ({state}, {}) does not match its ledger rows",
-                    usd(amount)
-                ));
-            }
-        }
-    }
-    // 5. Each request charged at most once.
+    // 4. Each request charged at most once.
     {
         let mut stmt = tx.prepare(
             "SELECT ref_id, count(*) FROM ledger
-             WHERE kind = 'settle' AND ref_type = 'request' AND hold_id IS NULL
+             WHERE kind = 'settle' AND ref_type = 'request'
              GROUP BY ref_id HAVING count(*) > 1",
         )?;
         let mut rows = stmt.query([])?;

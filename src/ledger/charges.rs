@@ -101,7 +101,6 @@ pub fn write_charges(
                 ref_type: "request",
                 ref_id: line.request_id,
                 key_id: line.key_id,
-                hold_id: None,
             };
             append_ledger_row(conn, &entry, Money::from_units(after), line.now)?;
             last_row = Some(conn.last_insert_rowid());

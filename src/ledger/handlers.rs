@@ -37,7 +37,7 @@ pub struct LedgerListResponse {
     tag = "ledger",
     summary = "The member's ledger",
     description = "Every change to the member's balances, newest first: top-ups, redemptions, \
-        holds and settlements of requests, refunds, referral rewards, transfers and adjustments.",
+        charges of requests, refunds, referral rewards, transfers and adjustments.",
     params(LedgerQuery),
     security(("cr_session" = [])),
     responses(

@@ -1,4 +1,5 @@
-//! Money: the money type, the append-only ledger, balances, holds, and the audit that proves them.
+//! Money: the money type, the append-only ledger, balances, in-flight funds, and the audit that
+//! proves them.
 //! Every change of a balance goes through [`post`], which updates the account row and appends its
 //! ledger row in the caller's transaction, so the two can never disagree.
 
@@ -6,7 +7,6 @@ pub mod audit;
 pub mod charges;
 pub mod funds;
 pub mod handlers;
-pub mod holds;
 pub mod money;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -39,9 +39,7 @@ impl Account {
 pub enum Kind {
     Topup,
     Redeem,
-    Hold,
     Settle,
-    Release,
     Refund,
     ReferralReward,
     Transfer,
@@ -53,9 +51,7 @@ impl Kind {
         match self {
             Kind::Topup => "topup",
             Kind::Redeem => "redeem",
-            Kind::Hold => "hold",
             Kind::Settle => "settle",
-            Kind::Release => "release",
             Kind::Refund => "refund",
             Kind::ReferralReward => "referral_reward",
             Kind::Transfer => "transfer",
@@ -71,11 +67,10 @@ pub struct Entry<'a> {
     pub kind: Kind,
     pub amount: Money,
     pub reason: &'a str,
-    /// What caused it: `request`, `code`, `order`, `user`, `admin`, `hold`.
+    /// What caused it: `request`, `code`, `order`, `user`, `admin`.
     pub ref_type: &'a str,
     pub ref_id: &'a str,
     pub key_id: Option<i64>,
-    pub hold_id: Option<i64>,
 }
 
 /// Applies `entry` to the account's balance and appends its ledger row, inside the caller's
@@ -136,8 +131,8 @@ pub fn append_ledger_row(
 ) -> ApiResult<()> {
     conn.prepare_cached(
         "INSERT INTO ledger (user_id, account, kind, amount, balance_after, reason, ref_type, ref_id,
-                             key_id, hold_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                             key_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         entry.user_id,
@@ -149,7 +144,6 @@ pub fn append_ledger_row(
         entry.ref_type,
         entry.ref_id,
         entry.key_id,
-        entry.hold_id,
         now
     ])?;
     Ok(())
@@ -187,7 +181,6 @@ pub fn adjust(
         ref_type: "admin",
         ref_id: by,
         key_id: None,
-        hold_id: None,
     };
     let Some(after) = post(&tx, &entry, now)? else {
         return Err(ApiError::bad_request(
@@ -205,8 +198,9 @@ pub struct LedgerRow {
     /// Which balance the row moves: `balance` or `reward`.
     #[schema(example = "balance")]
     pub account: String,
-    /// Why: `topup`, `redeem`, `hold`, `settle`, `release`, `refund`, `referral_reward`,
-    /// `transfer` or `adjust`.
+    /// Why: `topup`, `redeem`, `settle` (a request's charge), `refund`, `referral_reward`,
+    /// `transfer` or `adjust` (`hold` and `release` appear only in files kept from versions that
+    /// wrote holds to the database).
     #[schema(example = "settle")]
     pub kind: String,
     pub amount: Money,

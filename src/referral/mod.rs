@@ -48,7 +48,6 @@ pub fn reward_registration(
                 ref_type: "user",
                 ref_id: &ref_id,
                 key_id: None,
-                hold_id: None,
             },
             now,
         )?;
@@ -100,7 +99,6 @@ fn pay_inviter(conn: &Connection, invitee_id: i64, now: i64) -> ApiResult<()> {
             ref_type: "user",
             ref_id: &ref_id,
             key_id: None,
-            hold_id: None,
         },
         now,
     )
@@ -197,7 +195,6 @@ pub fn transfer_to_balance(
         ref_type: "user",
         ref_id: &ref_id,
         key_id: None,
-        hold_id: None,
     };
     let reward_balance = ledger::post(&tx, &out, now)?.ok_or_else(|| {
         ApiError::bad_request(

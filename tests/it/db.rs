@@ -86,3 +86,139 @@ fn the_ledger_is_append_only() {
         .unwrap_err();
     assert!(err.cli_text().contains("append-only"));
 }
+
+/// A file as version 1 left it: a funded account with a key, a hold settled the old way (its
+/// `hold` and `settle` rows linked by `hold_id`), a charge the new way, and a hold still open
+/// (its request died with the process that took it).
+fn version_1_file(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("fixtures/schema-v1.sql"))
+        .unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 1;
+         INSERT INTO users (id, username, password_hash, referral_code, balance, created_at)
+             VALUES (1, 'old', 'x', 'R1', 0, 0);
+         INSERT INTO api_keys (id, user_id, name, key_hash, key_hint, used, created_at)
+             VALUES (1, 1, 'k', x'01', 'sk-…', 0, 0);
+         INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, created_at)
+             VALUES (1, 'balance', 'adjust', 5000000000, 5000000000, 'admin', 'cli', 0);
+         -- settled the old way: hold 1.0, cost 0.3, so the settle row gives back 0.7
+         INSERT INTO holds (id, user_id, key_id, amount, request_id, state, cost, created_at, closed_at)
+             VALUES (1, 1, 1, 1000000000, 'req_old', 'settled', 300000000, 0, 1);
+         INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, key_id, hold_id, created_at)
+             VALUES (1, 'balance', 'hold', -1000000000, 4000000000, 'request', 'req_old', 1, 1, 0);
+         INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, key_id, hold_id, created_at)
+             VALUES (1, 'balance', 'settle', 700000000, 4700000000, 'request', 'req_old', 1, 1, 1);
+         -- charged the new way
+         INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, key_id, created_at)
+             VALUES (1, 'balance', 'settle', -200000000, 4500000000, 'request', 'req_new', 1, 2);
+         -- still open: 2.0 taken from the balance and the key
+         INSERT INTO holds (id, user_id, key_id, amount, request_id, created_at)
+             VALUES (2, 1, 1, 2000000000, 'req_lost', 3);
+         INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, key_id, hold_id, created_at)
+             VALUES (1, 'balance', 'hold', -2000000000, 2500000000, 'request', 'req_lost', 1, 2, 3);
+         UPDATE users SET balance = 2500000000 WHERE id = 1;
+         UPDATE api_keys SET used = 2500000000 WHERE id = 1;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_1_file_loses_its_holds_and_keeps_its_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("code-router.db");
+    version_1_file(&path);
+
+    let db = Db::open(&path).unwrap();
+    let mut report = None;
+    db.write_blocking(|conn| {
+        report = Some(code_router::ledger::audit::audit(conn)?);
+        Ok(())
+    })
+    .unwrap();
+    let report = report.unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(
+        report.ledger_rows, 6,
+        "every row kept, and one release added"
+    );
+
+    let read = |sql: &str| -> i64 {
+        db.read_blocking(|conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
+            .unwrap()
+    };
+    assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
+    // The open hold went back: 5.0 − 0.3 − 0.2 = 4.5, and the key counts only what was charged.
+    assert_eq!(
+        read("SELECT balance FROM users WHERE id = 1"),
+        4_500_000_000
+    );
+    assert_eq!(read("SELECT used FROM api_keys WHERE id = 1"), 500_000_000);
+    assert_eq!(
+        read("SELECT count(*) FROM ledger WHERE kind = 'release' AND ref_id = 'req_lost' AND amount = 2000000000"),
+        1
+    );
+    assert_eq!(
+        read("SELECT count(*) FROM sqlite_master WHERE name = 'holds'"),
+        0
+    );
+    assert_eq!(
+        read("SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'hold_id'"),
+        0
+    );
+    assert_eq!(read("PRAGMA foreign_keys"), 1);
+    // The rebuilt ledger is still append-only, indexed, and takes the new kind.
+    let err = db
+        .write_blocking(|conn| Ok(conn.execute("DELETE FROM ledger", [])?))
+        .unwrap_err();
+    assert!(err.cli_text().contains("append-only"), "{}", err.cli_text());
+    assert_eq!(
+        read("SELECT count(*) FROM sqlite_master WHERE name = 'ledger_by_user'"),
+        1
+    );
+    db.write_blocking(|conn| {
+        conn.execute(
+            "INSERT INTO ledger (user_id, account, kind, amount, balance_after, created_at)
+             VALUES (1, 'reward', 'commission', 1, 1, 9)",
+            [],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    drop(db);
+
+    // A migrated file has the schema a new file gets.
+    let fresh = dir.path().join("fresh.db");
+    let fresh_db = Db::open(&fresh).unwrap();
+    let schema_of = |db: &Db| -> Vec<(String, String)> {
+        db.read_blocking(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap()
+    };
+    let normalize = |sql: &str| -> String {
+        let no_comments: String = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        no_comments.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let migrated = Db::open(&path).unwrap();
+    let (a, b) = (schema_of(&migrated), schema_of(&fresh_db));
+    let names = |s: &[(String, String)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b));
+    for ((name, x), (_, y)) in a.iter().zip(b.iter()) {
+        assert_eq!(
+            normalize(x)
+                .replace("ledger_v2", "ledger")
+                .replace("\"ledger\"", "ledger"),
+            normalize(y),
+            "{name}"
+        );
+    }
+}

@@ -1,12 +1,10 @@
 //! Money: reservations racing on one balance and one key limit, charges in flight, capped
-//! charges, holds an earlier version left open, the audit, backups under writes, and
-//! `GET /api/ledger`.
+//! charges, the audit, backups under writes, and `GET /api/ledger`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use code_router::accounts::Role;
-use code_router::config::Config;
 use code_router::db::{apply_pragmas, Db};
 use code_router::ledger::audit::audit;
 use code_router::ledger::charges::{write_charges, ChargeLine, Settlement};
@@ -324,76 +322,12 @@ fn a_charge_is_collected_only_as_far_as_money_and_the_key_limit_allow() {
     assert!(audit(&mut conn).unwrap().is_clean());
 }
 
-/// An open hold as versions before in-memory reservations wrote it: the holds row, the balance
-/// and key usage taken, and its `hold` ledger row.
-fn legacy_open_hold(conn: &Connection, amount: &str) {
-    let units = usd(amount).units();
-    conn.execute(
-        "INSERT INTO holds (user_id, key_id, amount, request_id, created_at) VALUES (1, 1, ?1, 'lost', 0)",
-        [units],
-    )
-    .unwrap();
-    let hold_id = conn.last_insert_rowid();
-    conn.execute(
-        "UPDATE users SET balance = balance - ?1 WHERE id = 1",
-        [units],
-    )
-    .unwrap();
-    conn.execute("UPDATE api_keys SET used = used + ?1 WHERE id = 1", [units])
-        .unwrap();
-    conn.execute(
-        "INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, key_id, hold_id, created_at)
-         SELECT 1, 'balance', 'hold', -?1, balance, 'request', 'lost', 1, ?2, 0 FROM users WHERE id = 1",
-        params![units, hold_id],
-    )
-    .unwrap();
-}
-
-#[test]
-fn holds_left_open_by_an_earlier_version_are_released_at_start_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = funded_db(dir.path(), "5", None);
-    db.write_blocking(|conn| {
-        legacy_open_hold(conn, "2");
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(balance_and_used(&db), (usd("3"), usd("2")));
-    let report = db.write_blocking(audit).unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
-    assert_eq!(report.open_holds, 1);
-    drop(db);
-
-    let mut config = Config::default();
-    config.server.data_dir = dir.path().to_path_buf();
-    let state = code_router::open_state(config, Arc::new(code_router::clock::SystemClock)).unwrap();
-    let (balance, used) = balance_and_used(&state.db);
-    assert_eq!((balance, used), (usd("5"), Money::ZERO));
-    let (kind, reason): (String, String) = state
-        .db
-        .read_blocking(|conn| {
-            Ok(conn.query_row(
-                "SELECT kind, reason FROM ledger ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
-        })
-        .unwrap();
-    assert_eq!(kind, "release");
-    assert!(reason.contains("start-up"));
-    let report = state.db.write_blocking(audit).unwrap();
-    assert!(report.is_clean(), "{:?}", report.problems);
-    assert_eq!(report.open_holds, 0);
-    state.writer.shutdown();
-}
-
 #[test]
 fn audit_names_every_kind_of_tampering() {
     let tamperings = [
         ("UPDATE users SET balance = balance + 1 WHERE id = 1", "user 1 (payer): balance"),
         ("UPDATE users SET reward_balance = 7 WHERE id = 1", "user 1 (payer): reward"),
         ("UPDATE api_keys SET used = used + 3 WHERE id = 1", "key 1 (k) of payer"),
-        ("UPDATE holds SET amount = 1 WHERE id = 1", "hold 1"),
         (
             "INSERT INTO ledger (user_id, account, kind, amount, balance_after, created_at) VALUES (1, 'balance', 'topup', 5, 999, 0)",
             "ledger row",
@@ -414,7 +348,6 @@ fn audit_names_every_kind_of_tampering() {
         let mut conn = Connection::open(db.path()).unwrap();
         apply_pragmas(&conn).unwrap();
         charge(&mut conn, "r", "0.2", 0);
-        legacy_open_hold(&conn, "0.1");
         assert!(audit(&mut conn).unwrap().is_clean());
         conn.execute_batch(sql).unwrap();
         let report = audit(&mut conn).unwrap();

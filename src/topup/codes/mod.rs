@@ -189,7 +189,6 @@ pub fn redeem(conn: &mut Connection, user_id: i64, code: &str, now: i64) -> ApiR
         ref_type: "code",
         ref_id: &ref_id,
         key_id: None,
-        hold_id: None,
     };
     let balance = ledger::post(&tx, &entry, now)?
         .ok_or_else(|| ApiError::internal("a code's credit was refused by the balance check"))?;

@@ -219,7 +219,6 @@ pub fn credit_paid_order(
         ref_type: "order",
         ref_id: &order.order_no,
         key_id: None,
-        hold_id: None,
     };
     let balance = ledger::post(tx, &entry, now)?
         .ok_or_else(|| ApiError::internal("a credit was refused by the balance check"))?;
