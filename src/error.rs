@@ -110,6 +110,13 @@ impl ApiError {
         )
     }
 
+    /// The error's JSON body: `{"error":{"message","type","code"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "error": { "message": self.message, "type": self.kind, "code": self.code }
+        })
+    }
+
     /// Text for the command line: the message, or the internal detail when there is one.
     pub fn cli_text(&self) -> String {
         match &self.detail {
@@ -160,10 +167,7 @@ impl IntoResponse for ApiError {
             // The request span (see router.rs) puts the request id beside this line.
             tracing::error!(status = self.status.as_u16(), detail = %detail, "request failed");
         }
-        let body = json!({
-            "error": { "message": self.message, "type": self.kind, "code": self.code }
-        });
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = (self.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after_secs {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod background;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -156,11 +157,12 @@ pub async fn serve(
 }
 
 /// After the last response: write every finished request, then fold the WAL into the database
-/// file. A request cut off by the grace period is neither charged nor logged: its reservation
-/// lived only in memory.
+/// file. A request cut off by the grace period is neither charged nor logged: its hold lived
+/// only in memory.
 fn shut_down(state: &AppState) {
     state.writer.shutdown();
-    let open = state.funds.open_reservations();
+    state.checkpointer.stop();
+    let open = state.funds.open_holds();
     if open > 0 {
         tracing::warn!(open, "requests still running at shutdown are not charged");
     }

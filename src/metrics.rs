@@ -172,10 +172,10 @@ pub async fn scrape(
     let mut out = String::new();
     encode(&mut out, &state.metrics.registry).map_err(ApiError::internal)?;
     // Figures read at scrape time rather than counted.
-    let holds = state.funds.open_reservations();
+    let holds = state.funds.open_holds();
     let _ = writeln!(
         out,
-        "# HELP code_router_holds_open Reservations (holds) of requests in flight."
+        "# HELP code_router_holds_open Holds of requests in flight."
     );
     let _ = writeln!(out, "# TYPE code_router_holds_open gauge");
     let _ = writeln!(out, "code_router_holds_open {holds}");

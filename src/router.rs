@@ -11,6 +11,7 @@ use std::time::Duration;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::Instrument;
 
+use crate::relay::dialects::Wire;
 use crate::state::AppState;
 use crate::{
     accounts, admin, console, keys, ledger, logs, metrics, random, referral, relay, system, topup,
@@ -62,10 +63,10 @@ pub fn build_router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(api_limit));
 
     let gateway = Router::new()
-        .route("/v1/chat/completions", post(relay::handlers::chat_completions))
-        .route("/v1/completions", post(relay::handlers::completions))
-        .route("/v1/embeddings", post(relay::handlers::embeddings))
-        .route("/v1/models", get(relay::handlers::list_models))
+        .route("/v1/chat/completions", relay::endpoint(Wire::Chat))
+        .route("/v1/completions", relay::endpoint(Wire::Completions))
+        .route("/v1/embeddings", relay::endpoint(Wire::Embeddings))
+        .route("/v1/models", get(relay::models::list_models))
         .route("/v1/dashboard/billing/subscription", get(keys::billing::subscription))
         .route("/v1/dashboard/billing/usage", get(keys::billing::usage))
         .layer(DefaultBodyLimit::max(gateway_limit));

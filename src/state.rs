@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::db::checkpoint::Checkpointer;
 use crate::db::Db;
 use crate::keys::cache::KeyCache;
 use crate::ledger::funds::Funds;
+use crate::ledger::writer::RequestWriter;
 use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::RateLimiter;
+use crate::relay::route::Sticky;
 use crate::relay::upstreams::UpstreamSet;
-use crate::relay::writer::RequestWriter;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -53,10 +55,14 @@ pub struct Inner {
     pub key_secret: Vec<u8>,
     /// The pooled HTTP client for upstreams and payment providers, for threads without their own.
     pub http: reqwest::Client,
-    /// Money in flight: requests' reservations and charges not yet committed.
+    /// Money in flight: requests' holds and charges not yet committed.
     pub funds: Arc<Funds>,
     /// Writes finished requests' charges and log rows, group-committed.
     pub writer: RequestWriter,
+    /// Folds the WAL into the database file in the background.
+    pub checkpointer: Checkpointer,
+    /// Which upstream each recent session was answered by.
+    pub sticky: Sticky,
     pub metrics: Metrics,
     config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
@@ -104,6 +110,7 @@ impl AppState {
         let http = upstream_client(&config);
         let funds = Arc::new(Funds::open(db.path(), db.writes())?);
         let writer = RequestWriter::start(db.path(), funds.clone())?;
+        let checkpointer = Checkpointer::start(db.path())?;
         Ok(AppState(Arc::new(Inner {
             db,
             clock,
@@ -113,6 +120,8 @@ impl AppState {
             http,
             funds,
             writer,
+            checkpointer,
+            sticky: Sticky::default(),
             metrics: Metrics::default(),
             config_path: OnceLock::new(),
             live: RwLock::new(Live {

@@ -1,6 +1,7 @@
 //! The SQLite file: pragmas on every connection, a read pool and one writer, run off the async executor.
 
 pub mod backup;
+pub mod checkpoint;
 pub mod migrate;
 
 use std::path::{Path, PathBuf};

@@ -1,23 +1,25 @@
-//! Money in flight, in memory: what requests have reserved before their upstream call
-//! (reservations), and what finished requests were charged that the request writer has not
-//! committed yet (pending charges).
+//! Money in flight, in memory: what requests hold before their upstream call (holds), and what
+//! finished requests were charged that the request writer has not committed yet (pending
+//! charges).
 //!
 //! Admitting a request takes the committed balance and key usage and subtracts what is in flight,
 //! all under one lock; so admission never waits for a write or the disk, and concurrent requests
-//! can never reserve more than there is. The committed values are read once (one indexed read on
+//! can never hold more than there is. The committed values are read once (one indexed read on
 //! a connection of its own) and then kept: the writer drops an account's and a key's values when
 //! it commits charges to them, any other write through the server's `Db` drops them all, and a
 //! request the kept values would refuse reads them again first (so money added from outside the
 //! process, by the command line, is seen at once). Money taken from outside the process is seen
 //! once the account's next charge commits; until then a charge larger than the balance is capped
 //! at it (see `charges`), as for any overdraft.
-//! A reservation is not written anywhere: if the process dies, the requests it covered die with
-//! it and nothing was charged for them. The database sees one charge per served request.
+//! A hold is not written anywhere: if the process dies, the requests it covered die with it and
+//! nothing was charged for them. The database sees one charge per served request.
 //!
 //! Exactness across the writer's commits: before committing, the writer moves each charge it
-//! wrote under the highest ledger id of its transaction, and forgets it after the commit. Admission reads the highest ledger id in the same snapshot as the balance, so a
-//! charge is counted exactly once: by the snapshot when its transaction is visible there, else
-//! from memory.
+//! wrote under the highest ledger id of its transaction ([`Funds::begin_write`]), and forgets it
+//! once the commit is known ([`Writing::committed`]; a [`Writing`] dropped without that means
+//! the transaction did not commit, and the charges are unwritten again). Admission reads the
+//! highest ledger id in the same snapshot as the balance, so a charge is counted exactly once:
+//! by the snapshot when its transaction is visible there, else from memory.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,9 +34,9 @@ use crate::error::ApiError;
 
 #[derive(Debug)]
 pub enum HoldError {
-    /// The account balance is smaller than the reservation.
+    /// The account balance is smaller than the hold.
     Balance,
-    /// The key's spending limit has less room than the reservation.
+    /// The key's spending limit has less room than the hold.
     KeyLimit,
     Failed(ApiError),
 }
@@ -75,7 +77,7 @@ struct Committed<T = i64> {
 /// One account's or key's money in flight.
 #[derive(Default)]
 struct InFlight {
-    reserved: i64,
+    held: i64,
     /// Charges queued for the writer and not yet written.
     unwritten: i64,
     /// Charges written in a transaction not yet known to be committed: per transaction, the
@@ -90,13 +92,13 @@ impl InFlight {
             .iter()
             .filter(|(upto, _)| *upto > visible_upto)
             .fold(
-                self.reserved.saturating_add(self.unwritten),
+                self.held.saturating_add(self.unwritten),
                 |sum, (_, amount)| sum.saturating_add(*amount),
             )
     }
 
     fn is_idle(&self) -> bool {
-        self.reserved == 0 && self.unwritten == 0 && self.written.is_empty()
+        self.held == 0 && self.unwritten == 0 && self.written.is_empty()
     }
 
     /// Moves `amount` of unwritten charges into the transaction `upto`.
@@ -119,9 +121,9 @@ impl InFlight {
     }
 }
 
-/// A request's reservation. Ending it without [`Reservation::charge`] (a release, an error, a
-/// dropped task) frees it: nothing was written for it, so nothing needs undoing.
-pub struct Reservation {
+/// A request's hold. Ending it without [`Hold::charge`] (a release, an error, a dropped task)
+/// frees it: nothing was written for it, so nothing needs undoing.
+pub struct Hold {
     funds: Arc<Funds>,
     pub user_id: i64,
     pub key_id: Option<i64>,
@@ -138,8 +140,8 @@ pub struct Charge {
     pub cost: Money,
 }
 
-impl Reservation {
-    /// Ends the reservation with its exact cost, which becomes a pending charge until the writer
+impl Hold {
+    /// Ends the hold with its exact cost, which becomes a pending charge until the writer
     /// commits it. A cost of zero charges nothing.
     pub fn charge(mut self, cost: Money) -> Option<Charge> {
         self.open = false;
@@ -159,13 +161,13 @@ impl Reservation {
         })
     }
 
-    /// Ends the reservation without a charge.
+    /// Ends the hold without a charge.
     pub fn release(self) {
         drop(self);
     }
 }
 
-impl Drop for Reservation {
+impl Drop for Hold {
     fn drop(&mut self) {
         if self.open {
             self.open = false;
@@ -176,9 +178,9 @@ impl Drop for Reservation {
     }
 }
 
-impl std::fmt::Debug for Reservation {
+impl std::fmt::Debug for Hold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reservation")
+        f.debug_struct("Hold")
             .field("user_id", &self.user_id)
             .field("key_id", &self.key_id)
             .field("amount", &self.amount)
@@ -273,10 +275,10 @@ impl Inner {
         }
     }
 
-    /// Frees a reservation.
+    /// Frees a hold.
     fn end(&mut self, user_id: i64, key_id: Option<i64>, amount: i64) {
         self.open = self.open.saturating_sub(1);
-        self.for_shares(user_id, key_id, |share| share.reserved -= amount);
+        self.for_shares(user_id, key_id, |share| share.held -= amount);
         self.tidy(user_id, key_id);
     }
 
@@ -332,18 +334,18 @@ impl Funds {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves `amount` from the account's balance and, with a key, from the key's spending
+    /// Holds `amount` from the account's balance and, with a key, from the key's spending
     /// limit. When both are short, the key's limit is the answer.
-    pub fn reserve(
+    pub fn hold(
         self: &Arc<Self>,
         user_id: i64,
         key_id: Option<i64>,
         amount: Money,
-    ) -> Result<Reservation, HoldError> {
+    ) -> Result<Hold, HoldError> {
         let units = amount.units();
         if units <= 0 {
             return Err(HoldError::Failed(ApiError::internal(
-                "a reservation must be positive",
+                "a hold must be positive",
             )));
         }
         let mut inner = self.lock();
@@ -370,9 +372,9 @@ impl Funds {
             inner.admit(user_id, key_id, balance, room, units)?;
         }
         inner.open += 1;
-        inner.for_shares(user_id, key_id, |share| share.reserved += units);
+        inner.for_shares(user_id, key_id, |share| share.held += units);
         drop(inner);
-        Ok(Reservation {
+        Ok(Hold {
             funds: self.clone(),
             user_id,
             key_id,
@@ -381,32 +383,18 @@ impl Funds {
         })
     }
 
-    /// The writer has written these charges in a transaction whose highest ledger id is
-    /// `upto`, and is about to commit it.
-    pub fn written(&self, charges: &[&Charge], upto: i64) {
+    /// The writer has written `charges` in a transaction whose highest ledger id is `upto`, and
+    /// is about to commit it: from now until the [`Writing`] ends, admission counts them by
+    /// whether its snapshot shows `upto`.
+    pub fn begin_write<'a>(&'a self, charges: &'a [&'a Charge], upto: i64) -> Writing<'a> {
         self.lock()
             .each(charges, |share, amount| share.write(upto, amount));
-    }
-
-    /// The transaction `upto` did not commit: the charges are unwritten again.
-    pub fn unwritten(&self, charges: &[&Charge], upto: i64) {
-        self.lock().each(charges, |share, amount| {
-            share.unwrite(upto, amount);
-            share.unwritten += amount;
-        });
-    }
-
-    /// The transaction `upto` committed: the database has these charges now, and the kept
-    /// committed values of their accounts and keys are out of date.
-    pub fn committed(&self, charges: &[&Charge], upto: i64) {
-        let mut inner = self.lock();
-        for charge in charges {
-            inner.balances.remove(&charge.user_id);
-            if let Some(key_id) = charge.key_id {
-                inner.rooms.remove(&key_id);
-            }
+        Writing {
+            funds: self,
+            charges,
+            upto,
+            committed: false,
         }
-        inner.each(charges, |share, amount| share.unwrite(upto, amount));
     }
 
     /// The writer gave up on these charges (never written): they are not owed any more.
@@ -415,8 +403,47 @@ impl Funds {
             .each(charges, |share, amount| share.unwritten -= amount);
     }
 
-    /// Reservations open right now (requests between admission and their end).
-    pub fn open_reservations(&self) -> usize {
+    /// Holds open right now (requests between admission and their end).
+    pub fn open_holds(&self) -> usize {
         self.lock().open
+    }
+}
+
+/// A transaction of charges on its way to the database (see [`Funds::begin_write`]).
+pub struct Writing<'a> {
+    funds: &'a Funds,
+    charges: &'a [&'a Charge],
+    upto: i64,
+    committed: bool,
+}
+
+impl Writing<'_> {
+    /// The transaction committed: the database has these charges now, and the kept committed
+    /// values of their accounts and keys are out of date.
+    pub fn committed(mut self) {
+        self.committed = true;
+        let mut inner = self.funds.lock();
+        for charge in self.charges {
+            inner.balances.remove(&charge.user_id);
+            if let Some(key_id) = charge.key_id {
+                inner.rooms.remove(&key_id);
+            }
+        }
+        let upto = self.upto;
+        inner.each(self.charges, |share, amount| share.unwrite(upto, amount));
+    }
+}
+
+impl Drop for Writing<'_> {
+    /// Ended without [`Writing::committed`]: the transaction did not commit, so its charges are
+    /// unwritten again (still owed, counted from memory).
+    fn drop(&mut self) {
+        if !self.committed {
+            let upto = self.upto;
+            self.funds.lock().each(self.charges, |share, amount| {
+                share.unwrite(upto, amount);
+                share.unwritten += amount;
+            });
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod charges;
 pub mod funds;
 pub mod handlers;
 pub mod money;
+pub mod writer;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;

@@ -1,32 +1,17 @@
-//! The client's request body: read once at the top level (nested values stay raw, untouched),
-//! the fields the gateway needs pulled out, and the body rewritten for an upstream with only the
-//! model name mapped and, for streams, usage asked for.
+//! The client's request: its body read once at the top level (nested values stay raw, untouched),
+//! what admission needs pulled out by its dialect, and the body rebuilt for an upstream with only
+//! the model name (and what the dialect adds) changed.
 
 use std::fmt;
+use std::sync::OnceLock;
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::usage;
+use super::dialects::Dialect;
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Chat,
-    Completions,
-    Embeddings,
-}
-
-impl Endpoint {
-    pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Chat => "/chat/completions",
-            Endpoint::Completions => "/completions",
-            Endpoint::Embeddings => "/embeddings",
-        }
-    }
-}
 
 /// Top-level fields in the order the client sent them.
 struct Fields(Vec<(String, Box<RawValue>)>);
@@ -52,18 +37,29 @@ impl<'de> Deserialize<'de> for Fields {
 }
 
 pub struct ClientRequest {
-    pub endpoint: Endpoint,
+    pub dialect: &'static dyn Dialect,
     fields: Vec<(String, Box<RawValue>)>,
     pub model: String,
     pub stream: bool,
-    /// The client asked for the usage chunk (`stream_options.include_usage`).
+    /// The client asked for usage in the stream (OpenAI's `stream_options.include_usage`).
     pub wants_usage: bool,
-    /// `max_completion_tokens` or `max_tokens`, when set.
+    /// The output bound the request sets (`max_tokens` and the like), when it sets one.
     pub max_output: Option<u64>,
+    /// What ties requests of one session together (for sticky routing), when the client says.
+    pub session: Option<String>,
+    /// Client headers an upstream of the same format gets as they are.
+    pub forward_headers: Vec<(HeaderName, HeaderValue)>,
+    counted_prompt: OnceLock<u64>,
 }
 
 impl ClientRequest {
-    pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<ClientRequest, ApiError> {
+    /// Parses a body as `dialect`: a JSON object with a non-empty `model` and a boolean `stream`,
+    /// then whatever the dialect needs.
+    pub fn parse(
+        dialect: &'static dyn Dialect,
+        body: &[u8],
+        headers: &HeaderMap,
+    ) -> Result<ClientRequest, ApiError> {
         if body.is_empty() {
             return Err(ApiError::bad_request(
                 "invalid_json",
@@ -76,28 +72,32 @@ impl ClientRequest {
                 format!("request body is not a JSON object: {e}"),
             )
         })?;
-        let get = |name: &str| {
-            fields
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.get())
+        let mut req = ClientRequest {
+            dialect,
+            fields,
+            model: String::new(),
+            stream: false,
+            wants_usage: false,
+            max_output: None,
+            session: None,
+            forward_headers: Vec::new(),
+            counted_prompt: OnceLock::new(),
         };
-        let model = match get("model") {
+        req.model = match req.raw("model") {
             None => {
                 return Err(ApiError::bad_request(
                     "missing_model",
                     "you must provide a model parameter",
                 ))
             }
-            Some(raw) => serde_json::from_str::<String>(raw)
+            Some(raw) => serde_json::from_str::<String>(raw.get())
                 .ok()
                 .filter(|m| !m.trim().is_empty())
                 .ok_or_else(|| {
                     ApiError::bad_request("invalid_model", "model must be a non-empty string")
                 })?,
         };
-        let stream = match get("stream") {
+        req.stream = match req.raw("stream").map(RawValue::get) {
             None | Some("null") | Some("false") => false,
             Some("true") => true,
             Some(_) => {
@@ -107,73 +107,12 @@ impl ClientRequest {
                 ))
             }
         };
-        if stream && endpoint == Endpoint::Embeddings {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "embeddings cannot be streamed",
-            ));
-        }
-        let wants_usage = get("stream_options")
-            .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw).ok())
-            .and_then(|v| v.get("include_usage").and_then(|u| u.as_bool()))
-            .unwrap_or(false);
-        let number = |name: &str| -> Result<Option<u64>, ApiError> {
-            match get(name) {
-                None | Some("null") => Ok(None),
-                Some(raw) => serde_json::from_str::<u64>(raw).map(Some).map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_request",
-                        format!("{name} must be a non-negative integer"),
-                    )
-                }),
-            }
-        };
-        let max_output = number("max_completion_tokens")?.or(number("max_tokens")?);
-        let required = match endpoint {
-            Endpoint::Chat => "messages",
-            Endpoint::Completions => "prompt",
-            Endpoint::Embeddings => "input",
-        };
-        match get(required) {
-            None => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
-                    format!("{required} is required"),
-                ));
-            }
-            Some(raw) if endpoint == Endpoint::Chat => {
-                if let Err(e) = serde_json::from_str::<Vec<usage::MessageShape>>(raw) {
-                    return Err(ApiError::bad_request(
-                        "invalid_request",
-                        format!("messages must be an array of message objects: {e}"),
-                    ));
-                }
-            }
-            Some(_) => {}
-        }
-        Ok(ClientRequest {
-            endpoint,
-            fields,
-            model,
-            stream,
-            wants_usage,
-            max_output,
-        })
+        dialect.read(&mut req, headers)?;
+        Ok(req)
     }
 
-    /// A request with nothing in it, left behind where a request was moved out.
-    pub fn empty() -> ClientRequest {
-        ClientRequest {
-            endpoint: Endpoint::Chat,
-            fields: Vec::new(),
-            model: String::new(),
-            stream: false,
-            wants_usage: false,
-            max_output: None,
-        }
-    }
-
-    fn raw(&self, name: &str) -> Option<&RawValue> {
+    /// A top-level field as sent (the last one, if a key repeats).
+    pub fn raw(&self, name: &str) -> Option<&RawValue> {
         self.fields
             .iter()
             .rev()
@@ -181,27 +120,34 @@ impl ClientRequest {
             .map(|(_, v)| v.as_ref())
     }
 
-    /// An upper bound on the prompt's tokens, for the pre-hold (no tokenizer needed).
-    pub fn input_token_bound(&self) -> u64 {
-        match self.endpoint {
-            Endpoint::Chat => self.raw("messages").map(usage::bound_messages).unwrap_or(0),
-            Endpoint::Completions => self.raw("prompt").map(usage::bound_text_input).unwrap_or(0),
-            Endpoint::Embeddings => self.raw("input").map(usage::bound_text_input).unwrap_or(0),
+    /// A field that must be a non-negative integer when present.
+    pub fn count_field(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        match self.raw(name).map(RawValue::get) {
+            None | Some("null") => Ok(None),
+            Some(raw) => serde_json::from_str::<u64>(raw).map(Some).map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_request",
+                    format!("{name} must be a non-negative integer"),
+                )
+            }),
         }
     }
 
-    /// Tokens of the prompt, by the tokenizer.
-    pub fn count_input_tokens(&self) -> u64 {
-        match self.endpoint {
-            Endpoint::Chat => self.raw("messages").map(usage::count_messages).unwrap_or(0),
-            Endpoint::Completions => self.raw("prompt").map(usage::count_text_input).unwrap_or(0),
-            Endpoint::Embeddings => self.raw("input").map(usage::count_text_input).unwrap_or(0),
-        }
+    /// Tokens of the prompt by the tokenizer, counted once.
+    pub fn prompt_tokens(&self) -> u64 {
+        *self
+            .counted_prompt
+            .get_or_init(|| self.dialect.count_prompt(self))
     }
 
-    /// The body for an upstream: the client's fields in the client's order, with `model`
-    /// replaced by the upstream's name for it, and for streams usage asked for.
-    pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
+    /// Whether the prompt was counted already (so a count can be reused, never paid twice).
+    pub fn prompt_counted(&self) -> Option<u64> {
+        self.counted_prompt.get().copied()
+    }
+
+    /// The client's fields in the client's order, with `model` replaced by `upstream_model` and
+    /// each of `set` (name, JSON text) put in place of the field of that name or added at the end.
+    pub fn body_with(&self, upstream_model: &str, set: &[(&str, &str)]) -> Vec<u8> {
         let mut out = Vec::with_capacity(
             self.fields
                 .iter()
@@ -221,84 +167,25 @@ impl ClientRequest {
             out.extend_from_slice(value.as_bytes());
         };
         let model_json = serde_json::to_string(upstream_model).unwrap_or_else(|_| "\"\"".into());
-        let mut saw_options = false;
+        let mut placed = vec![false; set.len()];
         for (key, value) in &self.fields {
-            match key.as_str() {
-                "model" => push(&mut out, key, &model_json),
-                "stream_options" if self.stream => {
-                    saw_options = true;
-                    let mut options = serde_json::from_str::<
-                        serde_json::Map<String, serde_json::Value>,
-                    >(value.get())
-                    .unwrap_or_default();
-                    options.insert("include_usage".into(), serde_json::Value::Bool(true));
-                    let text = serde_json::Value::Object(options).to_string();
-                    push(&mut out, key, &text);
+            if key == "model" {
+                push(&mut out, key, &model_json);
+            } else if let Some(i) = set.iter().position(|(name, _)| name == key) {
+                if !placed[i] {
+                    placed[i] = true;
+                    push(&mut out, key, set[i].1);
                 }
-                _ => push(&mut out, key, value.get()),
+            } else {
+                push(&mut out, key, value.get());
             }
         }
-        if self.stream && !saw_options {
-            push(&mut out, "stream_options", "{\"include_usage\":true}");
+        for (i, (name, value)) in set.iter().enumerate() {
+            if !placed[i] {
+                push(&mut out, name, value);
+            }
         }
         out.push(b'}');
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passes_everything_through_but_model_and_usage_option() {
-        let body = br#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"x_custom":{"a":[1,2.50]},"stream":true,"max_tokens":50}"#;
-        let r = ClientRequest::parse(Endpoint::Chat, body).unwrap();
-        assert_eq!(r.model, "gpt-4o-mini");
-        assert!(r.stream && !r.wants_usage);
-        assert_eq!(r.max_output, Some(50));
-        let out = String::from_utf8(r.upstream_body("gpt-4o-mini-2024-07-18")).unwrap();
-        assert_eq!(
-            out,
-            r#"{"model":"gpt-4o-mini-2024-07-18","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"x_custom":{"a":[1,2.50]},"stream":true,"max_tokens":50,"stream_options":{"include_usage":true}}"#
-        );
-    }
-
-    #[test]
-    fn keeps_client_stream_options() {
-        let body = br#"{"model":"m","prompt":"p","stream":true,"stream_options":{"include_usage":true,"other":1},"max_completion_tokens":7,"max_tokens":9}"#;
-        let r = ClientRequest::parse(Endpoint::Completions, body).unwrap();
-        assert!(r.wants_usage);
-        assert_eq!(r.max_output, Some(7));
-        let out: serde_json::Value = serde_json::from_slice(&r.upstream_body("m")).unwrap();
-        assert_eq!(
-            out["stream_options"],
-            serde_json::json!({"include_usage": true, "other": 1})
-        );
-    }
-
-    #[test]
-    fn refuses_what_cannot_be_relayed() {
-        let cases: [(&[u8], &str); 9] = [
-            (b"", "invalid_json"),
-            (b"{", "invalid_json"),
-            (b"[1]", "invalid_json"),
-            (br#"{"messages":[]}"#, "missing_model"),
-            (br#"{"model":5,"messages":[]}"#, "invalid_model"),
-            (br#"{"model":"m"}"#, "invalid_request"),
-            (
-                br#"{"model":"m","messages":[],"stream":"yes"}"#,
-                "invalid_request",
-            ),
-            (
-                br#"{"model":"m","messages":[],"max_tokens":-1}"#,
-                "invalid_request",
-            ),
-            (br#"{"model":"m","messages":[[[[]]]]}"#, "invalid_request"),
-        ];
-        for (body, code) in cases {
-            let e = ClientRequest::parse(Endpoint::Chat, body).err().unwrap();
-            assert_eq!(e.code, code, "{}", String::from_utf8_lossy(body));
-        }
     }
 }

@@ -1,15 +1,36 @@
-//! Usage: what the upstream reports (`usage.prompt_tokens` / `completion_tokens`), or, when it
-//! reports nothing, what the tokenizer counts in the request and the response.
+//! Usage: the one normalized record of what a request used, whatever wire format reported it,
+//! and the pieces of counting shared by the OpenAI-shaped formats (`prompt` and `input` text).
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::tokenizer;
 
+/// Tokens of one request, by kind. Each prompt token is in exactly one of the first four.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Prompt tokens read fresh: neither from a cache nor written to one.
     pub input: u64,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cache_read: u64,
+    /// Prompt tokens written to a 5-minute cache.
+    pub cache_write_5m: u64,
+    /// Prompt tokens written to a 1-hour cache.
+    pub cache_write_1h: u64,
+    /// Output tokens, reasoning included.
     pub output: u64,
+    /// Of `output`, the reasoning tokens (billed as output, shown apart).
+    pub reasoning: u64,
+}
+
+impl Usage {
+    /// Prompt tokens of every kind.
+    pub fn prompt(&self) -> u64 {
+        self.input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write_5m)
+            .saturating_add(self.cache_write_1h)
+    }
 }
 
 /// Where a log row's token counts came from.
@@ -28,8 +49,9 @@ impl UsageSource {
     }
 }
 
+/// OpenAI's `usage` object (chat completions, completions, embeddings).
 #[derive(Deserialize)]
-struct WireUsage {
+struct OpenaiUsage {
     #[serde(default)]
     prompt_tokens: Option<u64>,
     #[serde(default)]
@@ -39,105 +61,30 @@ struct WireUsage {
 }
 
 #[derive(Deserialize)]
-struct WithUsage {
+struct WithOpenaiUsage {
     #[serde(default)]
-    usage: Option<WireUsage>,
+    usage: Option<OpenaiUsage>,
 }
 
-/// The `usage` object of a response body or stream chunk, when it has a non-null one.
-pub fn reported_usage(json: &[u8]) -> Option<Usage> {
-    response_usage(json).ok().flatten()
-}
-
-/// One parse of a whole response: `Err` when it is not JSON, else its usage if reported.
-pub fn response_usage(json: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
-    let parsed: WithUsage = serde_json::from_slice(json)?;
+/// One parse of a whole OpenAI-shaped answer or chunk: `Err` when it is not JSON, else its
+/// `usage` when it has a non-null one.
+pub fn openai_usage(json: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    let parsed: WithOpenaiUsage = serde_json::from_slice(json)?;
     Ok(parsed.usage.map(|u| {
         let input = u.prompt_tokens.unwrap_or(0);
         let output = u
             .completion_tokens
             .unwrap_or_else(|| u.total_tokens.unwrap_or(0).saturating_sub(input));
-        Usage { input, output }
+        Usage {
+            input,
+            output,
+            ..Usage::default()
+        }
     }))
 }
 
-/// What a chat message must look like to be relayed: an object (its fields pass through).
-#[derive(Deserialize)]
-pub struct MessageShape {}
-
-#[derive(Deserialize)]
-struct Message<'a> {
-    #[serde(default, borrow)]
-    content: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    tool_calls: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    function_call: Option<&'a RawValue>,
-}
-
-/// Text of a `content` value: a string, or the `text` parts of an array of parts.
-fn content_text(raw: &RawValue, out: &mut String) {
-    match serde_json::from_str::<serde_json::Value>(raw.get()) {
-        Ok(serde_json::Value::String(s)) => out.push_str(&s),
-        Ok(serde_json::Value::Array(parts)) => {
-            for part in parts {
-                match &part {
-                    serde_json::Value::String(s) => out.push_str(s),
-                    serde_json::Value::Object(o) => {
-                        if let Some(serde_json::Value::String(t)) = o.get("text") {
-                            out.push_str(t);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Tokens an image, audio or file part of a message may cost, for the pre-hold.
-pub const NON_TEXT_PART_ALLOWANCE: u64 = 2_000;
-
-/// An upper bound on the tokens of a prompt, without a tokenizer: a BPE token covers at least
-/// one byte, so text bytes bound its tokens; non-text parts get a fixed allowance; framing is
-/// counted as for the real count. The hold is a worst case; the charge is still exact.
-pub fn bound_messages(messages: &RawValue) -> u64 {
-    let Ok(list) = serde_json::from_str::<Vec<Message>>(messages.get()) else {
-        return messages.get().len() as u64;
-    };
-    let mut tokens = 3;
-    for m in &list {
-        tokens += 3;
-        if let Some(c) = m.content {
-            tokens += content_bound(c);
-        }
-        for extra in [m.tool_calls, m.function_call].into_iter().flatten() {
-            tokens += extra.get().len() as u64;
-        }
-    }
-    tokens
-}
-
-fn content_bound(raw: &RawValue) -> u64 {
-    match serde_json::from_str::<serde_json::Value>(raw.get()) {
-        Ok(serde_json::Value::String(s)) => s.len() as u64,
-        Ok(serde_json::Value::Array(parts)) => parts
-            .iter()
-            .map(|part| match part {
-                serde_json::Value::String(s) => s.len() as u64,
-                serde_json::Value::Object(o) => match o.get("text") {
-                    Some(serde_json::Value::String(t)) => t.len() as u64,
-                    _ => NON_TEXT_PART_ALLOWANCE,
-                },
-                _ => 0,
-            })
-            .sum(),
-        _ => raw.get().len() as u64,
-    }
-}
-
-/// The same bound for a `prompt` or `input`: string bytes, or one per token id.
+/// An upper bound on the tokens of a `prompt` or `input` without a tokenizer: string bytes (a
+/// BPE token covers at least one byte), or one per token id.
 pub fn bound_text_input(raw: &RawValue) -> u64 {
     match serde_json::from_str::<serde_json::Value>(raw.get()) {
         Ok(serde_json::Value::String(s)) => s.len() as u64,
@@ -152,23 +99,6 @@ pub fn bound_text_input(raw: &RawValue) -> u64 {
             .sum(),
         _ => raw.get().len() as u64,
     }
-}
-
-/// Tokens of chat `messages`: their text plus OpenAI's framing (3 per message, 3 to prime the reply).
-pub fn count_messages(messages: &RawValue) -> u64 {
-    let Ok(list) = serde_json::from_str::<Vec<Message>>(messages.get()) else {
-        return tokenizer::count(messages.get());
-    };
-    let mut text = String::new();
-    for m in &list {
-        if let Some(c) = m.content {
-            content_text(c, &mut text);
-        }
-        for extra in [m.tool_calls, m.function_call].into_iter().flatten() {
-            text.push_str(extra.get());
-        }
-    }
-    tokenizer::count(&text) + 3 * list.len() as u64 + 3
 }
 
 /// Tokens of a `prompt` (completions) or `input` (embeddings): a string or a list of strings.
@@ -189,98 +119,33 @@ pub fn count_text_input(raw: &RawValue) -> u64 {
     }
 }
 
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default, borrow)]
-    message: Option<Message<'a>>,
-    #[serde(default, borrow)]
-    delta: Option<Message<'a>>,
-    #[serde(default)]
-    text: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Completion<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
-}
-
-/// Tokens the upstream produced in a whole response, or in one stream chunk.
-pub fn count_output(json: &[u8]) -> u64 {
-    let Ok(parsed) = serde_json::from_slice::<Completion>(json) else {
-        return 0;
-    };
-    let mut text = String::new();
-    for choice in &parsed.choices {
-        if let Some(t) = &choice.text {
-            text.push_str(t);
-        }
-        for m in [&choice.message, &choice.delta].into_iter().flatten() {
-            if let Some(c) = m.content {
-                content_text(c, &mut text);
-            }
-            for extra in [m.tool_calls, m.function_call].into_iter().flatten() {
-                text.push_str(extra.get());
-            }
-        }
-    }
-    tokenizer::count(&text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn io(input: u64, output: u64) -> Usage {
+        Usage {
+            input,
+            output,
+            ..Usage::default()
+        }
+    }
+
     #[test]
     fn reads_reported_usage() {
         let body = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42}}"#;
-        assert_eq!(
-            reported_usage(body),
-            Some(Usage {
-                input: 12,
-                output: 30
-            })
-        );
+        assert_eq!(openai_usage(body).unwrap(), Some(io(12, 30)));
         let embeddings = br#"{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
-        assert_eq!(
-            reported_usage(embeddings),
-            Some(Usage {
-                input: 8,
-                output: 0
-            })
-        );
-        assert_eq!(reported_usage(br#"{"usage":null}"#), None);
-        assert_eq!(reported_usage(br#"{"choices":[]}"#), None);
-        assert_eq!(reported_usage(b"not json"), None);
+        assert_eq!(openai_usage(embeddings).unwrap(), Some(io(8, 0)));
+        assert_eq!(openai_usage(br#"{"usage":null}"#).unwrap(), None);
+        assert_eq!(openai_usage(br#"{"choices":[]}"#).unwrap(), None);
+        assert!(openai_usage(b"not json").is_err());
     }
 
     #[test]
-    fn counts_when_nothing_is_reported() {
-        let messages: Box<RawValue> = serde_json::from_str(
-            r#"[{"role":"user","content":"hello world"},{"role":"user","content":[{"type":"text","text":"hello world"},{"type":"image_url","image_url":{"url":"data:"}}]}]"#,
-        )
-        .unwrap();
-        assert_eq!(count_messages(&messages), 2 + 2 + 3 * 2 + 3);
-        let out = br#"{"choices":[{"message":{"role":"assistant","content":"hello world"}}]}"#;
-        assert_eq!(count_output(out), 2);
-        let delta = br#"{"choices":[{"delta":{"content":"hello"}}]}"#;
-        assert_eq!(count_output(delta), 1);
+    fn text_inputs_are_counted_and_bounded() {
         let prompt: Box<RawValue> = serde_json::from_str(r#"["hello world", [1,2,3]]"#).unwrap();
         assert_eq!(count_text_input(&prompt), 5);
-    }
-
-    #[test]
-    fn the_bound_is_never_below_the_count() {
-        let messages: Box<RawValue> = serde_json::from_str(
-            r#"[{"role":"system","content":"You are terse."},{"role":"user","content":[{"type":"text","text":"héllo wörld, ça va? 你好"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]"#,
-        )
-        .unwrap();
-        let bound = bound_messages(&messages);
-        assert!(bound >= count_messages(&messages), "{bound}");
-        assert!(
-            bound >= NON_TEXT_PART_ALLOWANCE,
-            "the image part is allowed for"
-        );
         let prompt: Box<RawValue> = serde_json::from_str(r#""Once upon a time""#).unwrap();
         assert!(bound_text_input(&prompt) >= count_text_input(&prompt));
     }

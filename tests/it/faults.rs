@@ -95,7 +95,7 @@ async fn sixty_four_clients_spend_one_small_balance_exactly() {
     assert_eq!(charged, spent.units());
     let report = app.audit().await;
     assert!(report.is_clean(), "{:?}", report.problems);
-    assert_eq!(app.state.funds.open_reservations(), 0);
+    assert_eq!(app.state.funds.open_holds(), 0);
 }
 
 #[tokio::test]
@@ -402,7 +402,7 @@ async fn kill_9_under_load_then_restart_loses_and_doubles_nothing() {
 }
 
 #[tokio::test]
-async fn a_client_that_gives_up_leaves_its_request_charged_and_nothing_reserved() {
+async fn a_client_that_gives_up_leaves_its_request_charged_and_nothing_held() {
     let fake = Fake::start(Mode::Slow(1000)).await;
     let app = spawn_app_config(Config::parse(&config_text(&fake), "t").unwrap()).await;
     let user = app.create_user("erin", Role::User).await;
@@ -420,19 +420,15 @@ async fn a_client_that_gives_up_leaves_its_request_charged_and_nothing_reserved(
         .send()
         .await;
     assert!(gave_up.is_err(), "the client timed out");
-    assert_eq!(
-        app.state.funds.open_reservations(),
-        1,
-        "the request runs on"
-    );
-    // The request still runs to its end: charged, logged, and its reservation gone.
+    assert_eq!(app.state.funds.open_holds(), 1, "the request runs on");
+    // The request still runs to its end: charged, logged, and its hold gone.
     for _ in 0..50 {
-        if app.state.funds.open_reservations() == 0 {
+        if app.state.funds.open_holds() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(app.state.funds.open_reservations(), 0);
+    assert_eq!(app.state.funds.open_holds(), 0);
     app.flush().await;
     assert_eq!(app.balance(user).await, "0.950000");
     let report = app.audit().await;

@@ -1,4 +1,4 @@
-//! Money: reservations racing on one balance and one key limit, charges in flight, capped
+//! Money: holds racing on one balance and one key limit, charges in flight, capped
 //! charges, the audit, backups under writes, and `GET /api/ledger`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,9 +9,9 @@ use code_router::db::{apply_pragmas, Db};
 use code_router::ledger::audit::audit;
 use code_router::ledger::charges::{write_charges, ChargeLine, Settlement};
 use code_router::ledger::funds::{Charge, Funds, HoldError};
+use code_router::ledger::writer::RequestWriter;
 use code_router::ledger::{self, money::Money};
 use code_router::logs::LogRow;
-use code_router::relay::writer::RequestWriter;
 use rusqlite::{params, Connection};
 
 use crate::helpers::*;
@@ -52,7 +52,7 @@ fn balance_and_used(db: &Db) -> (Money, Money) {
     .unwrap()
 }
 
-/// The in-memory reservations and the request writer of a server, on `db`'s file.
+/// The in-memory holds and the request writer of a server, on `db`'s file.
 fn funds_and_writer(db: &Db) -> (Arc<Funds>, RequestWriter) {
     let funds = Arc::new(Funds::open(db.path(), db.writes()).unwrap());
     let writer = RequestWriter::start(db.path(), funds.clone()).unwrap();
@@ -69,7 +69,7 @@ fn log_of(request_id: &str) -> LogRow {
 }
 
 #[test]
-fn racing_reservations_never_overdraw_balance_or_key_limit() {
+fn racing_holds_never_overdraw_balance_or_key_limit() {
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "1", Some("0.6"));
     let (funds, writer) = funds_and_writer(&db);
@@ -80,10 +80,10 @@ fn racing_reservations_never_overdraw_balance_or_key_limit() {
             std::thread::spawn(move || {
                 let key_id = if t % 2 == 0 { Some(1) } else { None };
                 for i in 0..30 {
-                    match funds.reserve(1, key_id, usd("0.01")) {
+                    match funds.hold(1, key_id, usd("0.01")) {
                         Ok(r) => taken.lock().unwrap().push((format!("t{t}-{i}"), r)),
                         Err(HoldError::Balance | HoldError::KeyLimit) => {}
-                        Err(HoldError::Failed(e)) => panic!("reserve failed: {}", e.cli_text()),
+                        Err(HoldError::Failed(e)) => panic!("hold failed: {}", e.cli_text()),
                     }
                 }
             })
@@ -96,11 +96,11 @@ fn racing_reservations_never_overdraw_balance_or_key_limit() {
     let keyed = taken.iter().filter(|(_, r)| r.key_id.is_some()).count();
     // 720 attempts of 0.01 against a balance of 1 and a key limit of 0.6.
     assert!(keyed <= 60, "key limit held: {keyed}");
-    assert_eq!(taken.len(), 100, "the balance is reserved to the last cent");
-    assert_eq!(funds.open_reservations(), 100);
-    // Nothing is written for a reservation.
+    assert_eq!(taken.len(), 100, "the balance is held to the last cent");
+    assert_eq!(funds.open_holds(), 100);
+    // Nothing is written for a hold.
     assert_eq!(balance_and_used(&db), (usd("1"), Money::ZERO));
-    let refused = funds.reserve(1, None, usd("0.01"));
+    let refused = funds.hold(1, None, usd("0.01"));
     assert!(matches!(refused, Err(HoldError::Balance)), "{refused:?}");
 
     // Charge every other one 0.004, release the rest.
@@ -115,7 +115,7 @@ fn racing_reservations_never_overdraw_balance_or_key_limit() {
             r.release();
         }
     }
-    assert_eq!(funds.open_reservations(), 0);
+    assert_eq!(funds.open_holds(), 0);
     writer.flush();
     assert_eq!(
         balance_and_used(&db),
@@ -142,7 +142,7 @@ fn racing_reservations_never_overdraw_balance_or_key_limit() {
 #[test]
 fn charges_not_yet_committed_still_count_against_the_balance() {
     // Eight threads spend 0.01 at a time, each charge handed to the writer while the others
-    // reserve: whether a charge is still queued, being written or committed, it is counted
+    // hold: whether a charge is still queued, being written or committed, it is counted
     // exactly once, so exactly 100 requests fit in 1.00 and none is cut short.
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "1", None);
@@ -158,7 +158,7 @@ fn charges_not_yet_committed_still_count_against_the_balance() {
                 while refusals < 200 {
                     i += 1;
                     let request_id = format!("t{t}-{i}");
-                    match funds.reserve(1, Some(1), usd("0.01")) {
+                    match funds.hold(1, Some(1), usd("0.01")) {
                         Ok(r) => {
                             served.fetch_add(1, Ordering::SeqCst);
                             writer.finish(r.charge(usd("0.01")), log_of(&request_id), 0);
@@ -198,22 +198,22 @@ fn kept_balances_follow_every_kind_of_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = funded_db(dir.path(), "1", Some("10"));
     let (funds, writer) = funds_and_writer(&db);
-    let reserve = |amount: &str| funds.reserve(1, Some(1), usd(amount));
+    let hold = |amount: &str| funds.hold(1, Some(1), usd(amount));
     // The first admission reads and keeps the balance (1).
-    reserve("1").unwrap().release();
-    assert!(matches!(reserve("1.5"), Err(HoldError::Balance)));
+    hold("1").unwrap().release();
+    assert!(matches!(hold("1.5"), Err(HoldError::Balance)));
 
     // Money added from outside the process (the command line, on its own connection): the kept
     // balance would refuse, so it is read again and the request is admitted.
     let mut outside = Connection::open(db.path()).unwrap();
     apply_pragmas(&outside).unwrap();
     ledger::adjust(&mut outside, 1, usd("4"), "cli top-up", "cli", 0).unwrap();
-    reserve("4.5").unwrap().release();
+    hold("4.5").unwrap().release();
 
     // Money taken through the server's own database handle: the kept 5 is dropped, not used.
     db.write_blocking(|conn| ledger::adjust(conn, 1, usd("-4.5"), "refund", "admin", 0))
         .unwrap();
-    assert!(matches!(reserve("1"), Err(HoldError::Balance)));
+    assert!(matches!(hold("1"), Err(HoldError::Balance)));
 
     // A lowered key limit, the same way.
     db.write_blocking(|conn| {
@@ -223,20 +223,20 @@ fn kept_balances_follow_every_kind_of_write() {
         )?)
     })
     .unwrap();
-    assert!(matches!(reserve("0.3"), Err(HoldError::KeyLimit)));
+    assert!(matches!(hold("0.3"), Err(HoldError::KeyLimit)));
 
     // The writer's commit drops what it changed: 0.2 charged leaves 0.3 and a full key.
-    let r = reserve("0.2").unwrap();
+    let r = hold("0.2").unwrap();
     writer.finish(r.charge(usd("0.2")), log_of("r"), 0);
     writer.flush();
     assert_eq!(balance_and_used(&db), (usd("0.3"), usd("0.2")));
-    assert!(matches!(reserve("0.01"), Err(HoldError::KeyLimit)));
+    assert!(matches!(hold("0.01"), Err(HoldError::KeyLimit)));
     db.write_blocking(|conn| {
         Ok(conn.execute("UPDATE api_keys SET spend_limit = NULL WHERE id = 1", [])?)
     })
     .unwrap();
-    reserve("0.3").unwrap().release();
-    assert!(matches!(reserve("0.31"), Err(HoldError::Balance)));
+    hold("0.3").unwrap().release();
+    assert!(matches!(hold("0.31"), Err(HoldError::Balance)));
     writer.shutdown();
 }
 
@@ -246,7 +246,7 @@ fn a_request_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_writte
     let db = funded_db(dir.path(), "1", None);
     let (funds, writer) = funds_and_writer(&db);
     let good = |id: &str| {
-        let r = funds.reserve(1, Some(1), usd("0.1")).unwrap();
+        let r = funds.hold(1, Some(1), usd("0.1")).unwrap();
         writer.finish(r.charge(usd("0.1")), log_of(id), 0);
     };
     good("before");
@@ -274,7 +274,7 @@ fn a_request_the_database_refuses_is_dropped_and_the_rest_of_its_batch_is_writte
     // The writer goes on, and nothing of the dropped request stays in flight.
     good("later");
     writer.flush();
-    funds.reserve(1, Some(1), usd("0.7")).unwrap().release();
+    funds.hold(1, Some(1), usd("0.7")).unwrap().release();
     assert_eq!(balance_and_used(&db), (usd("0.7"), usd("0.3")));
     writer.shutdown();
 }

@@ -286,14 +286,14 @@ async fn failover_bills_once_and_total_failure_bills_nothing() {
             "{mode:?} billed nothing"
         );
     }
-    // Ten calls in all: one charged; the failed ones left no ledger row and no reservation.
+    // Ten calls in all: one charged; the failed ones left no ledger row and no hold.
     let ledger = s.app.ledger_of(s.user).await;
     let count = |kind: &str| ledger.iter().filter(|(k, _)| k == kind).count();
     assert_eq!(
         (count("hold"), count("settle"), count("release")),
         (0, 1, 0)
     );
-    assert_eq!(s.app.state.funds.open_reservations(), 0);
+    assert_eq!(s.app.state.funds.open_holds(), 0);
     assert!(s.app.audit().await.is_clean());
 }
 

@@ -1,17 +1,41 @@
-//! The built-in `demo` upstream: short canned replies (streamed too) for `demo:free`, so a new
-//! installation can be tried end to end before any provider is configured.
+//! The built-in `demo` kind: short canned replies (streamed too) for `demo:free`, so a new
+//! installation can be tried end to end before any provider is configured. It speaks what the
+//! `openai` kind speaks; other formats reach it translated.
 
 use axum::body::Bytes;
+use axum::http::StatusCode;
 use serde_json::json;
 
-use super::request::Endpoint;
+use super::{Reply, ReplyBody, Upstream};
+use crate::relay::dialects::Wire;
+use crate::relay::request::ClientRequest;
+use crate::state::AppState;
+
+pub fn speaks(wire: Wire) -> bool {
+    super::openai::speaks(wire)
+}
+
+/// The canned answer to a request in `wire`. Its prompt tokens are the tokenizer's count when
+/// one was made, else a quarter of the bound (free either way; the demo never loads a tokenizer).
+pub fn send(state: &AppState, upstream: &Upstream, wire: Wire, req: &ClientRequest) -> Reply {
+    let model = upstream.upstream_model(&req.model);
+    let input = req
+        .prompt_counted()
+        .unwrap_or_else(|| req.dialect.prompt_bound(req) / 4);
+    let (content_type, chunks) = respond(wire, model, req.stream, input, state.clock.now());
+    Reply {
+        status: StatusCode::OK,
+        content_type: content_type.to_string(),
+        body: ReplyBody::Canned(chunks.into()),
+    }
+}
 
 const REPLY: &str = "Hello from Code Router's built-in demo upstream. This reply is canned and free. \
                      Add a real provider under [[upstreams]] in the config file to get real answers.";
 
-/// The reply's status, content type and body chunks.
-pub fn respond(
-    endpoint: Endpoint,
+/// The reply's content type and body chunks.
+fn respond(
+    wire: Wire,
     model: &str,
     stream: bool,
     input_tokens: u64,
@@ -25,8 +49,8 @@ pub fn respond(
         "total_tokens": input_tokens + output_tokens,
     });
     let id = format!("demo-{now}");
-    match endpoint {
-        Endpoint::Embeddings => {
+    match wire {
+        Wire::Embeddings => {
             let body = json!({
                 "object": "list",
                 "data": [{ "object": "embedding", "index": 0, "embedding": [0.0, 0.1, 0.2, 0.3] }],
@@ -35,7 +59,7 @@ pub fn respond(
             });
             ("application/json", vec![Bytes::from(body.to_string())])
         }
-        Endpoint::Completions if !stream => {
+        Wire::Completions if !stream => {
             let body = json!({
                 "id": id, "object": "text_completion", "created": now, "model": model,
                 "choices": [{ "index": 0, "text": REPLY, "finish_reason": "stop" }],
@@ -43,7 +67,7 @@ pub fn respond(
             });
             ("application/json", vec![Bytes::from(body.to_string())])
         }
-        Endpoint::Chat if !stream => {
+        Wire::Chat if !stream => {
             let body = json!({
                 "id": id, "object": "chat.completion", "created": now, "model": model,
                 "choices": [{ "index": 0, "message": { "role": "assistant", "content": REPLY }, "finish_reason": "stop" }],
@@ -52,7 +76,7 @@ pub fn respond(
             ("application/json", vec![Bytes::from(body.to_string())])
         }
         _ => {
-            let chat = endpoint == Endpoint::Chat;
+            let chat = wire == Wire::Chat;
             let object = if chat {
                 "chat.completion.chunk"
             } else {

@@ -1,0 +1,140 @@
+//! Settle: the last stage. A request's [`Bill`] — who pays, what is held, the prices it was
+//! admitted under, its log row — is closed exactly once: served (usage → exact cost → a charge
+//! against the hold), unserved (the hold goes back in full), or refused at admission (nothing
+//! was held). Either way the log row and any charge go to the request writer together.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::dialects::Dialect;
+use super::usage::{Usage, UsageSource};
+use crate::error::ApiError;
+use crate::keys::cache::VerifiedKey;
+use crate::ledger::funds::{Charge, Hold};
+use crate::ledger::money::Money;
+use crate::logs::LogRow;
+use crate::pricing::PriceTable;
+use crate::state::AppState;
+
+/// An admitted request's account, open until one of its closing methods consumes it.
+pub struct Bill {
+    state: AppState,
+    key: Arc<VerifiedKey>,
+    prices: Arc<PriceTable>,
+    hold: Option<Hold>,
+    /// The request's log row, filled in as the request goes.
+    pub log: LogRow,
+    started: Instant,
+}
+
+impl Bill {
+    pub fn open(
+        state: AppState,
+        key: Arc<VerifiedKey>,
+        prices: Arc<PriceTable>,
+        hold: Option<Hold>,
+        log: LogRow,
+        started: Instant,
+    ) -> Bill {
+        Bill {
+            state,
+            key,
+            prices,
+            hold,
+            log,
+            started,
+        }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.log.request_id
+    }
+
+    /// A served request: its exact cost is charged against the hold.
+    pub fn served(mut self, usage: Usage, source: UsageSource, status: u16, note: String) {
+        self.log.input_tokens = usage.input;
+        self.log.output_tokens = usage.output;
+        self.log.usage_source = source.as_str();
+        self.log.status = status;
+        self.log.error = note;
+        let charge = match self.hold.take() {
+            Some(hold) => {
+                let cost = self
+                    .prices
+                    .cost(&self.log.model, &self.key.group, usage.input, usage.output)
+                    .unwrap_or(Money::from_units(i64::MAX));
+                self.log.cost = cost;
+                hold.charge(cost)
+            }
+            None => None,
+        };
+        self.close(charge);
+    }
+
+    /// A request no upstream served: nothing is charged and the hold goes back in full.
+    pub fn unserved(mut self, status: u16, error: String) {
+        self.log.status = status;
+        self.log.error = error;
+        self.log.cost = Money::ZERO;
+        if let Some(hold) = self.hold.take() {
+            hold.release();
+        }
+        self.close(None);
+    }
+
+    /// Hands the charge and the log row to the request writer. It is not waited for: from here
+    /// on the charge counts against the balance in memory until the writer commits it, so the
+    /// next request the client sends already sees it. (A crash before the commit leaves the
+    /// request unbilled, never billed twice.)
+    fn close(mut self, charge: Option<Charge>) {
+        self.log.latency_ms = self.started.elapsed().as_millis() as u64;
+        record(&self.state, charge, std::mem::take(&mut self.log));
+    }
+}
+
+fn record(state: &AppState, charge: Option<Charge>, log: LogRow) {
+    state.metrics.observe(&log);
+    state.writer.finish(charge, log, state.clock.now());
+}
+
+/// A request refused before anything was held: its log row, and the error in its dialect.
+pub fn refused(
+    state: &AppState,
+    dialect: &dyn Dialect,
+    mut log: LogRow,
+    started: Instant,
+    error: ApiError,
+) -> Response {
+    log.status = error.status.as_u16();
+    log.error = error.message.clone();
+    log.latency_ms = started.elapsed().as_millis() as u64;
+    let error = with_request_id(error, &log.request_id);
+    record(state, None, log);
+    dialect.error_response(&error)
+}
+
+/// What the client is told when no upstream could answer (after `Bill::unserved`).
+pub fn unserved_error(status: StatusCode, code: &'static str, request_id: &str) -> ApiError {
+    with_request_id(
+        ApiError::new(
+            status,
+            "upstream_error",
+            code,
+            "no upstream could answer this request; it was not billed",
+        ),
+        request_id,
+    )
+}
+
+/// Adds the request id to a `/v1` error's message, so a user can quote it to the operator.
+pub fn with_request_id(mut e: ApiError, request_id: &str) -> ApiError {
+    e.message = format!("{} (request id: {request_id})", e.message);
+    e
+}

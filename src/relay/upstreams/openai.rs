@@ -1,0 +1,72 @@
+//! The `openai` kind: any OpenAI-compatible HTTP API. It speaks chat completions, completions and
+//! embeddings at `{base_url}/chat/completions` and so on, with the key as a bearer token.
+
+use std::time::Duration;
+
+use axum::http::{header, StatusCode};
+
+use super::{error_chain, Reply, ReplyBody, SendError, Upstream};
+use crate::relay::dialects::Wire;
+use crate::state::AppState;
+
+pub fn speaks(wire: Wire) -> bool {
+    matches!(wire, Wire::Chat | Wire::Completions | Wire::Embeddings)
+}
+
+/// Where this kind takes `wire` requests, when it speaks it and the base URL parses.
+pub fn url(base_url: &str, wire: Wire) -> Option<reqwest::Url> {
+    if !speaks(wire) {
+        return None;
+    }
+    reqwest::Url::parse(&format!("{base_url}{}", wire.dialect().path())).ok()
+}
+
+pub async fn send(
+    state: &AppState,
+    upstream: &Upstream,
+    wire: Wire,
+    body: Vec<u8>,
+    first_byte: Duration,
+) -> Result<Reply, SendError> {
+    let Some(url) = upstream.url(wire) else {
+        return Err(SendError::new(format!(
+            "has a base_url that is not a URL: {}",
+            upstream.base_url
+        )));
+    };
+    let mut request = state
+        .upstream_http()
+        .post(url.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if let Some(key) = &upstream.api_key {
+        request = request.bearer_auth(key);
+    }
+    let response = match tokio::time::timeout(first_byte, request.send()).await {
+        Err(_) => {
+            return Err(SendError::timeout(format!(
+                "did not answer within {}s",
+                first_byte.as_secs()
+            )))
+        }
+        Ok(Err(e)) if e.is_timeout() => return Err(SendError::timeout(error_chain(&e))),
+        Ok(Err(e)) => {
+            return Err(SendError::new(format!(
+                "could not be reached: {}",
+                error_chain(&e)
+            )))
+        }
+        Ok(Ok(response)) => response,
+    };
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    Ok(Reply {
+        status: StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        content_type,
+        body: ReplyBody::Http(response),
+    })
+}
