@@ -4,6 +4,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::db::{Failure, StoreError};
+
 /// An error on its way to a client: `{"error":{"message","type","code"}}` with `status`.
 /// Internal failures keep their detail in `detail`, which is logged and never sent.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -15,9 +17,6 @@ pub struct ApiError {
     pub message: String,
     pub detail: Option<String>,
     pub retry_after_secs: Option<u64>,
-    /// The database refused the data itself (a constraint, a missing row): trying the same
-    /// write again cannot succeed, unlike after a lock, a full disk or an I/O error.
-    pub refused: bool,
 }
 
 impl ApiError {
@@ -34,7 +33,6 @@ impl ApiError {
             message: message.into(),
             detail: None,
             retry_after_secs: None,
-            refused: false,
         }
     }
 
@@ -126,25 +124,21 @@ impl ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e.failure {
+            Failure::Busy => {
+                tracing::warn!(error = %e, "database busy");
+                ApiError::busy()
+            }
+            Failure::Refused | Failure::Other => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(f, _) = &e {
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) {
-                tracing::warn!(error = %e, "database busy");
-                return ApiError::busy();
-            }
-        }
-        let refused = matches!(&e, rusqlite::Error::QueryReturnedNoRows)
-            || matches!(
-                &e,
-                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation
-            );
-        let mut error = ApiError::internal(format!("database: {e}"));
-        error.refused = refused;
-        error
+        StoreError::new("use the database", e).into()
     }
 }
 

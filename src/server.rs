@@ -17,14 +17,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Work handed to a serving thread; it runs inside that thread's runtime.
-pub type Job = Box<dyn FnOnce() + Send>;
+pub type Work = Box<dyn FnOnce() + Send>;
 
 pub struct ServingThreads {
     threads: Vec<Thread>,
 }
 
 struct Thread {
-    jobs: mpsc::UnboundedSender<Job>,
+    work: mpsc::UnboundedSender<Work>,
     /// Connections handed to this thread and not yet closed.
     open: Arc<AtomicUsize>,
     handle: JoinHandle<()>,
@@ -53,22 +53,22 @@ impl ServingThreads {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+            let (work, mut queue) = mpsc::unbounded_channel::<Work>();
             let init = init.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("serve-{i}"))
                 .spawn(move || {
                     init();
                     runtime.block_on(async move {
-                        while let Some(job) = queue.recv().await {
-                            job();
+                        while let Some(work) = queue.recv().await {
+                            work();
                         }
                     });
                     // Connections still open here outlived the shutdown grace period.
                     runtime.shutdown_timeout(Duration::from_secs(1));
                 })?;
             threads.push(Thread {
-                jobs,
+                work,
                 open: Arc::new(AtomicUsize::new(0)),
                 handle,
             });
@@ -76,9 +76,9 @@ impl ServingThreads {
         Ok(ServingThreads { threads })
     }
 
-    /// Runs `job` on the thread with the fewest open connections, which counts one more until the
-    /// `OpenConnection` given to the job is dropped.
-    pub fn dispatch(&self, job: impl FnOnce(OpenConnection) + Send + 'static) {
+    /// Runs `work` on the thread with the fewest open connections, which counts one more until
+    /// the `OpenConnection` given to it is dropped.
+    pub fn dispatch(&self, work: impl FnOnce(OpenConnection) + Send + 'static) {
         let Some(thread) = self
             .threads
             .iter()
@@ -88,8 +88,8 @@ impl ServingThreads {
         };
         thread.open.fetch_add(1, Ordering::Relaxed);
         let open = OpenConnection(thread.open.clone());
-        // A send fails only once the thread has stopped; the job (and the connection) is dropped.
-        let _ = thread.jobs.send(Box::new(move || job(open)));
+        // A send fails only once the thread has stopped; the work (and the connection) is dropped.
+        let _ = thread.work.send(Box::new(move || work(open)));
     }
 
     /// Stops taking work and waits for the threads to end. Call once their connections are done.
@@ -98,7 +98,7 @@ impl ServingThreads {
             .threads
             .into_iter()
             .map(|t| {
-                drop(t.jobs);
+                drop(t.work);
                 t.handle
             })
             .collect();
@@ -111,10 +111,10 @@ impl ServingThreads {
 }
 
 /// How long a closing connection keeps reading what its client still sends.
-const LINGER: Duration = Duration::from_secs(2);
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// A connection that, when the server closes it, first sends its FIN and then reads and discards
-/// whatever the client is still sending, for up to `LINGER`.
+/// whatever the client is still sending, for up to `CLOSE_LINGER`.
 ///
 /// Closing a socket with unread data in it resets the connection, and the client's network stack
 /// throws away the response it had not read yet: a client still uploading a body that was refused
@@ -182,7 +182,7 @@ impl tokio::io::AsyncWrite for Lingering {
                 // Already gone: nothing to linger for.
                 Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(())) => {
-                    this.until = Some(Box::pin(tokio::time::sleep(LINGER)));
+                    this.until = Some(Box::pin(tokio::time::sleep(CLOSE_LINGER)));
                 }
             }
         }
@@ -219,7 +219,7 @@ mod tests {
             let done = done.clone();
             threads.dispatch(move |connection| {
                 let name = std::thread::current().name().unwrap().to_string();
-                // The job runs inside the thread's runtime, so it can spawn there.
+                // The work runs inside the thread's runtime, so it can spawn there.
                 tokio::spawn(async move {
                     done.send(name).unwrap();
                     let _ = open.send(connection);

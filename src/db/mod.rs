@@ -1,8 +1,13 @@
-//! The SQLite file: pragmas on every connection, a read pool and one writer, run off the async executor.
+//! The SQLite file: pragmas on every connection, a read pool and a writer pool of one, run off
+//! the async executor; the request writer (`ledger::writer`), the kept balances
+//! (`ledger::funds`) and the checkpointer each have a connection of their own.
 
 pub mod backup;
 pub mod checkpoint;
+pub mod error;
 pub mod migrate;
+
+pub use error::{Failure, Store, StoreError};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,12 +18,13 @@ use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 pub type ConnPool = Pool<SqliteConnectionManager>;
 
-/// Readers share a pool; every write goes through a pool of one connection, so writers queue
-/// in order instead of spinning on SQLite's busy handler.
+/// Readers share a pool; every write but the request writer's goes through a pool of one
+/// connection, so those writers queue in order instead of spinning on SQLite's busy handler
+/// (the request writer and they meet in SQLite's own lock, with a busy timeout).
 #[derive(Clone)]
 pub struct Db {
     read: ConnPool,
@@ -70,8 +76,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const NEW_FILE_PAGE_SIZE: i64 = 1024;
 
 /// Page cache per connection, in KiB (SQLite's `cache_size` takes a negative number as KiB).
-/// SQLite's default is 2,000 KiB per connection, and up to eleven connections are open (read
-/// pool, write pool, request writer, checkpointer). The request path's working set is a few
+/// SQLite's default is 2,000 KiB per connection, and up to twelve connections are open (eight
+/// in the read pool, one in the write pool, and the request writer's, the kept balances' and
+/// the checkpointer's). The request path's working set is a few
 /// hundred pages (B-tree interiors and right-most leaves, a handful of users and keys); a miss
 /// is a read from the OS page cache.
 pub const CACHE_KIB: i64 = 512;
@@ -202,6 +209,7 @@ impl Db {
 
 /// Begins an `IMMEDIATE` transaction: the write lock is taken up front, so a read-then-write
 /// never fails half-way with SQLITE_BUSY.
-pub fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, ApiError> {
-    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+pub fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .store("begin a write")
 }

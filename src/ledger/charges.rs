@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::money::Money;
 use super::{append_ledger_row, Account, Entry, Kind};
-use crate::error::{ApiError, ApiResult};
+use crate::db::{Store, StoreError};
 
 /// One request's charge to write.
 pub struct ChargeLine<'a> {
@@ -33,7 +33,7 @@ pub struct Settlement {
 pub fn write_charges(
     conn: &Connection,
     lines: &[ChargeLine],
-) -> ApiResult<(Vec<Settlement>, Option<i64>)> {
+) -> Result<(Vec<Settlement>, Option<i64>), StoreError> {
     // Current figures, read once per account and key, then carried forward in memory.
     let mut balances: HashMap<i64, i64> = HashMap::new();
     // Per key: room left under its limit (None without a limit), amount added to `used`, and
@@ -45,25 +45,20 @@ pub fn write_charges(
         let cost = line.cost.units().max(0);
         let balance = match balances.get(&line.user_id) {
             Some(b) => *b,
+            // An account that is not there cannot be charged, now or later.
             None => conn
-                .prepare_cached("SELECT balance FROM users WHERE id = ?1")?
-                .query_row([line.user_id], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| {
-                    let mut e =
-                        ApiError::internal(format!("charging user {}: no such user", line.user_id));
-                    e.refused = true;
-                    e
-                })?,
+                .prepare_cached("SELECT balance FROM users WHERE id = ?1")
+                .and_then(|mut s| s.query_row([line.user_id], |r| r.get(0)))
+                .store("read the balance of the account to charge")?,
         };
         let room = match line.key_id {
             Some(key_id) => match keys.get(&key_id) {
                 Some((room, _, _)) => *room,
                 None => {
                     let room: Option<i64> = conn
-                        .prepare_cached("SELECT spend_limit - used FROM api_keys WHERE id = ?1")?
-                        .query_row([key_id], |r| r.get(0))
-                        .optional()?
+                        .prepare_cached("SELECT spend_limit - used FROM api_keys WHERE id = ?1")
+                        .and_then(|mut s| s.query_row([key_id], |r| r.get(0)).optional())
+                        .store("read the room under the key's limit")?
                         .flatten();
                     keys.insert(key_id, (room, 0, line.now));
                     room
@@ -118,14 +113,16 @@ pub fn write_charges(
         });
     }
     for (user_id, balance) in balances {
-        conn.prepare_cached("UPDATE users SET balance = ?1 WHERE id = ?2")?
-            .execute(params![balance, user_id])?;
+        conn.prepare_cached("UPDATE users SET balance = ?1 WHERE id = ?2")
+            .and_then(|mut s| s.execute(params![balance, user_id]))
+            .store("update a charged balance")?;
     }
     for (key_id, (_, used, at)) in keys {
         conn.prepare_cached(
             "UPDATE api_keys SET used = used + ?1, last_used_at = ?2 WHERE id = ?3",
-        )?
-        .execute(params![used, at, key_id])?;
+        )
+        .and_then(|mut s| s.execute(params![used, at, key_id]))
+        .store("update a charged key's use")?;
     }
     Ok((settlements, last_row))
 }

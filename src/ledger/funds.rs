@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::money::Money;
-use crate::db;
+use crate::db::{self, Store, StoreError};
 use crate::error::ApiError;
 
 #[derive(Debug)]
@@ -41,8 +41,8 @@ pub enum HoldError {
     Failed(ApiError),
 }
 
-impl From<rusqlite::Error> for HoldError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<StoreError> for HoldError {
+    fn from(e: StoreError) -> Self {
         HoldError::Failed(e.into())
     }
 }
@@ -204,11 +204,14 @@ impl Inner {
                         COALESCE((SELECT max(id) FROM ledger), 0)
                  FROM users u LEFT JOIN api_keys k ON k.id = ?2 AND k.user_id = u.id
                  WHERE u.id = ?1",
-            )?
-            .query_row(params![user_id, key_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            )
+            .and_then(|mut s| {
+                s.query_row(params![user_id, key_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
             })
-            .optional()?;
+            .store("read a committed balance")?;
         let Some((balance, key_room, found_key, upto)) = row else {
             return Err(HoldError::Failed(ApiError::not_found(
                 "user_not_found",

@@ -1,7 +1,8 @@
-//! Money: the money type, the append-only ledger, balances, in-flight funds, and the audit that
-//! proves them.
-//! Every change of a balance goes through [`post`], which updates the account row and appends its
-//! ledger row in the caller's transaction, so the two can never disagree.
+//! Money: the money type, the append-only ledger, balances, in-flight funds, the request writer,
+//! and the audit that proves them. Every change of a balance is one ledger row, written in the
+//! same transaction as the balance: [`post`] for one change (top-ups, codes, rewards, transfers,
+//! adjustments), and `charges::write_charges` for requests' charges, which the request writer
+//! (`writer`) group-commits with their log rows.
 
 pub mod audit;
 pub mod charges;
@@ -13,7 +14,7 @@ pub mod writer;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::db;
+use crate::db::{self, Store, StoreError};
 use crate::error::{ApiError, ApiResult};
 use money::Money;
 
@@ -129,13 +130,14 @@ pub fn append_ledger_row(
     entry: &Entry,
     after: Money,
     now: i64,
-) -> ApiResult<()> {
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO ledger (user_id, account, kind, amount, balance_after, reason, ref_type, ref_id,
                              key_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
+    )
+    .and_then(|mut s| {
+        s.execute(params![
         entry.user_id,
         entry.account.as_str(),
         entry.kind.as_str(),
@@ -144,9 +146,11 @@ pub fn append_ledger_row(
         entry.reason,
         entry.ref_type,
         entry.ref_id,
-        entry.key_id,
-        now
-    ])?;
+            entry.key_id,
+            now
+        ])
+    })
+    .store("append a ledger row")?;
     Ok(())
 }
 

@@ -20,8 +20,7 @@ use rusqlite::{params, Connection};
 use super::charges::{write_charges, ChargeLine};
 use super::funds::{Charge, Funds};
 use crate::background::Scheduling;
-use crate::db;
-use crate::error::ApiError;
+use crate::db::{self, Failure, Store, StoreError};
 use crate::logs::{insert_log, LogRow};
 
 /// What the writer's queue carries.
@@ -185,21 +184,24 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Queued>) -> Vec<Q
             }
             Vec::new()
         }
-        Err(e) if e.code == "busy" || finishes.len() <= 1 && !e.refused => {
-            tracing::warn!(error = %e.cli_text(), requests = finishes.len(), "could not write finished requests yet; trying again");
+        Err(e)
+            if e.failure == Failure::Busy
+                || finishes.len() <= 1 && e.failure != Failure::Refused =>
+        {
+            tracing::warn!(error = %e, requests = finishes.len(), "could not write finished requests yet; trying again");
             requeue(finishes, flushes)
         }
         Err(e) => {
-            tracing::error!(error = %e.cli_text(), "a batch of finished requests failed; writing them one by one");
+            tracing::error!(error = %e, "a batch of finished requests failed; writing them one by one");
             let mut again = Vec::new();
             for finish in finishes {
                 let mut one = vec![finish];
                 match write(conn, funds, &mut one) {
                     Ok(()) => {}
-                    Err(e) if !e.refused => again.append(&mut one),
+                    Err(e) if e.failure != Failure::Refused => again.append(&mut one),
                     Err(e) => {
                         // Retrying cannot change a refusal of this request's own rows.
-                        tracing::error!(request_id = %one[0].log.request_id, error = %e.cli_text(),
+                        tracing::error!(request_id = %one[0].log.request_id, error = %e,
                             "the database refused a finished request; it is not charged or logged");
                         funds.abandoned(&charges(&one));
                     }
@@ -227,7 +229,7 @@ fn write(
     conn: &mut Connection,
     funds: &Funds,
     finishes: &mut [Box<Finished>],
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let tx = db::immediate(conn)?;
     let lines: Vec<ChargeLine> = finishes
         .iter()
@@ -261,13 +263,14 @@ fn write(
         insert_log(&tx, &finish.log)?;
     }
     for (key_id, at) in touched {
-        tx.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")?
-            .execute(params![at, key_id])?;
+        tx.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
+            .and_then(|mut s| s.execute(params![at, key_id]))
+            .store("note when a key was last used")?;
     }
     // Admission counts these charges from memory until a snapshot shows `upto`.
     let charges = charges(finishes);
     let writing = funds.begin_write(&charges, last_row.unwrap_or(0));
-    tx.commit()?;
+    tx.commit().store("commit finished requests")?;
     writing.committed();
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! Request logs: the row every `/v1` request leaves, the batched writer that stores it with the
-//! request's settlement, and the queries behind `/api/logs` and `/api/usage`.
+//! Request logs: the row every `/v1` request leaves (written with its charge by
+//! `ledger::writer`), and the queries behind `/api/logs` and `/api/usage`.
 
 pub mod handlers;
 pub mod query;
@@ -7,7 +7,7 @@ pub mod retention;
 
 use rusqlite::{params, Connection};
 
-use crate::error::ApiResult;
+use crate::db::{Store, StoreError};
 use crate::ledger::money::Money;
 
 #[derive(Debug, Clone, Default)]
@@ -31,13 +31,15 @@ pub struct LogRow {
     pub error: String,
 }
 
-pub fn insert_log(conn: &Connection, row: &LogRow) -> ApiResult<()> {
-    let mut stmt = conn.prepare_cached(
+pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
         "INSERT INTO request_logs (request_id, created_at, user_id, key_id, key_name, endpoint, model,
              upstream, input_tokens, output_tokens, cost, status, latency_ms, stream, client_ip,
              usage_source, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    )?;
+        )
+        .store("prepare a log row")?;
     stmt.execute(params![
         row.request_id,
         row.created_at,
@@ -56,6 +58,7 @@ pub fn insert_log(conn: &Connection, row: &LogRow) -> ApiResult<()> {
         row.client_ip,
         row.usage_source,
         row.error.chars().take(500).collect::<String>(),
-    ])?;
+    ])
+    .store("write a request's log row")?;
     Ok(())
 }
