@@ -179,6 +179,16 @@ pub async fn scrape(
     );
     let _ = writeln!(out, "# TYPE code_router_holds_open gauge");
     let _ = writeln!(out, "code_router_holds_open {holds}");
+    let _ = writeln!(
+        out,
+        "# HELP code_router_balance_reads_total Committed balances admission read from the database (the rest came from memory)."
+    );
+    let _ = writeln!(out, "# TYPE code_router_balance_reads_total counter");
+    let _ = writeln!(
+        out,
+        "code_router_balance_reads_total {}",
+        state.funds.balance_reads()
+    );
     let now_ms = state.clock.now_ms();
     let _ = writeln!(
         out,

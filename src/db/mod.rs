@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod checkpoint;
+pub mod commits;
 pub mod error;
 pub mod migrate;
 

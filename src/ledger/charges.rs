@@ -9,6 +9,9 @@ use super::money::Money;
 use super::{append_ledger_row, Account, Entry, Kind};
 use crate::db::{Store, StoreError};
 
+/// The first and last id of ledger rows written together.
+pub type RowRange = (i64, i64);
+
 /// One request's charge to write.
 pub struct ChargeLine<'a> {
     pub user_id: i64,
@@ -29,18 +32,19 @@ pub struct Settlement {
 }
 
 /// Writes `lines` in order inside the caller's transaction. Returns each line's settlement, and
-/// the id of the last ledger row written (`None` when nothing was charged).
+/// the ids of the first and last ledger rows written (`None` when nothing was charged); in one
+/// write transaction they are consecutive.
 pub fn write_charges(
     conn: &Connection,
     lines: &[ChargeLine],
-) -> Result<(Vec<Settlement>, Option<i64>), StoreError> {
+) -> Result<(Vec<Settlement>, Option<RowRange>), StoreError> {
     // Current figures, read once per account and key, then carried forward in memory.
     let mut balances: HashMap<i64, i64> = HashMap::new();
     // Per key: room left under its limit (None without a limit), amount added to `used`, and
     // when it was last used.
     let mut keys: HashMap<i64, (Option<i64>, i64, i64)> = HashMap::new();
     let mut settlements = Vec::with_capacity(lines.len());
-    let mut last_row = None;
+    let mut rows: Option<RowRange> = None;
     for line in lines {
         let cost = line.cost.units().max(0);
         let balance = match balances.get(&line.user_id) {
@@ -98,7 +102,8 @@ pub fn write_charges(
                 key_id: line.key_id,
             };
             append_ledger_row(conn, &entry, Money::from_units(after), line.now)?;
-            last_row = Some(conn.last_insert_rowid());
+            let id = conn.last_insert_rowid();
+            rows = Some((rows.map_or(id, |(first, _)| first), id));
         }
         if uncollected > 0 {
             tracing::warn!(
@@ -124,5 +129,5 @@ pub fn write_charges(
         .and_then(|mut s| s.execute(params![used, at, key_id]))
         .store("update a charged key's use")?;
     }
-    Ok((settlements, last_row))
+    Ok((settlements, rows))
 }

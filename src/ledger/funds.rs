@@ -7,10 +7,11 @@
 //! can never hold more than there is. The committed values are read once (one indexed read on
 //! a connection of its own) and then kept: the writer drops an account's and a key's values when
 //! it commits charges to them, any other write through the server's `Db` drops them all, and a
-//! request the kept values would refuse reads them again first (so money added from outside the
-//! process, by the command line, is seen at once). Money taken from outside the process is seen
-//! once the account's next charge commits; until then a charge larger than the balance is capped
-//! at it (see `charges`), as for any overdraft.
+//! request the kept values would refuse reads them again first. Writes from outside the process
+//! (the command line's `user adjust`, say) are noticed before any kept value is trusted: every
+//! admission looks at SQLite's WAL-index header (`db::commits`, one `pread`), and when anyone has
+//! committed since the last look, it checks that every ledger row since is one of the request
+//! writer's own; a row nobody here wrote drops every kept value.
 //! A hold is not written anywhere: if the process dies, the requests it covered die with it and
 //! nothing was charged for them. The database sees one charge per served request.
 //!
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::money::Money;
+use crate::db::commits::CommitWatch;
 use crate::db::{self, Store, StoreError};
 use crate::error::ApiError;
 
@@ -65,6 +67,15 @@ struct Inner {
     rooms: HashMap<i64, Committed<Option<i64>>>,
     /// `db_writes` when `balances` and `rooms` were last emptied.
     seen_writes: u64,
+    /// Tells when anyone has committed since the last look.
+    commits: CommitWatch,
+    /// Every ledger row up to this id is known: the kept values account for it (or were dropped).
+    known_upto: i64,
+    /// Ledger rows the request writer committed (first and last id of each transaction) that are
+    /// above `known_upto`.
+    own_rows: Vec<(i64, i64)>,
+    /// Committed values read from the database, in all.
+    reads: u64,
 }
 
 /// A committed value and the highest ledger id of the snapshot it was read in.
@@ -189,6 +200,44 @@ impl std::fmt::Debug for Hold {
 }
 
 impl Inner {
+    /// Someone has committed: if any ledger row since the last look is not the request
+    /// writer's own, it was written outside this server (or by its `Db`), and no kept value can be
+    /// trusted any more.
+    fn account_for_commits(&mut self) -> Result<(), StoreError> {
+        let newest: i64 = self
+            .conn
+            .prepare_cached("SELECT COALESCE(max(id), 0) FROM ledger")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .store("read the newest ledger row")?;
+        self.own_rows.sort_unstable();
+        let mut upto = self.known_upto;
+        self.own_rows.retain(|&(first, last)| {
+            if last <= upto {
+                false
+            } else if first == upto + 1 && last <= newest {
+                upto = last;
+                false
+            } else {
+                true
+            }
+        });
+        if upto < newest {
+            if !self.balances.is_empty() || !self.rooms.is_empty() {
+                tracing::debug!(
+                    from = upto + 1,
+                    to = newest,
+                    "ledger rows written outside the request writer; kept balances dropped"
+                );
+            }
+            self.balances.clear();
+            self.rooms.clear();
+            upto = newest;
+            self.own_rows.retain(|&(_, last)| last > newest);
+        }
+        self.known_upto = upto;
+        Ok(())
+    }
+
     /// Reads (and keeps) the committed balance and, with a key, the committed room under its
     /// spending limit.
     #[allow(clippy::type_complexity)]
@@ -197,6 +246,7 @@ impl Inner {
         user_id: i64,
         key_id: Option<i64>,
     ) -> Result<(Committed, Option<Committed<Option<i64>>>), HoldError> {
+        self.reads += 1;
         let row: Option<(i64, Option<i64>, Option<i64>, i64)> = self
             .conn
             .prepare_cached(
@@ -328,6 +378,10 @@ impl Funds {
                 balances: HashMap::new(),
                 rooms: HashMap::new(),
                 seen_writes: 0,
+                commits: CommitWatch::new(path),
+                known_upto: 0,
+                own_rows: Vec::new(),
+                reads: 0,
             }),
             db_writes,
         })
@@ -358,6 +412,15 @@ impl Funds {
             inner.rooms.clear();
             inner.seen_writes = writes;
         }
+        if inner.commits.changed() {
+            if let Err(e) = inner.account_for_commits() {
+                // Unchecked: look again next time, and trust nothing kept now.
+                inner.commits.forget();
+                inner.balances.clear();
+                inner.rooms.clear();
+                return Err(e.into());
+            }
+        }
         // Kept values first; anything missing, or a refusal, reads them again.
         let kept = match (inner.balances.get(&user_id), key_id) {
             (Some(&balance), None) => Some((balance, None)),
@@ -386,16 +449,21 @@ impl Funds {
         })
     }
 
-    /// The writer has written `charges` in a transaction whose highest ledger id is `upto`, and
-    /// is about to commit it: from now until the [`Writing`] ends, admission counts them by
-    /// whether its snapshot shows `upto`.
-    pub fn begin_write<'a>(&'a self, charges: &'a [&'a Charge], upto: i64) -> Writing<'a> {
+    /// The writer has written `charges` in a transaction whose ledger rows are `rows` (first and
+    /// last id, `None` when it charged nothing), and is about to commit it: from now until the
+    /// [`Writing`] ends, admission counts them by whether its snapshot shows the last row.
+    pub fn begin_write<'a>(
+        &'a self,
+        charges: &'a [&'a Charge],
+        rows: Option<(i64, i64)>,
+    ) -> Writing<'a> {
+        let upto = rows.map_or(0, |(_, last)| last);
         self.lock()
             .each(charges, |share, amount| share.write(upto, amount));
         Writing {
             funds: self,
             charges,
-            upto,
+            rows,
             committed: false,
         }
     }
@@ -404,6 +472,12 @@ impl Funds {
     pub fn abandoned(&self, charges: &[&Charge]) {
         self.lock()
             .each(charges, |share, amount| share.unwritten -= amount);
+    }
+
+    /// How many times admission has read committed values from the database (the rest it took
+    /// from memory).
+    pub fn balance_reads(&self) -> u64 {
+        self.lock().reads
     }
 
     /// Holds open right now (requests between admission and their end).
@@ -416,8 +490,14 @@ impl Funds {
 pub struct Writing<'a> {
     funds: &'a Funds,
     charges: &'a [&'a Charge],
-    upto: i64,
+    rows: Option<(i64, i64)>,
     committed: bool,
+}
+
+impl Writing<'_> {
+    fn upto(&self) -> i64 {
+        self.rows.map_or(0, |(_, last)| last)
+    }
 }
 
 impl Writing<'_> {
@@ -432,7 +512,10 @@ impl Writing<'_> {
                 inner.rooms.remove(&key_id);
             }
         }
-        let upto = self.upto;
+        if let Some(rows) = self.rows {
+            inner.own_rows.push(rows);
+        }
+        let upto = self.upto();
         inner.each(self.charges, |share, amount| share.unwrite(upto, amount));
     }
 }
@@ -442,7 +525,7 @@ impl Drop for Writing<'_> {
     /// unwritten again (still owed, counted from memory).
     fn drop(&mut self) {
         if !self.committed {
-            let upto = self.upto;
+            let upto = self.upto();
             self.funds.lock().each(self.charges, |share, amount| {
                 share.unwrite(upto, amount);
                 share.unwritten += amount;

@@ -243,7 +243,7 @@ fn write(
             })
         })
         .collect();
-    let (settlements, last_row) = write_charges(&tx, &lines)?;
+    let (settlements, rows) = write_charges(&tx, &lines)?;
     drop(lines);
     let mut settlements = settlements.into_iter();
     let mut touched: HashMap<i64, i64> = HashMap::new();
@@ -269,7 +269,7 @@ fn write(
     }
     // Admission counts these charges from memory until a snapshot shows `upto`.
     let charges = charges(finishes);
-    let writing = funds.begin_write(&charges, last_row.unwrap_or(0));
+    let writing = funds.begin_write(&charges, rows);
     tx.commit().store("commit finished requests")?;
     writing.committed();
     Ok(())

@@ -431,3 +431,50 @@ async fn members_read_their_own_ledger() {
     let (_, me) = json_of(client.get(app.url("/api/me")).send().await.unwrap()).await;
     assert_eq!(me["balance"], "5.250000");
 }
+
+#[test]
+fn the_writers_own_commits_keep_balances_and_anyone_elses_drop_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = funded_db(dir.path(), "5", None);
+    db.write_blocking(|conn| {
+        conn.execute(
+            "INSERT INTO users (username, password_hash, referral_code, created_at) VALUES ('idle', 'x', 'R2', 0)",
+            [],
+        )?;
+        ledger::adjust(conn, 2, usd("5"), "funding", "test", 0)?;
+        Ok(())
+    })
+    .unwrap();
+    let (funds, writer) = funds_and_writer(&db);
+    // The idle account's balance is read once and kept.
+    funds.hold(2, None, usd("1")).unwrap().release();
+    let reads = funds.balance_reads();
+    // The payer's charges commit, one transaction each: the idle account's kept balance stands.
+    for i in 0..20 {
+        let charge = funds
+            .hold(1, Some(1), usd("0.01"))
+            .unwrap()
+            .charge(usd("0.01"));
+        writer.finish(charge, log_of(&format!("r{i}")), 0);
+        writer.flush();
+        funds.hold(2, None, usd("1")).unwrap().release();
+    }
+    let payer_reads = 20; // each commit drops the charged account's own kept balance
+    assert_eq!(funds.balance_reads(), reads + payer_reads);
+
+    // Another connection (another process, as far as SQLite knows) writes a ledger row: every
+    // kept balance goes, and the next hold of the idle account reads its balance again.
+    let outside = Connection::open(db.path()).unwrap();
+    apply_pragmas(&outside).unwrap();
+    let mut outside = outside;
+    ledger::adjust(&mut outside, 2, usd("-4.5"), "outside", "cli", 0).unwrap();
+    let before = funds.balance_reads();
+    assert!(matches!(
+        funds.hold(2, None, usd("1")),
+        Err(HoldError::Balance)
+    ));
+    assert_eq!(funds.balance_reads(), before + 1);
+    funds.hold(2, None, usd("0.5")).unwrap().release();
+    assert_eq!(funds.balance_reads(), before + 1, "kept again");
+    writer.shutdown();
+}

@@ -12,6 +12,7 @@ mod errors;
 mod fake_providers;
 mod fake_upstream;
 mod faults;
+mod funds;
 mod helpers;
 mod install;
 mod keys;
