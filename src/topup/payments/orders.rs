@@ -444,6 +444,15 @@ fn settle_payment(
         });
     }
     if !is_open(&order.status) {
+        // Money that really arrived for a closed order (paid after its invoice expired, say)
+        // is the operator's to settle with the member; it is never credited on its own.
+        tracing::error!(
+            order = %order.order_no,
+            status = %order.status,
+            provider_ref = %payment.provider_ref,
+            paid = %payment.paid,
+            "a verified payment arrived for a closed order; not credited, settle it by hand"
+        );
         return Err(ApiError::bad_request(
             "order_not_payable",
             format!("the order is {}", order.status),
