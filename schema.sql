@@ -147,25 +147,30 @@ CREATE TABLE referral_rewards (
 CREATE INDEX referral_rewards_by_inviter ON referral_rewards(inviter_id);
 CREATE INDEX users_by_inviter ON users(inviter_id) WHERE inviter_id IS NOT NULL;
 
--- Online payment orders (Stripe, Creem, EPay): recorded 'pending' at checkout, then moved to
--- 'paid' by a verified callback in the same transaction as its ledger row (kind 'topup',
--- ref_type 'order', ref_id order_no); 'failed' when the provider opened no checkout or reports
--- the payment failed, 'expired' when the provider closed the checkout unpaid.
+-- Online payment orders (Stripe, Creem, EPay, BTCPay, NOWPayments): recorded 'pending' at
+-- checkout, then moved to 'paid' by a verified callback in the same transaction as its ledger row
+-- (kind 'topup', ref_type 'order', ref_id order_no); 'failed' when the provider opened no checkout
+-- or reports the payment failed, 'expired' when the provider closed the checkout unpaid.
+-- 'processing' (crypto seen, waiting for confirmations) and 'partially_paid' (less than the price
+-- arrived) are shown to the member and credit nothing; such an order can still be paid.
 -- amount is what the balance gets (nano-dollars); pay_amount is what the provider must report as
 -- paid, an integer of pay_currency's minor unit (cents; pay_decimals places), as sent to it.
 CREATE TABLE orders (
     id            INTEGER PRIMARY KEY,
     order_no      TEXT    NOT NULL UNIQUE,           -- public id, sent to the provider
     user_id       INTEGER NOT NULL REFERENCES users(id),
-    provider      TEXT    NOT NULL CHECK (provider IN ('stripe', 'creem', 'epay')),
-    pay_type      TEXT    NOT NULL DEFAULT '',       -- EPay: alipay, wxpay, ...
+    provider      TEXT    NOT NULL CHECK (provider IN ('stripe', 'creem', 'epay', 'btcpay',
+                                                       'nowpayments')),
+    pay_type      TEXT    NOT NULL DEFAULT '',       -- EPay: alipay, wxpay, usdt, ...
     amount        INTEGER NOT NULL CHECK (amount > 0),
     pay_amount    INTEGER NOT NULL CHECK (pay_amount > 0),
     pay_currency  TEXT    NOT NULL,                  -- lowercase ISO code, e.g. 'usd', 'cny'
     pay_decimals  INTEGER NOT NULL CHECK (pay_decimals BETWEEN 0 AND 3),
     status        TEXT    NOT NULL DEFAULT 'pending'
-                          CHECK (status IN ('pending', 'paid', 'failed', 'expired')),
-    provider_ref  TEXT,                              -- Stripe session, Creem checkout, EPay trade_no
+                          CHECK (status IN ('pending', 'processing', 'partially_paid', 'paid',
+                                            'failed', 'expired')),
+    provider_ref  TEXT,                              -- Stripe session, Creem checkout, EPay trade_no,
+                                                     -- BTCPay invoice, NOWPayments invoice
     note          TEXT    NOT NULL DEFAULT '',       -- why it failed, or the last refused callback
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL,
@@ -173,3 +178,10 @@ CREATE TABLE orders (
     UNIQUE (provider, provider_ref)
 );
 CREATE INDEX orders_by_user ON orders(user_id, id);
+
+-- Referral commission (ledger kind 'commission', to the inviter's reward balance) names its cause,
+-- the order or code; this index makes a second commission for one cause impossible.
+CREATE UNIQUE INDEX ledger_commission_once ON ledger(ref_type, ref_id) WHERE kind = 'commission';
+-- Reward balance rows (rewards, commission, transfers) by account, for the referral figures; only
+-- those rows are written to it, never a request's charge.
+CREATE INDEX ledger_reward_by_user ON ledger(user_id, kind) WHERE account = 'reward';

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::ledger::money::Money;
 use crate::net::IpRange;
-use crate::pricing::{GroupRate, ModelPrice};
+use crate::pricing::{GroupRate, ModelPrice, Rate};
 use crate::topup::payments::PaymentsConfig;
 
 /// Everything the operator can set. Every section and key has a default, so an empty file
@@ -298,6 +298,13 @@ pub struct ReferralConfig {
     pub invitee_reward: Money,
     /// When the inviter's reward is paid.
     pub reward_on: RewardOn,
+    /// Percent of each paid top-up of an invited account credited to the inviter's reward
+    /// balance (`"10"` is 10 %); `"0"` pays no commission.
+    pub commission_percent: Rate,
+    /// Commission is paid on each invitee's first this many top-ups; 0 pays it on every one.
+    pub commission_topups: u32,
+    /// Whether redeemed codes count as top-ups for the commission (paid orders always do).
+    pub commission_on_codes: bool,
 }
 
 impl Default for ReferralConfig {
@@ -307,6 +314,9 @@ impl Default for ReferralConfig {
             inviter_reward: Money::ZERO,
             invitee_reward: Money::ZERO,
             reward_on: RewardOn::Register,
+            commission_percent: Rate(rust_decimal::Decimal::ZERO),
+            commission_topups: 0,
+            commission_on_codes: false,
         }
     }
 }
@@ -425,6 +435,7 @@ impl Config {
                 return Err((format!("referral.{key}"), "must not be negative".into()));
             }
         }
+        crate::referral::check_commission(&self.referral)?;
         for (name, price) in &self.models {
             price
                 .check(name)

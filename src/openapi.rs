@@ -55,6 +55,8 @@ pub const SESSION_SCHEME: &str = "cr_session";
         topup::payments::handlers::stripe_webhook,
         topup::payments::handlers::creem_webhook,
         topup::payments::handlers::epay_notify,
+        topup::payments::webhooks::btcpay_webhook,
+        topup::payments::webhooks::nowpayments_ipn,
         admin::users::list_users,
         admin::users::update_user,
         admin::users::adjust_user,

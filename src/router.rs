@@ -60,6 +60,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/payments/stripe/webhook", post(topup::payments::handlers::stripe_webhook))
         .route("/api/payments/creem/webhook", post(topup::payments::handlers::creem_webhook))
         .route("/api/payments/epay/notify", get(topup::payments::handlers::epay_notify).post(topup::payments::handlers::epay_notify))
+        .route("/api/payments/btcpay/webhook", post(topup::payments::webhooks::btcpay_webhook))
+        .route("/api/payments/nowpayments/ipn", post(topup::payments::webhooks::nowpayments_ipn))
         .layer(DefaultBodyLimit::max(api_limit));
 
     let gateway = Router::new()

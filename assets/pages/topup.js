@@ -1,5 +1,6 @@
 // Top Up page: online payment (methods, presets, custom amount, checkout redirect and return notice),
-// redemption code, referral code with Transfer to Balance, payment orders and billing history (ledger).
+// redemption code, referral code with invitees, commission and Transfer to Balance, payment orders
+// (crypto ones pass through "confirming" or "partially paid") and billing history (ledger).
 
 import { h, append } from '../dom.js';
 import { icon } from '../icons.js';
@@ -7,13 +8,22 @@ import { t, has } from '../i18n.js';
 import { api, qs } from '../api.js';
 import { field, validate } from '../forms.js';
 import { alertSlot, alertBox, copyButton, pageHeader, withBusy, toast, loadingBlock, describeError } from '../ui.js';
-import { pagedTable, emptyState } from '../table.js';
+import { pagedTable, emptyState, dataTable } from '../table.js';
 import { formatMoney, formatSignedMoney, formatTime } from '../format.js';
 import { parseDecimal, compareDecimal, multiplyDecimals, formatDecimal } from '../money.js';
 import { session } from '../session.js';
 
 /** A route that is not on this server answers 404 with code "not_found" (feature not installed). */
 const missing = (err) => err && err.status === 404 && err.code === 'not_found';
+
+/** Methods whose price is paid in crypto at the provider. */
+const CRYPTO = new Set(['btcpay', 'nowpayments']);
+
+const STATUS_BADGE = { paid: 'badge-success', pending: 'badge-warning', processing: 'badge-accent', partially_paid: 'badge-danger', failed: 'badge-danger' };
+
+function statusBadge(status) {
+  return h('span', { class: 'badge ' + (STATUS_BADGE[status] || 'badge-muted') }, has('order.status.' + status) ? t('order.status.' + status) : status);
+}
 
 function card(iconName, title, ...children) {
   return h('section', { class: 'card' }, h('div', { class: 'card-head' }, icon(iconName), h('h2', { class: 'card-title' }, title)), ...children);
@@ -53,8 +63,11 @@ function returnNotice(ctx, onPaid) {
       onPaid();
     } else if (order && (order.status === 'failed' || order.status === 'expired')) {
       slot.show(t('topup.paidFailed', { status: t('order.status.' + order.status) }), 'error');
+    } else if (order && order.status === 'partially_paid') {
+      slot.show(t('topup.paidPartial'), 'warning', { label: t('common.refresh'), onClick: check });
     } else if (tries < 10) {
-      slot.show(t('topup.paidPending'), 'info', { label: t('common.refresh'), onClick: check });
+      const waiting = order && order.status === 'processing' ? t('topup.paidProcessing') : t('topup.paidPending');
+      slot.show(waiting, 'info', { label: t('common.refresh'), onClick: check });
       setTimeout(() => !ctx.signal.aborted && check(), 3000);
     } else {
       slot.show(order ? t('topup.paidPending') : t('topup.orderUnknown'), 'warning', { label: t('common.refresh'), onClick: check });
@@ -90,19 +103,25 @@ function paymentCard(ctx) {
     const custom = field({ label: t('topup.customAmount'), name: 'amount', inputmode: 'decimal', placeholder: '0.00' });
     const typeField = field({ label: t('topup.payType'), name: 'type', options: [] });
     const summary = h('p', { class: 'pay-summary', 'aria-live': 'polite' });
+    const cryptoHint = h('p', { class: 'field-hint' });
     const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, t('topup.payButton'));
-    const form = h('form', { class: 'form', novalidate: true }, h('div', { class: 'field' }, h('span', { class: 'field-label' }, t('topup.method')), methodRow), h('div', { class: 'field' }, h('span', { class: 'field-label' }, t('topup.amount')), presetRow), custom.el, typeField.el, summary, submit);
+    const form = h('form', { class: 'form', novalidate: true }, h('div', { class: 'field' }, h('span', { class: 'field-label' }, t('topup.method')), methodRow), h('div', { class: 'field' }, h('span', { class: 'field-label' }, t('topup.amount')), presetRow), custom.el, typeField.el, summary, cryptoHint, submit);
 
     const methodName = (m) => (has('topup.method.' + m.method) ? t('topup.method.' + m.method) : m.method);
     const updateSummary = () => {
       const a = amount || custom.value().trim();
       const d = parseDecimal(a);
+      cryptoHint.hidden = true;
       if (!a || !d || d.units <= 0n) {
         summary.textContent = t('topup.limits', { min: formatMoney(method.min_amount), max: formatMoney(method.max_amount) });
         return;
       }
-      const pay = multiplyDecimals(a, method.rate || '1', 2);
-      summary.textContent = t('topup.youPay', { pay: `${formatDecimal(pay)} ${String(method.currency || '').toUpperCase()}`, credit: formatMoney(a) });
+      const pay = `${formatDecimal(multiplyDecimals(a, method.rate || '1', 2))} ${String(method.currency || '').toUpperCase()}`;
+      summary.textContent = t('topup.youPay', { pay, credit: formatMoney(a) });
+      if (CRYPTO.has(method.method)) {
+        cryptoHint.textContent = t('topup.cryptoHint', { pay });
+        cryptoHint.hidden = false;
+      }
     };
     const drawMethods = () => {
       methodRow.replaceChildren(
@@ -206,6 +225,7 @@ function referralCard(ctx, me, onMoved) {
     if (info && info.enabled === false) parts.push(alertBox(t('topup.referralOff'), 'info'));
     parts.push(code ? h('div', { class: 'copy-list' }, row(t('dash.referralCode'), code), row(t('dash.referralLink'), link(code))) : h('p', { class: 'muted' }, t('dash.referralNone')));
     if (info) {
+      const commissionOn = Boolean(info.commission_percent) && info.commission_percent !== '0';
       const kv = (label, value, testid) => h('div', { class: 'kv-row' }, h('dt', null, label), h('dd', { 'data-testid': testid }, value));
       parts.push(
         h(
@@ -216,8 +236,26 @@ function referralCard(ctx, me, onMoved) {
           info.rewards_pending && parseDecimal(info.rewards_pending)?.units > 0n ? kv(t('topup.rewardsPending'), formatMoney(info.rewards_pending)) : null,
           kv(t('dash.rewardBalance'), formatMoney(info.reward_balance), 'referral-reward-balance'),
           info.enabled ? kv(t('topup.inviterReward'), formatMoney(info.inviter_reward)) : null,
+          commissionOn || (info.commission_earned && parseDecimal(info.commission_earned)?.units > 0n) ? kv(t('topup.commissionEarned'), formatMoney(info.commission_earned), 'commission-earned') : null,
         ),
       );
+      if (commissionOn) {
+        const terms = info.commission_topups > 0 ? t('topup.commissionTerms', { percent: info.commission_percent, count: String(info.commission_topups) }) : t('topup.commissionTermsAll', { percent: info.commission_percent });
+        parts.push(h('p', { class: 'field-hint', 'data-testid': 'commission-terms' }, terms));
+      }
+      if (info.invited && info.invited.length) {
+        const invitees = dataTable(
+          [
+            { label: t('topup.col.invitee'), cell: (i) => h('code', null, i.username) },
+            { label: t('topup.col.registered'), cell: (i) => h('span', { class: 'nowrap' }, formatTime(i.registered_at)) },
+            { label: t('topup.col.topups'), cell: (i) => String(i.topups), class: 'num' },
+            { label: t('topup.col.commission'), cell: (i) => h('span', { class: 'nowrap' }, formatMoney(i.commission)), class: 'num' },
+          ],
+          info.invited,
+        );
+        invitees.el.dataset.testid = 'invitees-table';
+        parts.push(h('div', { class: 'invitees' }, h('h3', { class: 'section-heading' }, t('topup.invitedTitle')), invitees.el));
+      }
       const alerts = alertSlot();
       const transfer = h('button', { type: 'button', class: 'btn btn-primary', disabled: !(parseDecimal(info.reward_balance)?.units > 0n) }, t('topup.transfer'));
       transfer.addEventListener('click', () =>
@@ -252,7 +290,7 @@ function ordersSection(ctx) {
       { label: t('topup.method'), cell: (o) => (has('topup.method.' + o.method) ? t('topup.method.' + o.method) : o.method) },
       { label: t('topup.amount'), cell: (o) => formatMoney(o.amount), class: 'num' },
       { label: t('topup.col.paid'), cell: (o) => `${formatDecimal(o.pay_amount)} ${String(o.currency || '').toUpperCase()}`, class: 'num' },
-      { label: t('topup.col.status'), cell: (o) => h('span', { class: 'badge ' + ({ paid: 'badge-success', pending: 'badge-warning', failed: 'badge-danger' }[o.status] || 'badge-muted') }, has('order.status.' + o.status) ? t('order.status.' + o.status) : o.status) },
+      { label: t('topup.col.status'), cell: (o) => statusBadge(o.status) },
     ],
     load: async (cursor, signal) => {
       try {

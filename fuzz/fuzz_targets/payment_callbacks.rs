@@ -1,8 +1,8 @@
 //! Payment provider callbacks as an attacker sends them: signature checks and event parsing
-//! never panic, and no forged Stripe or Creem signature passes.
+//! never panic, and no forged Stripe, Creem, BTCPay or NOWPayments signature passes.
 #![no_main]
 
-use code_router::topup::payments::{creem, epay, stripe};
+use code_router::topup::payments::{btcpay, creem, epay, nowpayments, stripe};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,6 +14,19 @@ fuzz_target!(|data: &[u8]| {
     let _ = stripe::interpret_event(body);
     assert!(!creem::verify_signature(&header, body, "creem_fuzz_secret"));
     let _ = creem::interpret_event(body);
+    assert!(!btcpay::verify_signature(
+        &header,
+        body,
+        "btcpay_fuzz_secret"
+    ));
+    let _ = btcpay::interpret_event(body, &btcpay::BtcpayConfig::default());
+    assert!(!nowpayments::verify_signature(
+        &header,
+        body,
+        "nowpayments_fuzz_secret"
+    ));
+    let _ = nowpayments::sorted_json(body);
+    let _ = nowpayments::interpret_ipn(body);
     if let Ok(params) = epay::parse_params(&String::from_utf8_lossy(body)) {
         let _ = epay::verify(&params, "epay-fuzz-key");
     }

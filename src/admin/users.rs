@@ -1,4 +1,5 @@
-//! `/api/admin/users`: list and search accounts, and credit or debit a balance with a reason.
+//! `/api/admin/users`: list and search accounts (with their referral figures), and credit or
+//! debit a balance with a reason.
 
 use axum::extract::State;
 use axum::Json;
@@ -14,6 +15,7 @@ use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::ledger::{self, money::Money};
 use crate::openapi::{AdminErrors, BodyTooLarge};
 use crate::pagination;
+use crate::referral::commission::{find_admin_figures, AdminFigures};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -40,6 +42,13 @@ pub struct AdminUserView {
     pub reward_balance: Money,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The account whose referral code this one registered with, if any.
+    #[schema(required = true)]
+    pub invited_by: Option<i64>,
+    /// Accounts registered with this account's referral code.
+    pub invitees: i64,
+    /// Commission this account earned on its invitees' top-ups.
+    pub commission_earned: Money,
 }
 
 /// A page of accounts, as `GET /api/admin/users` answers (for the OpenAPI document).
@@ -61,7 +70,7 @@ pub struct AdjustResponse {
     pub balance: Money,
 }
 
-fn user_json(u: &User) -> Value {
+fn user_json(u: &User, referral: &AdminFigures) -> Value {
     json!({
         "id": u.id,
         "username": u.username,
@@ -71,6 +80,9 @@ fn user_json(u: &User) -> Value {
         "balance": u.balance,
         "reward_balance": u.reward_balance,
         "created_at": crate::clock::rfc3339(u.created_at),
+        "invited_by": referral.inviter_id,
+        "invitees": referral.invitees,
+        "commission_earned": referral.commission_earned,
     })
 }
 
@@ -115,11 +127,15 @@ pub async fn list_users(
             );
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(params![after, pattern, limit], User::from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let users = rows.collect::<Result<Vec<_>, _>>()?;
+            users
+                .into_iter()
+                .map(|u| Ok((find_admin_figures(conn, u.id)?, u)))
+                .collect::<ApiResult<Vec<_>>>()
         })
         .await?;
-    let next = pagination::next_cursor(&users, limit, |u| u.id);
-    let data: Vec<Value> = users.iter().map(user_json).collect();
+    let next = pagination::next_cursor(&users, limit, |(_, u)| u.id);
+    let data: Vec<Value> = users.iter().map(|(f, u)| user_json(u, f)).collect();
     Ok(pagination::page_json(data, next))
 }
 
@@ -255,11 +271,13 @@ pub async fn update_user(
             }
             let user = crate::accounts::find_user_by_id(&tx, user_id)?
                 .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+            let figures = find_admin_figures(&tx, user_id)?;
             tx.commit()?;
-            Ok(user)
+            Ok((user, figures))
         })
         .await?;
+    let (user, figures) = user;
     state.keys.invalidate_user(user_id);
     tracing::info!(admin = admin.id, user = user_id, "user changed");
-    Ok(Json(user_json(&user)))
+    Ok(Json(user_json(&user, &figures)))
 }

@@ -18,7 +18,47 @@ pub const MIGRATIONS: &[Migration] = &[
     // 1 → 2: the `holds` table and the ledger's `hold_id` go (holds live in memory); the ledger
     // learns the `commission` kind.
     Migration::Steps(drop_holds),
+    // 2 → 3: orders take the crypto providers and the states a crypto payment passes through;
+    // the ledger gets one commission per cause, and an index of reward balance rows.
+    Migration::Sql(CRYPTO_ORDERS),
 ];
+
+/// Version 3. SQLite cannot change a CHECK in place, so `orders` is rebuilt under its own name
+/// (the old table is moved aside first, which keeps the new one's SQL as schema.sql states it).
+const CRYPTO_ORDERS: &str = "
+    ALTER TABLE orders RENAME TO orders_v2;
+    CREATE TABLE orders (
+        id            INTEGER PRIMARY KEY,
+        order_no      TEXT    NOT NULL UNIQUE,
+        user_id       INTEGER NOT NULL REFERENCES users(id),
+        provider      TEXT    NOT NULL CHECK (provider IN ('stripe', 'creem', 'epay', 'btcpay',
+                                                           'nowpayments')),
+        pay_type      TEXT    NOT NULL DEFAULT '',
+        amount        INTEGER NOT NULL CHECK (amount > 0),
+        pay_amount    INTEGER NOT NULL CHECK (pay_amount > 0),
+        pay_currency  TEXT    NOT NULL,
+        pay_decimals  INTEGER NOT NULL CHECK (pay_decimals BETWEEN 0 AND 3),
+        status        TEXT    NOT NULL DEFAULT 'pending'
+                              CHECK (status IN ('pending', 'processing', 'partially_paid', 'paid',
+                                                'failed', 'expired')),
+        provider_ref  TEXT,
+        note          TEXT    NOT NULL DEFAULT '',
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL,
+        paid_at       INTEGER,
+        UNIQUE (provider, provider_ref)
+    );
+    INSERT INTO orders (id, order_no, user_id, provider, pay_type, amount, pay_amount,
+                        pay_currency, pay_decimals, status, provider_ref, note, created_at,
+                        updated_at, paid_at)
+        SELECT id, order_no, user_id, provider, pay_type, amount, pay_amount, pay_currency,
+               pay_decimals, status, provider_ref, note, created_at, updated_at, paid_at
+        FROM orders_v2 ORDER BY id;
+    DROP TABLE orders_v2;
+    CREATE INDEX orders_by_user ON orders(user_id, id);
+    CREATE UNIQUE INDEX ledger_commission_once ON ledger(ref_type, ref_id) WHERE kind = 'commission';
+    CREATE INDEX ledger_reward_by_user ON ledger(user_id, kind) WHERE account = 'reward';
+";
 
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 

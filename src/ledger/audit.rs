@@ -1,5 +1,6 @@
 //! `code-router audit`: re-derives every balance and key limit from the ledger alone, names
-//! each account where the stored figures disagree, and each request charged more than once.
+//! each account where the stored figures disagree, each request charged more than once, and
+//! each order credited (or order and code paid commission) more than once.
 
 use std::collections::HashMap;
 
@@ -114,6 +115,22 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
             report
                 .problems
                 .push(format!("request {request_id} was charged {times} times"));
+        }
+    }
+    // 5. Each order credited, and each order or code paid commission on, at most once.
+    {
+        let mut stmt = tx.prepare(
+            "SELECT kind, ref_type, ref_id, count(*) FROM ledger
+             WHERE (kind = 'topup' AND ref_type = 'order') OR kind = 'commission'
+             GROUP BY kind, ref_type, ref_id HAVING count(*) > 1",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (kind, ref_type, ref_id, times): (String, String, String, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            report
+                .problems
+                .push(format!("{ref_type} {ref_id} has {times} {kind} rows"));
         }
     }
     tx.commit()?;

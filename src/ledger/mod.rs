@@ -44,6 +44,8 @@ pub enum Kind {
     Settle,
     Refund,
     ReferralReward,
+    /// An inviter's share of an invitee's paid top-up (or redeemed code), to the reward balance.
+    Commission,
     Transfer,
     Adjust,
 }
@@ -56,6 +58,7 @@ impl Kind {
             Kind::Settle => "settle",
             Kind::Refund => "refund",
             Kind::ReferralReward => "referral_reward",
+            Kind::Commission => "commission",
             Kind::Transfer => "transfer",
             Kind::Adjust => "adjust",
         }
@@ -204,7 +207,7 @@ pub struct LedgerRow {
     #[schema(example = "balance")]
     pub account: String,
     /// Why: `topup`, `redeem`, `settle` (a request's charge), `refund`, `referral_reward`,
-    /// `transfer` or `adjust` (`hold` and `release` appear only in files kept from versions that
+    /// `commission` (a share of an invitee's top-up), `transfer` or `adjust` (`hold` and `release` appear only in files kept from versions that
     /// wrote holds to the database).
     #[schema(example = "settle")]
     pub kind: String,

@@ -1,4 +1,4 @@
-//! `GET /api/referral` (code, invitees, rewards and the server's terms) and
+//! `GET /api/referral` (code, invitees, rewards, commission and the server's terms) and
 //! `POST /api/referral/transfer` (reward balance into the main balance).
 
 use axum::extract::State;
@@ -36,14 +36,30 @@ pub struct ReferralSummaryResponse {
     pub invitee_reward: Money,
     /// When the inviter's reward is paid.
     pub reward_on: RewardOn,
+    /// Commission on invitees' top-ups credited so far (transferred or not).
+    pub commission_earned: Money,
+    /// Percent of each counted top-up of an invitee paid as commission, as a decimal string;
+    /// `"0"` when no commission is paid.
+    #[schema(example = "10")]
+    pub commission_percent: String,
+    /// Commission is paid on each invitee's first this many top-ups; 0 means on every one.
+    pub commission_topups: u32,
+    /// Whether redeemed codes count as top-ups for the commission.
+    pub commission_on_codes: bool,
+    /// The most recent invitees (at most [`INVITEES_SHOWN`]), newest first.
+    pub invited: Vec<super::commission::Invitee>,
 }
+
+/// How many invitees `GET /api/referral` lists; `invitees` counts them all.
+pub const INVITEES_SHOWN: u32 = 50;
 
 #[utoipa::path(
     get,
     path = "/api/referral",
     tag = "referral",
     summary = "The member's referrals",
-    description = "The member's referral code, invitees and rewards, and the server's terms.",
+    description = "The member's referral code, invitees, rewards and commission, and the \
+        server's terms.",
     security(("cr_session" = [])),
     responses(
         (status = 200, description = "The referral summary", body = ReferralSummaryResponse),
@@ -53,12 +69,24 @@ pub struct ReferralSummaryResponse {
 pub async fn summary(State(state): State<AppState>, session: Session) -> ApiResult<Json<Value>> {
     let user = session.user;
     let user_id = user.id;
-    let figures = state
-        .db
-        .read(move |conn| super::find_referral_summary(conn, user_id))
-        .await?;
     let config = state.config();
     let terms = &config.referral;
+    let with_codes = terms.commission_on_codes;
+    let (figures, invited) = state
+        .db
+        .read(move |conn| {
+            Ok((
+                super::find_referral_summary(conn, user_id)?,
+                super::commission::find_invitees(conn, user_id, with_codes, INVITEES_SHOWN)?,
+            ))
+        })
+        .await?;
+    let commission_on = terms.enabled && !terms.commission_percent.0.is_zero();
+    let percent = if commission_on {
+        terms.commission_percent.0.normalize().to_string()
+    } else {
+        "0".to_string()
+    };
     Ok(Json(json!({
         "referral_code": user.referral_code,
         "invitees": figures.invitees,
@@ -69,6 +97,11 @@ pub async fn summary(State(state): State<AppState>, session: Session) -> ApiResu
         "inviter_reward": terms.inviter_reward,
         "invitee_reward": terms.invitee_reward,
         "reward_on": terms.reward_on,
+        "commission_earned": figures.commission_earned,
+        "commission_percent": percent,
+        "commission_topups": terms.commission_topups,
+        "commission_on_codes": terms.commission_on_codes,
+        "invited": invited,
     })))
 }
 

@@ -1,7 +1,11 @@
 //! Referral rewards: what registering with a referral code pays and when, the inviter's figures,
-//! and the transfer of the reward balance into the main balance.
+//! and the transfer of the reward balance into the main balance. Commission on invitees'
+//! top-ups is in `commission`.
 
+pub mod commission;
 pub mod handlers;
+
+pub use commission::{check_commission, pay_commission, Topup};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -118,6 +122,8 @@ pub struct Summary {
     pub rewards_earned: Money,
     /// Inviter rewards promised but waiting for the invitees' first top-up.
     pub rewards_pending: Money,
+    /// Commission on invitees' top-ups credited so far (transferred or not).
+    pub commission_earned: Money,
 }
 
 pub fn find_referral_summary(conn: &Connection, user_id: i64) -> ApiResult<Summary> {
@@ -142,6 +148,7 @@ pub fn find_referral_summary(conn: &Connection, user_id: i64) -> ApiResult<Summa
         invitees,
         rewards_earned: Money::from_units(earned),
         rewards_pending: Money::from_units(pending),
+        commission_earned: commission::find_commission_earned(conn, user_id)?,
     })
 }
 

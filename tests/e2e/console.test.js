@@ -3,8 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { launch, newPage, signIn, shot, chat, unique, ADMIN, BASE_URL, PHONE, DESKTOP, EPAY_KEY } from './helpers.js';
+import { createHash, createHmac } from 'node:crypto';
+import { launch, newPage, signIn, shot, chat, unique, ADMIN, BASE_URL, PHONE, DESKTOP, EPAY_KEY, NOWPAY_IPN } from './helpers.js';
 
 const member = { username: unique('alice'), password: 'correct horse 1' };
 let browser;
@@ -310,6 +310,83 @@ test('a member starts an online payment and comes back to a pending notice', asy
   const after = await (await m.request.get(`${BASE_URL}/api/me`)).json();
   assert.equal(nano(after.balance) - nano(before.balance), nano('12.5'), 'credited exactly once');
   await shot(m, 'topup-paid-desktop');
+});
+
+/** NOWPayments' own way to sign an IPN: the object with its keys sorted at every depth, JSON.stringify, HMAC-SHA512. */
+function nowpaymentsSignature(body) {
+  const sortObject = (obj) => Object.keys(obj).sort().reduce((out, key) => {
+    out[key] = obj[key] && typeof obj[key] === 'object' ? sortObject(obj[key]) : obj[key];
+    return out;
+  }, {});
+  return createHmac('sha512', NOWPAY_IPN).update(JSON.stringify(sortObject(body))).digest('hex');
+}
+
+test('an invitee pays with crypto: confirming, short, then credited, and the inviter earns commission', async (t) => {
+  const m = memberPage;
+  const methods = await m.request.get(`${BASE_URL}/api/topup/methods`);
+  if (methods.status() === 404 || !(await methods.json()).data.some((x) => x.method === 'nowpayments')) {
+    t.skip('NOWPayments is not enabled in this run');
+    return;
+  }
+  const summary = await (await m.request.get(`${BASE_URL}/api/referral`)).json();
+  const invitee = { username: unique('carl'), password: 'carls password 1' };
+  const p = await newPage(browser);
+  const made = await p.request.post(`${BASE_URL}/api/auth/register`, { data: { ...invitee, referral_code: summary.referral_code } });
+  assert.equal(made.status(), 201);
+  await signIn(p, invitee.username, invitee.password);
+  await p.goto('/console/topup');
+  await p.getByRole('radio', { name: 'Crypto (NOWPayments)' }).click();
+  await p.getByRole('button', { name: '$20.00' }).click();
+  await p.getByText('You pay the worth of 20.00 USD in the coin you choose', { exact: false }).waitFor();
+  await shot(p, 'topup-crypto-desktop');
+  await p.getByRole('button', { name: 'Top up' }).click();
+  await p.waitForURL(/\/payment\/\?iid=/);
+  const order = (await p.locator('#order').innerText()).trim();
+  const invoice = (await p.locator('#invoice').innerText()).trim();
+  assert.ok(order && invoice, 'the invoice page names the order');
+
+  // NOWPayments notifies as the coins arrive: keys in its own order, a nested fee object.
+  const ipn = async (status, actuallyPaid) => {
+    const body = { payment_id: 6_000_000_001, invoice_id: Number(invoice), payment_status: status, pay_address: 'TXe2e', price_amount: 20, price_currency: 'usd', pay_amount: 20.1, actually_paid: actuallyPaid, pay_currency: 'usdttrc20', order_id: order, order_description: 'Code Router top-up', fee: { serviceFee: 0.1, currency: 'usdttrc20', depositFee: 0, withdrawalFee: 0 }, updated_at: Date.now() };
+    const answer = await p.request.post(`${BASE_URL}/api/payments/nowpayments/ipn`, { headers: { 'x-nowpayments-sig': nowpaymentsSignature(body), 'content-type': 'application/json' }, data: JSON.stringify(body) });
+    assert.equal(answer.status(), 200, await answer.text());
+    return (await answer.json()).result;
+  };
+  assert.equal(await ipn('confirming', 20.1), 'updated');
+  await p.goto(`/console/topup?paid=${encodeURIComponent(order)}`);
+  await p.getByText('Your payment has been seen and is waiting for confirmations.', { exact: false }).waitFor();
+  await p.locator('tbody tr', { hasText: order }).getByText('Confirming', { exact: true }).waitFor();
+  assert.equal(await ipn('partially_paid', 12.5), 'updated');
+  await p.goto(`/console/topup?paid=${encodeURIComponent(order)}`);
+  await p.getByText('Less than the price of this order arrived', { exact: false }).waitFor();
+  await p.locator('tbody tr', { hasText: order }).getByText('Partially paid', { exact: true }).waitFor();
+  await shot(p, 'topup-partially-paid-desktop');
+  const before = await (await p.request.get(`${BASE_URL}/api/me`)).json();
+  assert.equal(nano(before.balance), nano('0.5'), 'only the welcome reward so far');
+  assert.equal(await ipn('finished', 20.1), 'credited');
+  assert.equal(await ipn('finished', 20.1), 'already_paid');
+  await p.goto(`/console/topup?paid=${encodeURIComponent(order)}`);
+  await p.getByText('Payment received: $20.00 was added to your balance.').waitFor();
+  const after = await (await p.request.get(`${BASE_URL}/api/me`)).json();
+  assert.equal(nano(after.balance) - nano(before.balance), nano('20'), 'credited exactly once');
+  await p.context().close();
+
+  // The inviter's card: the commission and the invitee (its name shortened).
+  const info = await (await m.request.get(`${BASE_URL}/api/referral`)).json();
+  if (info.commission_percent === '0') return;
+  assert.equal(nano(info.commission_earned), nano('2'), '10% of 20');
+  await m.goto('/console/topup');
+  await m.getByTestId('commission-earned').getByText('$2.00').waitFor();
+  await m.getByTestId('commission-terms').getByText('You earn 10% of each of an invitee’s first 2 top-ups.').waitFor();
+  const row = m.getByTestId('invitees-table').locator('tbody tr', { hasText: invitee.username.slice(0, 2) + '***' });
+  await row.getByText('$2.00').waitFor();
+  await shot(m, 'topup-commission-desktop');
+
+  // Admins see it per user.
+  await adminPage.goto('/console/admin/users?q=' + encodeURIComponent(member.username));
+  const userRow = adminPage.locator('tbody tr', { hasText: member.username });
+  await userRow.getByTestId('user-commission').getByText('$2.00').waitFor();
+  assert.ok(Number(await userRow.getByTestId('user-invitees').innerText()) >= 1);
 });
 
 test('the admin changes a group and disables and re-enables an account', async (t) => {

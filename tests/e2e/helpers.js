@@ -12,6 +12,8 @@ export const ADMIN = { username: process.env.E2E_ADMIN_USERNAME || 'admin', pass
 export const PRICED_MODEL = process.env.E2E_MODEL || 'e2e-model';
 /** The merchant key of the EPay method run.sh configures, to sign the gateway's notify. */
 export const EPAY_KEY = process.env.E2E_EPAY_KEY || 'e2e-epay-key';
+/** The IPN secret of the NOWPayments method run.sh configures, to sign its notifications. */
+export const NOWPAY_IPN = process.env.E2E_NOWPAY_IPN || 'e2e-nowpayments-ipn';
 export const ARTIFACTS = path.join(here, 'artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 

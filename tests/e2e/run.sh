@@ -85,7 +85,8 @@ default = "1"
 vip = "0.8"
 EOF
 
-# Sections for features that may not be on this build yet: kept only when the binary accepts them.
+# Sections for features that may not be on this build yet: kept only when the binary accepts them
+# (a refused one returns 1, so a simpler fallback can follow with ||).
 add_if_known() {
   local section="$1"
   cp "$config" "$config.try"
@@ -95,12 +96,18 @@ add_if_known() {
   else
     echo "e2e: this build does not know: $(printf '%s' "$section" | head -n 1)"
     rm -f "$config.try"
+    return 1
   fi
 }
 add_if_known '[referral]
 enabled = true
 inviter_reward = "1"
-invitee_reward = "0.5"'
+invitee_reward = "0.5"
+commission_percent = "10"
+commission_topups = 2' || add_if_known '[referral]
+enabled = true
+inviter_reward = "1"
+invitee_reward = "0.5"' || true
 epay_key="e2e-epay-key"
 add_if_known "[payments.epay]
 enabled = true
@@ -108,7 +115,13 @@ pid = \"1001\"
 key = \"$epay_key\"
 gateway_url = \"http://127.0.0.1:$fake_port\"
 rate = \"7.2\"
-presets = [\"10\", \"20\", \"50\"]"
+presets = [\"10\", \"20\", \"50\"]" || true
+nowpay_ipn="e2e-nowpayments-ipn"
+add_if_known "[payments.nowpayments]
+enabled = true
+api_key = \"e2e-nowpayments-key\"
+ipn_secret = \"$nowpay_ipn\"
+api_base = \"http://127.0.0.1:$fake_port\"" || true
 "$bin" config check --config "$config"
 
 data="$work/data"
@@ -127,5 +140,5 @@ grep -q '^ready' "$work/fake.log" || sleep 0.5
 
 echo "e2e: server $base, fake upstream :$fake_port"
 cd "$here"
-E2E_BASE_URL="$base" E2E_EPAY_KEY="$epay_key" E2E_ADMIN_USERNAME=admin E2E_ADMIN_PASSWORD="$admin_password" \
+E2E_BASE_URL="$base" E2E_EPAY_KEY="$epay_key" E2E_NOWPAY_IPN="$nowpay_ipn" E2E_ADMIN_USERNAME=admin E2E_ADMIN_PASSWORD="$admin_password" \
   node --test --test-concurrency=1 "$@" ./*.test.js

@@ -561,7 +561,8 @@ fn racing_connections_redeem_a_code_once() {
             std::thread::spawn(move || {
                 let mut conn = rusqlite::Connection::open(&path).unwrap();
                 apply_pragmas(&conn).unwrap();
-                codes::redeem(&mut conn, t % 8 + 1, &code, 1).map_err(|e| e.code)
+                codes::redeem(&mut conn, t % 8 + 1, &code, &Default::default(), 1)
+                    .map_err(|e| e.code)
             })
         })
         .collect();

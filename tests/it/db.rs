@@ -222,3 +222,164 @@ fn a_version_1_file_loses_its_holds_and_keeps_its_books() {
         );
     }
 }
+
+/// A file as version 2 left it: a paid Stripe order with its ledger row, a pending EPay order, and
+/// orders whose CHECKs knew neither the crypto providers nor their states.
+fn version_2_file(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("fixtures/schema-v2.sql"))
+        .unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 2;
+         INSERT INTO users (id, username, password_hash, referral_code, balance, created_at)
+             VALUES (1, 'payer', 'x', 'R1', 10000000000, 0);
+         INSERT INTO users (id, username, password_hash, referral_code, inviter_id, created_at)
+             VALUES (2, 'friend', 'x', 'R2', 1, 0);
+         INSERT INTO orders (id, order_no, user_id, provider, amount, pay_amount, pay_currency,
+                             pay_decimals, status, provider_ref, created_at, updated_at, paid_at)
+             VALUES (1, 'crPaid', 1, 'stripe', 10000000000, 1000, 'usd', 2, 'paid', 'cs_1', 0, 1, 1);
+         INSERT INTO orders (id, order_no, user_id, provider, pay_type, amount, pay_amount,
+                             pay_currency, pay_decimals, created_at, updated_at)
+             VALUES (2, 'crOpen', 2, 'epay', 'alipay', 5000000000, 3650, 'cny', 2, 2, 2);
+         INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, created_at)
+             VALUES (1, 'balance', 'topup', 10000000000, 10000000000, 'order', 'crPaid', 1);",
+    )
+    .unwrap();
+    let refused = conn.execute(
+        "INSERT INTO orders (order_no, user_id, provider, amount, pay_amount, pay_currency,
+                             pay_decimals, created_at, updated_at)
+         VALUES ('crNew', 1, 'btcpay', 1, 1, 'usd', 2, 0, 0)",
+        [],
+    );
+    assert!(refused.is_err(), "version 2 does not know btcpay");
+}
+
+#[test]
+fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("code-router.db");
+    version_2_file(&path);
+
+    let db = Db::open(&path).unwrap();
+    let read = |sql: &str| -> i64 {
+        db.read_blocking(|conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
+            .unwrap()
+    };
+    assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(read("PRAGMA foreign_keys"), 1);
+    let orders: Vec<(i64, String, String, String, Option<String>)> = db
+        .read_blocking(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, order_no, provider, status, provider_ref FROM orders ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        orders,
+        [
+            (
+                1,
+                "crPaid".into(),
+                "stripe".into(),
+                "paid".into(),
+                Some("cs_1".into())
+            ),
+            (2, "crOpen".into(), "epay".into(), "pending".into(), None),
+        ]
+    );
+    assert_eq!(
+        read("SELECT count(*) FROM sqlite_master WHERE name LIKE 'orders_v%'"),
+        0
+    );
+    assert_eq!(
+        read("SELECT count(*) FROM sqlite_master WHERE name = 'orders_by_user'"),
+        1
+    );
+
+    // The new providers and states are taken; the provider reference stays unique.
+    db.write_blocking(|conn| {
+        conn.execute_batch(
+            "INSERT INTO orders (order_no, user_id, provider, amount, pay_amount, pay_currency,
+                                 pay_decimals, status, provider_ref, created_at, updated_at)
+                 VALUES ('crBtc', 1, 'btcpay', 1, 1, 'usd', 2, 'processing', 'Inv1', 3, 3),
+                        ('crNow', 1, 'nowpayments', 1, 1, 'usd', 2, 'partially_paid', '45', 3, 3);",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let duplicate = db.write_blocking(|conn| {
+        conn.execute(
+            "INSERT INTO orders (order_no, user_id, provider, amount, pay_amount, pay_currency,
+                                 pay_decimals, provider_ref, created_at, updated_at)
+             VALUES ('crDup', 1, 'btcpay', 1, 1, 'usd', 2, 'Inv1', 3, 3)",
+            [],
+        )?;
+        Ok(())
+    });
+    assert!(duplicate.is_err());
+
+    // One commission per cause, at most.
+    let commission = |conn: &rusqlite::Connection| {
+        conn.execute(
+            "INSERT INTO ledger (user_id, account, kind, amount, balance_after, ref_type, ref_id, created_at)
+             VALUES (1, 'reward', 'commission', 1, 1, 'order', 'crOpen', 4)",
+            [],
+        )
+    };
+    db.write_blocking(|conn| Ok(commission(conn).map(|_| ())?))
+        .unwrap();
+    let twice = db.write_blocking(|conn| Ok(commission(conn).map(|_| ())?));
+    assert!(
+        twice.is_err(),
+        "a second commission for one order is refused"
+    );
+    db.write_blocking(|conn| {
+        conn.execute("UPDATE users SET reward_balance = 1 WHERE id = 1", [])?;
+        Ok(())
+    })
+    .unwrap();
+    let mut report = None;
+    db.write_blocking(|conn| {
+        report = Some(code_router::ledger::audit::audit(conn)?);
+        Ok(())
+    })
+    .unwrap();
+    let report = report.unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    drop(db);
+
+    // The migrated file has the schema a new file gets.
+    let fresh_db = Db::open(&dir.path().join("fresh.db")).unwrap();
+    let migrated = Db::open(&path).unwrap();
+    let schema_of = |db: &Db| -> Vec<(String, String)> {
+        db.read_blocking(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap()
+    };
+    let normalize = |sql: &str| -> String {
+        let no_comments: String = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        no_comments.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let (a, b) = (schema_of(&migrated), schema_of(&fresh_db));
+    assert_eq!(
+        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in a.iter().zip(b.iter()) {
+        assert_eq!(normalize(x), normalize(y), "{name}");
+    }
+}

@@ -1,4 +1,5 @@
-// Admin Users page: search accounts, change role/group, enable/disable, adjust balance with a reason.
+// Admin Users page: search accounts, change role/group, enable/disable, adjust balance with a reason;
+// each account's invitees and the commission it earned on their top-ups.
 
 import { h, append } from '../../dom.js';
 import { t } from '../../i18n.js';
@@ -146,6 +147,8 @@ export function mount(root, ctx) {
       { label: t('users.col.status'), cell: stateBadge },
       { label: t('users.col.balance'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.balance)), class: 'num' },
       { label: t('users.col.reward'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.reward_balance)), class: 'num' },
+      { label: t('users.col.invitees'), cell: (u) => h('span', { 'data-testid': 'user-invitees' }, String(u.invitees ?? 0)), class: 'num' },
+      { label: t('users.col.commission'), cell: (u) => h('span', { class: 'nowrap', 'data-testid': 'user-commission' }, formatMoney(u.commission_earned ?? '0')), class: 'num' },
       { label: t('users.col.created'), cell: (u) => h('span', { class: 'nowrap' }, formatDate(u.created_at)) },
       { label: t('common.actions'), cell: actions, hideLabel: true, class: 'actions' },
     ],

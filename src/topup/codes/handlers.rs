@@ -79,9 +79,10 @@ pub async fn redeem(
         return Err(limited(wait));
     }
     let now = state.clock.now();
+    let config = state.config();
     let result = state
         .db
-        .write(move |conn| super::redeem(conn, user_id, &req.code, now))
+        .write(move |conn| super::redeem(conn, user_id, &req.code, &config.referral, now))
         .await;
     let failed = matches!(&result, Err(e) if e.status.is_client_error());
     if !failed {

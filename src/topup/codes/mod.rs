@@ -8,6 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::clock;
+use crate::config::ReferralConfig;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::{Money, MoneyError};
@@ -158,8 +159,15 @@ pub struct Redeemed {
 /// Credits the code's amount to the user's balance, once. Claiming the code (a conditional
 /// UPDATE that only an unused, unexpired code passes) and the ledger credit share one IMMEDIATE
 /// transaction, so of any number of concurrent attempts exactly one credits and the rest see
-/// `code_used`. Unknown, used and expired codes are distinct errors.
-pub fn redeem(conn: &mut Connection, user_id: i64, code: &str, now: i64) -> ApiResult<Redeemed> {
+/// `code_used`. Unknown, used and expired codes are distinct errors. A referral reward or
+/// commission the redemption earns the account's inviter is paid in the same transaction.
+pub fn redeem(
+    conn: &mut Connection,
+    user_id: i64,
+    code: &str,
+    terms: &ReferralConfig,
+    now: i64,
+) -> ApiResult<Redeemed> {
     let normalized = normalize(code);
     if normalized.is_empty() || normalized.chars().count() > MAX_INPUT_CHARS {
         return Err(code_not_found());
@@ -193,6 +201,15 @@ pub fn redeem(conn: &mut Connection, user_id: i64, code: &str, now: i64) -> ApiR
     let balance = ledger::post(&tx, &entry, now)?
         .ok_or_else(|| ApiError::internal("a code's credit was refused by the balance check"))?;
     referral::reward_inviter_on_first_topup(&tx, user_id, now)?;
+    let credited = Money::from_units(amount);
+    referral::pay_commission(
+        &tx,
+        user_id,
+        credited,
+        referral::Topup::Code(code_id),
+        terms,
+        now,
+    )?;
     tx.commit()?;
     Ok(Redeemed {
         code_id,

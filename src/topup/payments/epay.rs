@@ -37,7 +37,8 @@ pub struct EpayConfig {
     pub min_amount: Money,
     pub max_amount: Money,
     pub presets: Vec<Money>,
-    /// Payment types offered (`alipay`, `wxpay`, ...); the first is the default.
+    /// Payment types offered (`alipay`, `wxpay`, or a USDT gateway's `usdt`, ...); the first is
+    /// the default.
     pub types: Vec<String>,
     /// Product name shown by the gateway.
     pub name: String,
@@ -112,15 +113,17 @@ impl EpayConfig {
                 "EPay amounts have 2 decimal places; use a currency such as \"cny\"".into(),
             ));
         }
+        // USDT gateways that speak EPay name their types by coin and chain (`usdt.trc20`).
+        let type_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
         if self.types.is_empty()
             || self
                 .types
                 .iter()
-                .any(|t| t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric()))
+                .any(|t| t.is_empty() || !t.bytes().all(type_char))
         {
             return Err((
                 "payments.epay.types".into(),
-                "list at least one payment type such as \"alipay\"".into(),
+                "list at least one payment type such as \"alipay\" or \"usdt\"".into(),
             ));
         }
         check_limits("epay", &self.limits())

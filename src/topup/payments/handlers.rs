@@ -1,5 +1,6 @@
 //! HTTP side of online payment: methods, checkout and order lists for members and admins, and
-//! the three provider callbacks (verified first, then applied in one transaction).
+//! the card and EPay callbacks (verified first, then applied in one transaction). The crypto
+//! providers' callbacks are in `webhooks`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::orders::{self, Callback, Order, Outcome};
 use super::stripe::Checkout;
-use super::{creem, epay, quote, stripe, Provider};
+use super::{btcpay, creem, epay, nowpayments, quote, stripe, Provider};
 use crate::accounts::session::{Admin, Session};
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
@@ -26,10 +27,10 @@ use crate::state::AppState;
 /// `PaymentsConfig::methods_json`).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct PaymentMethod {
-    /// `stripe`, `creem` or `epay`.
+    /// `stripe`, `creem`, `epay`, `btcpay` or `nowpayments`.
     #[schema(example = "stripe")]
     pub method: String,
-    /// The currency the provider charges in.
+    /// The currency the provider charges in (for crypto, the currency the price is stated in).
     #[schema(example = "USD")]
     pub currency: String,
     /// Units of `currency` charged per unit of balance, as a decimal string.
@@ -41,9 +42,12 @@ pub struct PaymentMethod {
     pub presets: Vec<Money>,
     /// Whether any amount between the bounds may be paid (Creem sells fixed products only).
     pub custom_amount: bool,
-    /// EPay only: the payment types on offer (`alipay`, `wxpay`, ...).
+    /// EPay only: the payment types on offer (`alipay`, `wxpay`, `usdt`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub types: Option<Vec<String>>,
+    /// NOWPayments only, when the operator fixed one: the coin asked for (`usdttrc20`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pay_currency: Option<String>,
 }
 
 /// What `GET /api/topup/methods` answers (for the OpenAPI document).
@@ -70,7 +74,7 @@ pub struct CheckoutResponse {
 pub struct OrderView {
     /// The order number.
     pub order_id: String,
-    /// `stripe`, `creem` or `epay`.
+    /// `stripe`, `creem`, `epay`, `btcpay` or `nowpayments`.
     pub method: String,
     /// EPay's payment type; empty for the other methods.
     #[serde(rename = "type")]
@@ -81,7 +85,9 @@ pub struct OrderView {
     #[schema(example = "10.00")]
     pub pay_amount: String,
     pub currency: String,
-    /// `pending`, `paid`, `failed` or `expired`.
+    /// `pending`; for crypto also `processing` (seen, waiting for confirmations) or
+    /// `partially_paid` (less than the price arrived; not credited); then `paid`, `failed` or
+    /// `expired`.
     #[schema(example = "paid")]
     pub status: String,
     #[schema(format = DateTime)]
@@ -129,7 +135,8 @@ pub struct AdminOrderListResponse {
 pub struct CallbackResponse {
     pub received: bool,
     /// `credited`, `already_paid` (a repeat; nothing changed), `closed` (the checkout ended
-    /// unpaid) or `ignored` (an event that needs nothing done).
+    /// unpaid), `updated` (a payment under way or short; nothing credited) or `ignored` (an
+    /// event that needs nothing done).
     #[schema(example = "credited")]
     pub result: String,
 }
@@ -184,7 +191,7 @@ pub async fn list_methods(State(state): State<AppState>, _session: Session) -> J
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckoutRequest {
-    /// `stripe`, `creem` or `epay`; one of `GET /api/topup/methods`.
+    /// `stripe`, `creem`, `epay`, `btcpay` or `nowpayments`; one of `GET /api/topup/methods`.
     #[schema(example = "stripe")]
     method: String,
     /// The balance to buy, within the method's bounds (for Creem, one of its presets).
@@ -255,6 +262,16 @@ pub async fn checkout(
             payments.epay.pick_type(req.pay_type.as_deref())?,
             None,
         ),
+        Provider::Btcpay => (
+            quote(req.amount, &payments.btcpay.limits())?,
+            String::new(),
+            None,
+        ),
+        Provider::Nowpayments => (
+            quote(req.amount, &payments.nowpayments.limits())?,
+            String::new(),
+            None,
+        ),
     };
     let now = state.clock.now();
     let (q, t) = (quote.clone(), pay_type.clone());
@@ -300,6 +317,26 @@ pub async fn checkout(
             provider_ref: String::new(),
             url,
         }),
+        (Provider::Btcpay, _) => {
+            btcpay::create_checkout(
+                &state.http,
+                &payments.btcpay,
+                &order.order_no,
+                &quote,
+                &public_url,
+            )
+            .await
+        }
+        (Provider::Nowpayments, _) => {
+            nowpayments::create_checkout(
+                &state.http,
+                &payments.nowpayments,
+                &order.order_no,
+                &quote,
+                &public_url,
+            )
+            .await
+        }
     };
     let now = state.clock.now();
     let order_id = order.id;
@@ -342,7 +379,8 @@ pub struct OrderQuery {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Only orders in this state: `pending`, `paid`, `failed` or `expired`.
+    /// Only orders in this state: `pending`, `processing`, `partially_paid`, `paid`, `failed`
+    /// or `expired`.
     status: Option<String>,
     /// Admin route only: one user's orders. Ignored on `/api/topup/orders`.
     user_id: Option<i64>,
@@ -353,11 +391,11 @@ fn page_of(q: &OrderQuery) -> ApiResult<(u32, Option<i64>, Option<String>)> {
     let before = pagination::cursor(q.cursor.as_deref())?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s @ ("pending" | "paid" | "failed" | "expired")) => Some(s.to_string()),
+        Some(s) if orders::STATUSES.contains(&s) => Some(s.to_string()),
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                "status is one of pending, paid, failed, expired",
+                format!("status is one of {}", orders::STATUSES.join(", ")),
             ))
         }
     };
@@ -428,7 +466,7 @@ pub async fn list_all_orders(
     Ok(page_json(&rows, limit, true))
 }
 
-fn body_of(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+pub(super) fn body_of(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::payload_too_large("callback body is too large")
@@ -440,7 +478,7 @@ fn body_of(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
 
 /// A callback for a provider whose secret we do not have. Non-2xx, so the provider retries
 /// once the operator has fixed it; logged loudly when the provider is enabled.
-fn not_configured(provider: Provider, enabled: bool) -> ApiError {
+pub(super) fn not_configured(provider: Provider, enabled: bool) -> ApiError {
     if enabled {
         tracing::error!(
             provider = provider.as_str(),
@@ -453,7 +491,7 @@ fn not_configured(provider: Provider, enabled: bool) -> ApiError {
     )
 }
 
-fn refused_signature(provider: Provider, why: &str) -> ApiError {
+pub(super) fn refused_signature(provider: Provider, why: &str) -> ApiError {
     tracing::warn!(
         provider = provider.as_str(),
         why,
@@ -464,11 +502,16 @@ fn refused_signature(provider: Provider, why: &str) -> ApiError {
 
 /// Applies a verified callback and logs how it ended. A refusal is logged at warn; an error
 /// of ours is non-2xx so the provider retries later and the order stays pending meanwhile.
-async fn apply(state: &AppState, provider: Provider, callback: Callback) -> ApiResult<Outcome> {
+pub(super) async fn apply(
+    state: &AppState,
+    provider: Provider,
+    callback: Callback,
+) -> ApiResult<Outcome> {
     let now = state.clock.now();
+    let config = state.config();
     let result = state
         .db
-        .write(move |conn| orders::apply_callback(conn, callback, now))
+        .write(move |conn| orders::apply_callback(conn, callback, &config.referral, now))
         .await;
     match &result {
         Ok(Outcome::Credited {
@@ -484,6 +527,9 @@ async fn apply(state: &AppState, provider: Provider, callback: Callback) -> ApiR
         Ok(Outcome::Closed { order_no }) => {
             tracing::info!(provider = provider.as_str(), order = %order_no, "checkout closed unpaid")
         }
+        Ok(Outcome::Progress { order_no, status }) => {
+            tracing::info!(provider = provider.as_str(), order = %order_no, status, "payment under way; nothing credited")
+        }
         Ok(Outcome::Ignored(why)) => {
             tracing::debug!(provider = provider.as_str(), why = %why, "callback acknowledged, nothing to do")
         }
@@ -495,17 +541,18 @@ async fn apply(state: &AppState, provider: Provider, callback: Callback) -> ApiR
     result
 }
 
-fn outcome_json(outcome: &Outcome) -> Json<Value> {
+pub(super) fn outcome_json(outcome: &Outcome) -> Json<Value> {
     let result = match outcome {
         Outcome::Credited { .. } => "credited",
         Outcome::AlreadyPaid { .. } => "already_paid",
         Outcome::Closed { .. } => "closed",
+        Outcome::Progress { .. } => "updated",
         Outcome::Ignored(_) => "ignored",
     };
     Json(json!({ "received": true, "result": result }))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -2,11 +2,14 @@
 //! requested amount into an exact quote (balance to credit, minor units the provider charges).
 //! Each provider lives in its own file; orders and the one crediting step are in `orders`.
 
+pub mod btcpay;
 pub mod creem;
 pub mod epay;
 pub mod handlers;
+pub mod nowpayments;
 pub mod orders;
 pub mod stripe;
+pub mod webhooks;
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -24,6 +27,8 @@ pub struct PaymentsConfig {
     pub stripe: stripe::StripeConfig,
     pub creem: creem::CreemConfig,
     pub epay: epay::EpayConfig,
+    pub btcpay: btcpay::BtcpayConfig,
+    pub nowpayments: nowpayments::NowpaymentsConfig,
 }
 
 /// The payment providers Code Router speaks to.
@@ -32,24 +37,32 @@ pub enum Provider {
     Stripe,
     Creem,
     Epay,
+    Btcpay,
+    Nowpayments,
 }
 
 impl Provider {
+    /// Every provider, in the order `GET /api/topup/methods` lists them.
+    pub const ALL: [Provider; 5] = [
+        Provider::Stripe,
+        Provider::Creem,
+        Provider::Epay,
+        Provider::Btcpay,
+        Provider::Nowpayments,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Stripe => "stripe",
             Provider::Creem => "creem",
             Provider::Epay => "epay",
+            Provider::Btcpay => "btcpay",
+            Provider::Nowpayments => "nowpayments",
         }
     }
 
     pub fn parse(text: &str) -> Option<Provider> {
-        match text {
-            "stripe" => Some(Provider::Stripe),
-            "creem" => Some(Provider::Creem),
-            "epay" => Some(Provider::Epay),
-            _ => None,
-        }
+        Provider::ALL.into_iter().find(|p| p.as_str() == text)
     }
 }
 
@@ -244,6 +257,12 @@ impl PaymentsConfig {
         if self.epay.enabled {
             self.epay.check()?;
         }
+        if self.btcpay.enabled {
+            self.btcpay.check()?;
+        }
+        if self.nowpayments.enabled {
+            self.nowpayments.check()?;
+        }
         Ok(())
     }
 
@@ -278,6 +297,30 @@ impl PaymentsConfig {
         if e.enabled {
             out.extend(unset_env("epay", "key", &e.key, &e.key_env));
         }
+        let (b, n) = (&self.btcpay, &self.nowpayments);
+        if b.enabled {
+            out.extend(unset_env("btcpay", "api_key", &b.api_key, &b.api_key_env));
+            out.extend(unset_env(
+                "btcpay",
+                "webhook_secret",
+                &b.webhook_secret,
+                &b.webhook_secret_env,
+            ));
+        }
+        if n.enabled {
+            out.extend(unset_env(
+                "nowpayments",
+                "api_key",
+                &n.api_key,
+                &n.api_key_env,
+            ));
+            out.extend(unset_env(
+                "nowpayments",
+                "ipn_secret",
+                &n.ipn_secret,
+                &n.ipn_secret_env,
+            ));
+        }
         out
     }
 
@@ -287,6 +330,8 @@ impl PaymentsConfig {
             Provider::Stripe if self.stripe.enabled => Some(self.stripe.limits()),
             Provider::Creem if self.creem.enabled => Some(self.creem.limits()),
             Provider::Epay if self.epay.enabled => Some(self.epay.limits()),
+            Provider::Btcpay if self.btcpay.enabled => Some(self.btcpay.limits()),
+            Provider::Nowpayments if self.nowpayments.enabled => Some(self.nowpayments.limits()),
             _ => None,
         }
     }
@@ -294,7 +339,7 @@ impl PaymentsConfig {
     /// What `GET /api/topup/methods` shows: the enabled methods in a fixed order.
     pub fn methods_json(&self) -> Vec<Value> {
         let mut out = Vec::new();
-        for provider in [Provider::Stripe, Provider::Creem, Provider::Epay] {
+        for provider in Provider::ALL {
             let Some(limits) = self.limits(provider) else {
                 continue;
             };
@@ -310,10 +355,44 @@ impl PaymentsConfig {
             if provider == Provider::Epay {
                 method["types"] = json!(self.epay.types);
             }
+            if provider == Provider::Nowpayments && !self.nowpayments.pay_currency.is_empty() {
+                method["pay_currency"] = json!(self.nowpayments.pay_currency);
+            }
             out.push(method);
         }
         out
     }
+}
+
+/// A decimal in a provider's JSON, as a string (`"10.25"`) or a number (`10.25`), read from its
+/// text so that no float is involved. `None` for anything else.
+pub fn decimal_in_json(raw: &serde_json::value::RawValue) -> Option<Decimal> {
+    let text = raw.get().trim();
+    let plain = match serde_json::from_str::<String>(text) {
+        Ok(s) => s,
+        Err(_) => text.to_string(),
+    };
+    let plain = plain.trim();
+    let looks_numeric = !plain.is_empty()
+        && plain
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    if !looks_numeric {
+        return None;
+    }
+    plain
+        .parse::<Decimal>()
+        .ok()
+        .or_else(|| Decimal::from_scientific(plain).ok())
+}
+
+/// A provider's id in its JSON, as a string or an integer, as text.
+pub fn id_in_json(raw: &serde_json::value::RawValue) -> Option<String> {
+    let text = raw.get().trim();
+    if let Ok(s) = serde_json::from_str::<String>(text) {
+        return (!s.is_empty()).then_some(s);
+    }
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())).then(|| text.to_string())
 }
 
 /// A `Rate` default of exactly one (one unit of the provider's currency per unit of balance).

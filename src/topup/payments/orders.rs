@@ -1,16 +1,37 @@
 //! Payment orders: recorded pending at checkout, then settled by a verified callback. An order
 //! credits at most once: [`credit_paid_order`] marks it paid with a conditional UPDATE and posts
 //! its ledger row in the same IMMEDIATE transaction, whatever order callbacks arrive in.
+//! Until then an order is open: `pending`, or, for crypto, `processing` (seen on chain, not yet
+//! confirmed) or `partially_paid` (less than the price arrived); open orders can still be paid.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::{Provider, Quote};
+use crate::config::ReferralConfig;
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, money::Money, Account, Entry, Kind};
 use crate::{random, referral};
+
+/// The states in which an order may still be paid or closed, as SQL.
+const OPEN: &str = "('pending', 'processing', 'partially_paid')";
+
+/// Whether an order in `status` may still be paid or closed.
+pub fn is_open(status: &str) -> bool {
+    matches!(status, "pending" | "processing" | "partially_paid")
+}
+
+/// Every state an order can be in, for filters.
+pub const STATUSES: [&str; 6] = [
+    "pending",
+    "processing",
+    "partially_paid",
+    "paid",
+    "failed",
+    "expired",
+];
 
 #[derive(Debug, Clone)]
 pub struct Order {
@@ -187,18 +208,22 @@ pub fn find_orders(
 }
 
 /// Marks `order` paid and credits its amount to the owner's balance, in the caller's
-/// transaction. The UPDATE only matches a pending order, so of any number of racing or
+/// transaction. The UPDATE only matches an open order, so of any number of racing or
 /// repeated callbacks exactly one gets here with `Some`; the rest get `None` and change nothing.
-/// Everything a first payment causes belongs in this one function.
+/// Everything a first payment causes belongs in this one function: the credit, a referral
+/// reward waiting for it, and the inviter's commission under `terms`.
 pub fn credit_paid_order(
     tx: &Connection,
     order: &Order,
     provider_ref: &str,
+    terms: &ReferralConfig,
     now: i64,
 ) -> ApiResult<Option<Money>> {
     let marked = tx.execute(
-        "UPDATE orders SET status = 'paid', provider_ref = ?1, paid_at = ?2, updated_at = ?2, note = ''
-         WHERE id = ?3 AND status = 'pending'",
+        &format!(
+            "UPDATE orders SET status = 'paid', provider_ref = ?1, paid_at = ?2, updated_at = ?2, note = ''
+             WHERE id = ?3 AND status IN {OPEN}"
+        ),
         params![provider_ref, now, order.id],
     )?;
     if marked == 0 {
@@ -225,6 +250,14 @@ pub fn credit_paid_order(
     // A referral reward waiting for this account's first top-up is paid in the same
     // transaction; it is idempotent, so later top-ups pay nothing more.
     referral::reward_inviter_on_first_topup(tx, order.user_id, now)?;
+    referral::pay_commission(
+        tx,
+        order.user_id,
+        order.amount,
+        referral::Topup::Order(&order.order_no),
+        terms,
+        now,
+    )?;
     Ok(Some(balance))
 }
 
@@ -240,14 +273,24 @@ pub struct Payment {
     pub currency: String,
 }
 
-/// What a verified callback asks of us.
+/// What a verified callback asks of us. `order_no` of `None` means the order whose checkout
+/// is `provider_ref` (for providers whose events name only their own invoice).
 #[derive(Debug, Clone)]
 pub enum Callback {
     Paid(Payment),
     /// The checkout can no longer be paid: `expired` or `failed`.
     Closed {
         provider: Provider,
-        order_no: String,
+        order_no: Option<String>,
+        provider_ref: String,
+        status: &'static str,
+        note: String,
+    },
+    /// A payment is under way but not complete: `processing` or `partially_paid`. Shown to the
+    /// member; credits nothing.
+    Progress {
+        provider: Provider,
+        order_no: Option<String>,
         provider_ref: String,
         status: &'static str,
         note: String,
@@ -269,6 +312,10 @@ pub enum Outcome {
     Closed {
         order_no: String,
     },
+    Progress {
+        order_no: String,
+        status: &'static str,
+    },
     Ignored(String),
 }
 
@@ -279,7 +326,12 @@ fn unknown_order() -> ApiError {
 /// Applies a verified callback. Refusals (unknown order, another provider's order, a
 /// different checkout, a different amount or currency, an order that can no longer be paid)
 /// are 400s that change no balance; database trouble is an error the provider will retry.
-pub fn apply_callback(conn: &mut Connection, callback: Callback, now: i64) -> ApiResult<Outcome> {
+pub fn apply_callback(
+    conn: &mut Connection,
+    callback: Callback,
+    terms: &ReferralConfig,
+    now: i64,
+) -> ApiResult<Outcome> {
     match callback {
         Callback::Ignored(why) => Ok(Outcome::Ignored(why)),
         Callback::Closed {
@@ -289,26 +341,75 @@ pub fn apply_callback(conn: &mut Connection, callback: Callback, now: i64) -> Ap
             status,
             note,
         } => {
-            let tx = db::immediate(conn)?;
-            let order = find_order_by_no(&tx, &order_no)?
-                .filter(|o| o.provider == provider.as_str())
-                .ok_or_else(unknown_order)?;
-            if order
-                .provider_ref
-                .as_deref()
-                .is_some_and(|r| r != provider_ref)
-            {
-                return Err(reference_mismatch());
-            }
-            tx.execute(
-                "UPDATE orders SET status = ?1, note = ?2, updated_at = ?3 WHERE id = ?4 AND status = 'pending'",
-                params![status, note, now, order.id],
-            )?;
-            tx.commit()?;
+            let order_no =
+                change_open_order(conn, provider, order_no, &provider_ref, status, &note, now)?;
             Ok(Outcome::Closed { order_no })
         }
-        Callback::Paid(payment) => settle_payment(conn, &payment, now),
+        Callback::Progress {
+            provider,
+            order_no,
+            provider_ref,
+            status,
+            note,
+        } => {
+            let order_no =
+                change_open_order(conn, provider, order_no, &provider_ref, status, &note, now)?;
+            Ok(Outcome::Progress { order_no, status })
+        }
+        Callback::Paid(payment) => settle_payment(conn, &payment, terms, now),
     }
+}
+
+/// Moves an open order to `status` (closed or in progress) with a note; an order that is paid
+/// or closed already stays as it is. Returns the order's number.
+fn change_open_order(
+    conn: &mut Connection,
+    provider: Provider,
+    order_no: Option<String>,
+    provider_ref: &str,
+    status: &str,
+    note: &str,
+    now: i64,
+) -> ApiResult<String> {
+    let tx = db::immediate(conn)?;
+    let order = match &order_no {
+        Some(no) => find_order_by_no(&tx, no)?,
+        None => find_order_by_ref(&tx, provider, provider_ref)?,
+    }
+    .filter(|o| o.provider == provider.as_str())
+    .ok_or_else(unknown_order)?;
+    if order
+        .provider_ref
+        .as_deref()
+        .is_some_and(|r| r != provider_ref)
+    {
+        return Err(reference_mismatch());
+    }
+    tx.execute(
+        &format!(
+            "UPDATE orders SET status = ?1, note = ?2, updated_at = ?3 WHERE id = ?4 AND status IN {OPEN}"
+        ),
+        params![status, note, now, order.id],
+    )?;
+    tx.commit()?;
+    Ok(order.order_no)
+}
+
+/// The order whose checkout at `provider` is `provider_ref`.
+pub fn find_order_by_ref(
+    conn: &Connection,
+    provider: Provider,
+    provider_ref: &str,
+) -> ApiResult<Option<Order>> {
+    let sql =
+        format!("SELECT {ORDER_COLUMNS} FROM orders WHERE provider = ?1 AND provider_ref = ?2");
+    Ok(conn
+        .query_row(
+            &sql,
+            params![provider.as_str(), provider_ref],
+            Order::from_row,
+        )
+        .optional()?)
 }
 
 fn reference_mismatch() -> ApiError {
@@ -318,7 +419,12 @@ fn reference_mismatch() -> ApiError {
     )
 }
 
-fn settle_payment(conn: &mut Connection, payment: &Payment, now: i64) -> ApiResult<Outcome> {
+fn settle_payment(
+    conn: &mut Connection,
+    payment: &Payment,
+    terms: &ReferralConfig,
+    now: i64,
+) -> ApiResult<Outcome> {
     let tx = db::immediate(conn)?;
     let order = find_order_by_no(&tx, &payment.order_no)?
         .filter(|o| o.provider == payment.provider.as_str())
@@ -337,7 +443,16 @@ fn settle_payment(conn: &mut Connection, payment: &Payment, now: i64) -> ApiResu
             order_no: order.order_no,
         });
     }
-    if order.status != "pending" {
+    if !is_open(&order.status) {
+        // Money that really arrived for a closed order (paid after its invoice expired, say)
+        // is the operator's to settle with the member; it is never credited on its own.
+        tracing::error!(
+            order = %order.order_no,
+            status = %order.status,
+            provider_ref = %payment.provider_ref,
+            paid = %payment.paid,
+            "a verified payment arrived for a closed order; not credited, settle it by hand"
+        );
         return Err(ApiError::bad_request(
             "order_not_payable",
             format!("the order is {}", order.status),
@@ -368,7 +483,9 @@ fn settle_payment(conn: &mut Connection, payment: &Payment, now: i64) -> ApiResu
         );
         tracing::warn!(order = %order.order_no, "{note}");
         tx.execute(
-            "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'",
+            &format!(
+                "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status IN {OPEN}"
+            ),
             params![note, now, order.id],
         )?;
         tx.commit()?;
@@ -377,7 +494,7 @@ fn settle_payment(conn: &mut Connection, payment: &Payment, now: i64) -> ApiResu
             "the paid amount does not match the order",
         ));
     }
-    match credit_paid_order(&tx, &order, &payment.provider_ref, now) {
+    match credit_paid_order(&tx, &order, &payment.provider_ref, terms, now) {
         Ok(Some(_)) => {}
         Ok(None) => {
             return Ok(Outcome::AlreadyPaid {

@@ -354,7 +354,7 @@ pub fn interpret_event(body: &[u8]) -> Result<Callback, ApiError> {
     if let Some(status) = closed {
         return Ok(Callback::Closed {
             provider: Provider::Stripe,
-            order_no,
+            order_no: Some(order_no),
             provider_ref: session.id,
             status,
             note: format!("stripe: {}", event.kind),
