@@ -44,6 +44,11 @@ struct ModelLabels {
     model: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
 type LatencyFamily = Family<EndpointLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -52,6 +57,8 @@ pub struct Metrics {
     latency: LatencyFamily,
     tokens: Family<TokenLabels, Counter>,
     cost: Family<ModelLabels, Counter>,
+    over_bound: Family<UpstreamLabels, Counter>,
+    over_bound_cost: Family<UpstreamLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -66,6 +73,18 @@ impl Default for Metrics {
         let latency: LatencyFamily = Family::new_with_constructor(latency_histogram);
         let tokens = Family::<TokenLabels, Counter>::default();
         let cost = Family::<ModelLabels, Counter>::default();
+        let over_bound = Family::<UpstreamLabels, Counter>::default();
+        let over_bound_cost = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "usage_over_bound",
+            "Requests whose reported usage cost more than their hold (charged the hold), by upstream",
+            over_bound.clone(),
+        );
+        registry.register(
+            "usage_over_bound_uncollected_nanodollars",
+            "What those requests' usage cost beyond their hold, not collected, in 10^-9 USD",
+            over_bound_cost.clone(),
+        );
         registry.register("requests", "Requests on /v1, by outcome", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -88,11 +107,24 @@ impl Default for Metrics {
             latency,
             tokens,
             cost,
+            over_bound,
+            over_bound_cost,
         }
     }
 }
 
 impl Metrics {
+    /// A request's usage cost more than its hold; `uncollected` is the difference.
+    pub fn over_bound(&self, upstream: &str, uncollected: u64) {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_string(),
+        };
+        self.over_bound.get_or_create(&labels).inc();
+        self.over_bound_cost
+            .get_or_create(&labels)
+            .inc_by(uncollected);
+    }
+
     /// Counts one finished `/v1` request from its log row.
     pub fn observe(&self, log: &LogRow) {
         self.requests

@@ -369,15 +369,40 @@ pub struct MeResponse {
         MemberErrors,
     ),
 )]
-pub async fn me(session: Session) -> Json<serde_json::Value> {
+pub async fn me(
+    State(state): State<AppState>,
+    session: Session,
+) -> ApiResult<Json<serde_json::Value>> {
     let u = session.user;
-    Json(json!({
+    let id = u.id;
+    // Read again, with the charges the request writer has not committed yet taken off, so a
+    // script that checks its balance right after a call sees the call's charge.
+    let funds = state.funds.clone();
+    let ((balance, reward), pending) = state
+        .db
+        .read(move |conn| {
+            funds.read_settled(
+                conn,
+                id,
+                |conn| {
+                    Ok(conn.query_row(
+                        "SELECT balance, reward_balance FROM users WHERE id = ?1",
+                        [id],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )?)
+                },
+                |_| Vec::new(),
+            )
+        })
+        .await?;
+    let balance = pending.balance(Money::from_units(balance));
+    Ok(Json(json!({
         "id": u.id,
         "username": u.username,
         "role": u.role,
         "group": u.group,
-        "balance": u.balance,
-        "reward_balance": u.reward_balance,
+        "balance": balance,
+        "reward_balance": Money::from_units(reward),
         "referral_code": u.referral_code,
-    }))
+    })))
 }

@@ -13,22 +13,33 @@ use crate::state::AppState;
 
 /// (what the key has used, what it can still spend: the smaller of its limit room and the balance)
 async fn usage_and_room(state: &AppState, key_id: i64, user_id: i64) -> ApiResult<(Money, Money)> {
-    state
+    let funds = state.funds.clone();
+    let ((used, limit, balance), pending) = state
         .db
         .read(move |conn| {
-            let (used, limit, balance): (i64, Option<i64>, i64) = conn.query_row(
-                "SELECT k.used, k.spend_limit, u.balance FROM api_keys k JOIN users u ON u.id = k.user_id
-                 WHERE k.id = ?1 AND u.id = ?2",
-                params![key_id, user_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            let room = match limit {
-                Some(l) => (l - used).max(0).min(balance),
-                None => balance,
-            };
-            Ok((Money::from_units(used), Money::from_units(room)))
+            funds.read_settled(
+                conn,
+                user_id,
+                |conn| {
+                    Ok(conn.query_row(
+                        "SELECT k.used, k.spend_limit, u.balance FROM api_keys k JOIN users u ON u.id = k.user_id
+                         WHERE k.id = ?1 AND u.id = ?2",
+                        params![key_id, user_id],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?)),
+                    )?)
+                },
+                |_| vec![key_id],
+            )
         })
-        .await
+        .await?;
+    // Charges the request writer has not committed yet count already.
+    let used = pending.key_used(key_id, Money::from_units(used));
+    let balance = pending.balance(Money::from_units(balance)).units();
+    let room = match limit {
+        Some(l) => (l - used.units()).max(0).min(balance),
+        None => balance,
+    };
+    Ok((used, Money::from_units(room)))
 }
 
 fn json_response(body: String) -> Response {

@@ -131,10 +131,25 @@ pub struct CreatedKeyResponse {
 )]
 pub async fn list_keys(State(state): State<AppState>, session: Session) -> ApiResult<Json<Value>> {
     let user_id = session.user.id;
-    let keys = state
+    let funds = state.funds.clone();
+    let (mut keys, pending) = state
         .db
-        .read(move |conn| super::list_keys_of_user(conn, user_id))
+        .read(move |conn| {
+            funds.read_settled(
+                conn,
+                user_id,
+                |conn| super::list_keys_of_user(conn, user_id),
+                |keys| keys.iter().map(|k| k.id).collect(),
+            )
+        })
         .await?;
+    // Charges the request writer has not committed yet count already.
+    for key in &mut keys {
+        key.used = pending.key_used(key.id, key.used);
+        key.remaining = key
+            .limit
+            .map(|l| Money::from_units((l.units() - key.used.units()).max(0)));
+    }
     Ok(Json(json!({ "data": keys })))
 }
 

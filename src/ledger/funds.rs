@@ -108,6 +108,17 @@ impl InFlight {
             )
     }
 
+    /// Charges finished and not yet in a snapshot whose highest ledger id is `visible_upto`
+    /// (holds left out: they are not spent yet).
+    fn pending(&self, visible_upto: i64) -> i64 {
+        self.written
+            .iter()
+            .filter(|(upto, _)| *upto > visible_upto)
+            .fold(self.unwritten, |sum, (_, amount)| {
+                sum.saturating_add(*amount)
+            })
+    }
+
     fn is_idle(&self) -> bool {
         self.held == 0 && self.unwritten == 0 && self.written.is_empty()
     }
@@ -474,6 +485,38 @@ impl Funds {
             .each(charges, |share, amount| share.unwritten -= amount);
     }
 
+    /// Runs `read` (which reads an account's balance and some of its keys' use) in one snapshot,
+    /// and returns with it what finished requests of that account and of those keys were charged
+    /// that the snapshot does not show yet: subtract it from the balance (add it to a key's use)
+    /// for the figures admission uses, so a balance read right after a response already shows its
+    /// charge. The lock is held across the read, so a commit the snapshot missed is still counted
+    /// from memory.
+    pub fn read_settled<T>(
+        &self,
+        conn: &Connection,
+        user_id: i64,
+        read: impl FnOnce(&Connection) -> crate::error::ApiResult<T>,
+        key_ids: impl FnOnce(&T) -> Vec<i64>,
+    ) -> crate::error::ApiResult<(T, Pending)> {
+        let inner = self.lock();
+        let tx = conn
+            .unchecked_transaction()
+            .store("begin a read of balances")?;
+        let value = read(&tx)?;
+        let upto: i64 = tx
+            .query_row("SELECT COALESCE(max(id), 0) FROM ledger", [], |r| r.get(0))
+            .store("read the newest ledger row")?;
+        tx.commit().store("end a read of balances")?;
+        let pending = Pending {
+            account: inner.users.get(&user_id).map_or(0, |s| s.pending(upto)),
+            keys: key_ids(&value)
+                .into_iter()
+                .map(|k| (k, inner.keys.get(&k).map_or(0, |s| s.pending(upto))))
+                .collect(),
+        };
+        Ok((value, pending))
+    }
+
     /// How many times admission has read committed values from the database (the rest it took
     /// from memory).
     pub fn balance_reads(&self) -> u64 {
@@ -483,6 +526,26 @@ impl Funds {
     /// Holds open right now (requests between admission and their end).
     pub fn open_holds(&self) -> usize {
         self.lock().open
+    }
+}
+
+/// Charges not yet visible in a snapshot (see [`Funds::read_settled`]), in nano-dollars.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub account: i64,
+    pub keys: HashMap<i64, i64>,
+}
+
+impl Pending {
+    /// A balance read in the snapshot, less what is pending.
+    pub fn balance(&self, committed: Money) -> Money {
+        Money::from_units(committed.units().saturating_sub(self.account).max(0))
+    }
+
+    /// A key's use read in the snapshot, plus what is pending on it.
+    pub fn key_used(&self, key_id: i64, committed: Money) -> Money {
+        let pending = self.keys.get(&key_id).copied().unwrap_or(0);
+        Money::from_units(committed.units().saturating_add(pending))
     }
 }
 

@@ -57,7 +57,9 @@ impl Bill {
         &self.log.request_id
     }
 
-    /// A served request: its exact cost is charged against the hold.
+    /// A served request: its exact cost is charged against the hold. The hold is the worst case
+    /// the request allowed, so a charge never exceeds it: usage above the request's bound (an
+    /// upstream ignoring `max_tokens`, an endless stream) is recorded, not collected.
     pub fn served(mut self, usage: Usage, source: UsageSource, status: u16, note: String) {
         self.log.input_tokens = usage.input;
         self.log.output_tokens = usage.output;
@@ -66,16 +68,45 @@ impl Bill {
         self.log.error = note;
         let charge = match self.hold.take() {
             Some(hold) => {
-                let cost = self
-                    .prices
-                    .cost(&self.log.model, &self.key.group, usage.input, usage.output)
-                    .unwrap_or(Money::from_units(i64::MAX));
-                self.log.cost = cost;
-                hold.charge(cost)
+                let cost =
+                    self.prices
+                        .cost(&self.log.model, &self.key.group, usage.input, usage.output);
+                let charged = match cost {
+                    Ok(cost) if cost <= hold.amount => cost,
+                    over => {
+                        self.over_bound(over.ok(), hold.amount);
+                        hold.amount
+                    }
+                };
+                self.log.cost = charged;
+                hold.charge(charged)
             }
             None => None,
         };
         self.close(charge);
+    }
+
+    /// Notes a cost above the hold (`None`: too large to represent at all).
+    fn over_bound(&mut self, cost: Option<Money>, held: Money) {
+        let uncollected = cost.and_then(|c| c.checked_sub(held));
+        let what = match (cost, uncollected) {
+            (Some(cost), Some(uncollected)) => {
+                format!("cost {cost}, charged the hold {held}; {uncollected} not collected")
+            }
+            _ => format!("cost too large to represent, charged the hold {held}"),
+        };
+        tracing::warn!(request_id = %self.log.request_id, upstream = %self.log.upstream, %what,
+            "upstream reported usage above the request's bound");
+        self.state.metrics.over_bound(
+            &self.log.upstream,
+            uncollected.map_or(u64::MAX, |u| u.units().max(0) as u64),
+        );
+        let note = format!("upstream reported usage above the request's bound: {what}");
+        self.log.error = if self.log.error.is_empty() {
+            note
+        } else {
+            format!("{}; {note}", self.log.error)
+        };
     }
 
     /// A request no upstream served: nothing is charged and the hold goes back in full.

@@ -33,7 +33,7 @@ async fn admins_change_users_and_a_disabled_user_stops_at_once() {
         reqwest::Client::new()
             .post(app.url("/v1/chat/completions"))
             .bearer_auth(&key)
-            .json(&json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}))
+            .json(&json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 20}))
             .send()
     };
     assert_eq!(call().await.unwrap().status(), 200);
@@ -115,7 +115,7 @@ async fn upstream_health_and_prices_are_visible_to_admins() {
     let r = reqwest::Client::new()
         .post(app.url("/v1/chat/completions"))
         .bearer_auth(&key)
-        .json(&json!({"model": "gpt-test", "messages": [], "max_tokens": 1}))
+        .json(&json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 20}))
         .send()
         .await
         .unwrap();
@@ -196,7 +196,7 @@ async fn reload_changes_the_next_price_and_a_broken_file_changes_nothing() {
         let r = reqwest::Client::new()
             .post(app.url("/v1/chat/completions"))
             .bearer_auth(&key)
-            .json(&json!({"model": "gpt-test", "messages": [], "max_tokens": 20}))
+            .json(&json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 20}))
             .send()
             .await
             .unwrap();
@@ -353,7 +353,7 @@ async fn sighup_reloads_and_sigterm_lets_a_stream_finish() {
     let mut stream = reqwest::Client::new()
         .post(server.url("/v1/chat/completions"))
         .bearer_auth(&key)
-        .json(&json!({"model": "gpt-test", "stream": true, "messages": [], "max_tokens": 20}))
+        .json(&json!({"model": "gpt-test", "stream": true, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 20}))
         .send()
         .await
         .unwrap();
@@ -452,7 +452,7 @@ async fn metrics_count_requests_tokens_and_cost() {
         reqwest::Client::new()
             .post(app.url("/v1/chat/completions"))
             .bearer_auth(&key)
-            .json(&json!({"model": model, "messages": [], "max_tokens": 20}))
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 20}))
             .send()
             .await
             .unwrap();

@@ -31,6 +31,10 @@ pub enum Mode {
     /// As Ok, but a stream is sent whole: one body with a Content-Length, as a fast upstream's
     /// stream arrives in one read.
     WholeStream,
+    /// As Ok, but reporting 10,000,000 output tokens whatever was asked.
+    Overreport,
+    /// A stream of 3,000 words and no usage, whatever was asked.
+    Endless,
 }
 
 #[derive(Clone)]
@@ -104,7 +108,11 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
     fake.received.lock().unwrap().push(request.clone());
     let mode = *fake.mode.lock().unwrap();
     let stream = request["stream"] == json!(true);
-    let usage = json!({"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30});
+    let usage = if mode == Mode::Overreport {
+        json!({"prompt_tokens": 10, "completion_tokens": 10_000_000, "total_tokens": 10_000_010})
+    } else {
+        json!({"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30})
+    };
     match mode {
         Mode::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap();
@@ -115,21 +123,29 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
             axum::Json(json!({"choices": [], "usage": usage})).into_response()
         }
         Mode::BadJson => (StatusCode::OK, "this is { not json").into_response(),
-        Mode::Ok | Mode::NoUsage if !stream => {
+        Mode::Ok | Mode::NoUsage | Mode::Overreport if !stream => {
             let mut body = json!({"id": "c1", "object": "chat.completion", "model": request["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": WORDS.concat()}, "finish_reason": "stop"}]});
-            if mode == Mode::Ok {
+            if mode != Mode::NoUsage {
                 body["usage"] = usage;
             }
             axum::Json(body).into_response()
         }
-        Mode::Ok | Mode::NoUsage | Mode::SlowStream | Mode::WholeStream => {
+        Mode::Ok
+        | Mode::NoUsage
+        | Mode::SlowStream
+        | Mode::WholeStream
+        | Mode::Overreport
+        | Mode::Endless => {
             let mut events: Vec<Value> = WORDS.iter().map(|w| chunk(w)).collect();
             if mode == Mode::SlowStream {
                 events = (0..10).map(|_| chunk("tick")).collect();
             }
+            if mode == Mode::Endless {
+                events = (0..3000).map(|_| chunk(" word")).collect();
+            }
             let include = request["stream_options"]["include_usage"] == json!(true);
-            if mode != Mode::NoUsage && include {
+            if !matches!(mode, Mode::NoUsage | Mode::Endless) && include {
                 events.push(json!({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": usage}));
             }
             let pieces = sse(events, true);

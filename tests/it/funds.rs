@@ -129,3 +129,124 @@ async fn a_debit_from_another_process_is_seen_before_the_next_admission() {
     assert_eq!(app.balance(fred).await, "0.050000");
     assert!(app.audit().await.is_clean());
 }
+
+#[tokio::test]
+async fn a_charge_never_exceeds_its_hold_and_the_excess_is_shown() {
+    let fake = Fake::start(Mode::Overreport).await;
+    let app = spawn_app_with(|c| priced(c, &fake)).await;
+    let user = app.create_user("gina", Role::User).await;
+    app.fund(user, "50").await;
+    let member = app.login("gina").await;
+    let (_, key) = app.create_key(&member, json!({"name": "k"})).await;
+    let client = reqwest::Client::new();
+    let post = |body: Value| {
+        client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    // 10,000,000 output tokens for max_tokens 20 would cost 20,000.01: the hold, 0.055, is charged.
+    let r = post(small()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.balance(user).await, "49.945000");
+    let (_, logs) = json_of(
+        member
+            .get(app.url("/api/logs?limit=1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let log = &logs["data"][0];
+    assert_eq!(log["cost"], "0.055000");
+    assert_eq!(log["output_tokens"], 10_000_000);
+    let error = log["error"].as_str().unwrap();
+    assert!(
+        error.contains("above the request's bound") && error.contains("19999.955000 not collected"),
+        "{error}"
+    );
+
+    // An endless stream without usage: counted far past its bound, charged the hold.
+    fake.set(Mode::Endless);
+    let mut streamed = small();
+    streamed["stream"] = json!(true);
+    let text = post(streamed).await.unwrap().text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert_eq!(app.balance(user).await, "49.890000");
+
+    // The operator sees it per upstream.
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("code_router_usage_over_bound_total{upstream=\"main\"} 2"),
+        "{metrics}"
+    );
+    assert!(app.audit().await.is_clean());
+}
+
+#[tokio::test]
+async fn a_balance_read_right_after_a_call_shows_its_charge() {
+    let fake = Fake::start(Mode::Ok).await;
+    let app = spawn_app_with(|c| priced(c, &fake)).await;
+    let user = app.create_user("hal", Role::User).await;
+    app.fund(user, "1").await;
+    let member = app.login("hal").await;
+    let (key_id, key) = app
+        .create_key(&member, json!({"name": "k", "limit": "0.8"}))
+        .await;
+    let client = reqwest::Client::new();
+    for n in 1..=10u32 {
+        let r = client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&small())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        // No flush: whatever the request writer has committed or not, the figures show the call.
+        let spent = 5 * u64::from(n);
+        let (_, me) = json_of(member.get(app.url("/api/me")).send().await.unwrap()).await;
+        assert_eq!(
+            me["balance"],
+            format!("0.{:06}", 1_000_000 - spent * 10_000),
+            "call {n}"
+        );
+        let (_, keys) = json_of(member.get(app.url("/api/keys")).send().await.unwrap()).await;
+        let listed = keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == key_id)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            listed["used"],
+            format!("0.{:06}", spent * 10_000),
+            "call {n}"
+        );
+        assert_eq!(
+            listed["remaining"],
+            format!("0.{:06}", 800_000 - spent * 10_000),
+            "call {n}"
+        );
+        let usage: Value = client
+            .get(app.url("/v1/dashboard/billing/usage"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(usage["total_usage"], json!(spent), "cents, call {n}");
+    }
+    assert_eq!(app.balance(user).await, "0.500000");
+    assert!(app.audit().await.is_clean());
+}

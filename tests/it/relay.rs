@@ -499,15 +499,15 @@ async fn completions_embeddings_and_the_model_list() {
     let r = post(
         &s,
         "/v1/completions",
-        &json!({"model": "gpt-test", "prompt": "Say", "max_tokens": 5}),
+        &json!({"model": "gpt-test", "prompt": "Say hello there", "max_tokens": 20}),
     )
     .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(fake.last()["prompt"], "Say");
+    assert_eq!(fake.last()["prompt"], "Say hello there");
     let r = post(
         &s,
         "/v1/embeddings",
-        &json!({"model": "emb", "input": ["a", "b"]}),
+        &json!({"model": "emb", "input": ["alpha beta", "gamma"]}),
     )
     .await;
     assert_eq!(r.status(), 200);
