@@ -4,7 +4,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::routing::{any, get, patch, post};
 use axum::Router;
 use std::time::Duration;
 
@@ -69,6 +69,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/v1/completions", relay::endpoint(Wire::Completions))
         .route("/v1/embeddings", relay::endpoint(Wire::Embeddings))
         .route("/v1/models", get(relay::models::list_models))
+        .route("/v1/{*path}", any(relay::models::unknown_path))
         .route("/v1/dashboard/billing/subscription", get(keys::billing::subscription))
         .route("/v1/dashboard/billing/usage", get(keys::billing::usage))
         .layer(DefaultBodyLimit::max(gateway_limit));

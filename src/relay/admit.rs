@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use super::dialects::Dialect;
 use super::request::ClientRequest;
 use super::settle::Bill;
+use super::Arrival;
 use crate::error::ApiError;
 use crate::keys::auth::authenticate;
 use crate::keys::cache::VerifiedKey;
@@ -32,16 +32,22 @@ pub struct Admitted {
 pub async fn admit(
     state: &AppState,
     dialect: &'static dyn Dialect,
-    headers: &HeaderMap,
-    ip: IpAddr,
+    arrival: &Arrival,
     body: Result<Bytes, BytesRejection>,
     mut log: LogRow,
-    started: Instant,
 ) -> Result<Admitted, (ApiError, LogRow)> {
-    match check(state, dialect, headers, ip, body, &mut log).await {
+    match check(state, dialect, &arrival.headers, arrival.ip, body, &mut log).await {
         Ok((req, key, prices, hold)) => Ok(Admitted {
             req,
-            bill: Bill::open(state.clone(), key, prices, hold, log, started),
+            bill: Bill::open(
+                state.clone(),
+                key,
+                prices,
+                hold,
+                log,
+                arrival.started,
+                arrival.left.clone(),
+            ),
         }),
         Err(e) => Err((e, log)),
     }

@@ -137,7 +137,15 @@ fn whole(
             UsageSource::Counted,
         ),
     };
-    bill.served(usage, source, 200, String::new());
+    let (status, note) = if bill.client_left() {
+        (
+            499,
+            "client disconnected; charged for what the upstream produced".to_string(),
+        )
+    } else {
+        (200, String::new())
+    };
+    bill.served(usage, source, status, note);
     with_content_type(Response::new(Body::from(body)), &content_type)
 }
 

@@ -37,6 +37,8 @@ pub mod upstreams;
 pub mod usage;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -78,10 +80,20 @@ pub async fn relay(
 ) -> Response {
     // Everything from the key check on runs in its own task: if the client goes away (and the
     // server drops this future), the request still finishes, and a hold it took is settled or
-    // released, never left open.
+    // released, never left open. The task learns that the client left from `left`.
     let id = request_id.clone();
-    let task = tokio::spawn(stages(state, dialect, request_id, ip, headers, body));
-    match task.await {
+    let left = ClientLeft::default();
+    let watch = left.watch();
+    let arrival = Arrival {
+        ip,
+        headers,
+        started: Instant::now(),
+        left,
+    };
+    let task = tokio::spawn(stages(state, dialect, request_id, arrival, body));
+    let answer = task.await;
+    watch.disarm();
+    match answer {
         Ok(response) => response,
         Err(e) => dialect.error_response(&settle::with_request_id(
             ApiError::internal(format!("relay task: {e}")),
@@ -90,28 +102,70 @@ pub async fn relay(
     }
 }
 
+/// Set once the client has gone (the server dropped the request's future before its answer).
+#[derive(Clone, Default)]
+pub struct ClientLeft(Arc<AtomicBool>);
+
+impl ClientLeft {
+    pub fn has_left(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// A guard that says the client left when it is dropped while still armed.
+    fn watch(&self) -> LeaveWatch {
+        LeaveWatch(Some(self.clone()))
+    }
+}
+
+struct LeaveWatch(Option<ClientLeft>);
+
+impl Drop for LeaveWatch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(left) = self.0.take() {
+            left.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl LeaveWatch {
+    /// The answer is ready: the client did not leave before it.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+/// What is known of a request as it arrives, before its body is read.
+pub struct Arrival {
+    pub ip: IpAddr,
+    pub headers: HeaderMap,
+    pub started: Instant,
+    pub left: ClientLeft,
+}
+
 /// admit → route → attempt → deliver → settle.
 async fn stages(
     state: AppState,
     dialect: &'static dyn Dialect,
     request_id: String,
-    ip: IpAddr,
-    headers: HeaderMap,
+    arrival: Arrival,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let started = Instant::now();
     let log = LogRow {
         request_id,
         created_at: state.clock.now(),
         endpoint: dialect.path(),
-        client_ip: ip.to_string(),
+        client_ip: arrival.ip.to_string(),
         ..LogRow::default()
     };
-    let admit::Admitted { req, mut bill } =
-        match admit::admit(&state, dialect, &headers, ip, body, log, started).await {
-            Ok(admitted) => admitted,
-            Err((error, log)) => return settle::refused(&state, dialect, log, started, error),
-        };
+    let admit::Admitted { req, mut bill } = match admit::admit(&state, dialect, &arrival, body, log)
+        .await
+    {
+        Ok(admitted) => admitted,
+        Err((error, log)) => return settle::refused(&state, dialect, log, arrival.started, error),
+    };
     let candidates = route::candidates(
         &state.upstreams(),
         &state.sticky,

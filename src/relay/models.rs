@@ -1,12 +1,24 @@
-//! `GET /v1/models`: the models this key may use that are priced (or free) and served.
+//! `GET /v1/models`: the models this key may use that are priced (or free) and served; and the
+//! answer for `/v1` paths that are not served.
 
-use axum::extract::State;
+use std::time::Instant;
+
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::keys::auth::ApiKey;
+use super::dialects::Wire;
+use super::settle;
+use crate::error::ApiError;
+use crate::keys::auth::{authenticate, ApiKey};
+use crate::logs::LogRow;
+use crate::net::ClientIp;
+use crate::router::RequestId;
 use crate::state::AppState;
 
+/// The models this key may use.
 pub async fn list_models(State(state): State<AppState>, caller: ApiKey) -> Json<Value> {
     let prices = state.prices();
     let upstreams = state.upstreams();
@@ -17,4 +29,33 @@ pub async fn list_models(State(state): State<AppState>, caller: ApiKey) -> Json<
         .map(|m| json!({ "id": m, "object": "model", "created": 0, "owned_by": "code-router" }))
         .collect();
     Json(json!({ "object": "list", "data": data }))
+}
+
+/// A `/v1` path that is not served: 404 in the OpenAI shape. With a valid key it is a request of
+/// that key like any other, so it leaves a log row.
+pub async fn unknown_path(
+    State(state): State<AppState>,
+    Extension(RequestId(id)): Extension<RequestId>,
+    ClientIp(ip): ClientIp,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let error = ApiError::not_found("not_found", format!("no route for {method} {}", uri.path()));
+    let dialect = Wire::Chat.dialect();
+    let Ok(key) = authenticate(&state, &headers, ip).await else {
+        return dialect.error_response(&error);
+    };
+    let log = LogRow {
+        request_id: id,
+        created_at: state.clock.now(),
+        endpoint: "(unknown)",
+        client_ip: ip.to_string(),
+        user_id: Some(key.user_id),
+        key_id: Some(key.id),
+        key_name: key.name.clone(),
+        ..LogRow::default()
+    };
+    settle::refused(&state, dialect, log, started, error)
 }

@@ -11,6 +11,7 @@ use axum::response::Response;
 
 use super::dialects::Dialect;
 use super::usage::{Usage, UsageSource};
+use super::ClientLeft;
 use crate::error::ApiError;
 use crate::keys::cache::VerifiedKey;
 use crate::ledger::funds::{Charge, Hold};
@@ -28,6 +29,7 @@ pub struct Bill {
     /// The request's log row, filled in as the request goes.
     pub log: LogRow,
     started: Instant,
+    left: ClientLeft,
 }
 
 impl Bill {
@@ -38,6 +40,7 @@ impl Bill {
         hold: Option<Hold>,
         log: LogRow,
         started: Instant,
+        left: ClientLeft,
     ) -> Bill {
         Bill {
             state,
@@ -46,7 +49,13 @@ impl Bill {
             hold,
             log,
             started,
+            left,
         }
+    }
+
+    /// Whether the client went away before its answer.
+    pub fn client_left(&self) -> bool {
+        self.left.has_left()
     }
 
     pub fn state(&self) -> &AppState {

@@ -431,6 +431,13 @@ async fn a_client_that_gives_up_leaves_its_request_charged_and_nothing_held() {
     assert_eq!(app.state.funds.open_holds(), 0);
     app.flush().await;
     assert_eq!(app.balance(user).await, "0.950000");
+    // Logged as what it was: the client left before its answer.
+    let (_, logs) = json_of(member.get(app.url("/api/logs")).send().await.unwrap()).await;
+    assert_eq!(logs["data"][0]["status"], 499, "{logs}");
+    assert!(logs["data"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("client disconnected"));
     let report = app.audit().await;
     assert!(report.is_clean(), "{:?}", report.problems);
 }

@@ -692,3 +692,34 @@ async fn logs_filter_export_and_sum_up() {
         403
     );
 }
+
+#[tokio::test]
+async fn a_valid_key_on_an_unknown_path_is_logged_and_a_502_names_its_request() {
+    let fake = Fake::start(Mode::Status(500)).await;
+    let s = setup(&[("main", &fake, 0)], "1").await;
+    let r = reqwest::Client::new()
+        .post(s.app.url("/v1/chat/complete"))
+        .bearer_auth(&s.key)
+        .json(&chat(false))
+        .send()
+        .await
+        .unwrap();
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (status, body) = json_of(r).await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+    let log = last_log(&s).await;
+    assert_eq!(log["request_id"], request_id);
+    assert_eq!(log["status"], 404);
+    assert!(log["error"].as_str().unwrap().contains("/v1/chat/complete"));
+
+    // Every upstream failing: 502, and the message quotes the request's real id.
+    let r = post(&s, "/v1/chat/completions", &chat(false)).await;
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let (status, body) = json_of(r).await;
+    assert_eq!(status, 502);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!("(request id: {request_id})")),
+        "{message}"
+    );
+}

@@ -95,6 +95,7 @@ impl Dialect for Chat {
     ) -> Option<Cow<'a, [u8]>> {
         match kind {
             EventKind::UsageOnly if !req.wants_usage => None,
+            _ if !req.wants_usage => Some(without_null_usage(event)),
             _ => Some(Cow::Borrowed(event)),
         }
     }
@@ -110,6 +111,35 @@ impl Dialect for Chat {
     fn count_output(&self, json: &[u8]) -> u64 {
         count_choices_output(json)
     }
+}
+
+/// A chunk without the `"usage": null` that upstreams add to every chunk once usage is asked
+/// for: a client that did not ask would not have seen the key at all.
+fn without_null_usage(event: &[u8]) -> Cow<'_, [u8]> {
+    // Most chunks carry no usage key at all: one fast scan says so.
+    if memchr::memmem::find(event, b"\"usage\"").is_none() {
+        return Cow::Borrowed(event);
+    }
+    const FORMS: [&[u8]; 4] = [
+        b",\"usage\":null",
+        b"\"usage\":null,",
+        b", \"usage\": null",
+        b"\"usage\": null, ",
+    ];
+    let Some((at, form)) = FORMS
+        .iter()
+        .find_map(|form| find(event, form).map(|at| (at, *form)))
+    else {
+        return Cow::Borrowed(event);
+    };
+    let mut out = Vec::with_capacity(event.len());
+    out.extend_from_slice(&event[..at]);
+    out.extend_from_slice(&event[at + form.len()..]);
+    Cow::Owned(out)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
 }
 
 /// Whether the client set `stream_options.include_usage`.
@@ -341,6 +371,27 @@ mod tests {
             bound >= NON_TEXT_PART_ALLOWANCE,
             "the image part is allowed for"
         );
+    }
+
+    #[test]
+    fn a_client_that_did_not_ask_for_usage_never_sees_the_key() {
+        let asking = parse(
+            br#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+        )
+        .unwrap();
+        let plain = parse(br#"{"model":"m","messages":[],"stream":true}"#).unwrap();
+        let chunk = b"data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n";
+        let out = Chat.pass_event(&plain, EventKind::Content, chunk).unwrap();
+        assert_eq!(
+            &out[..],
+            b"data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n"
+        );
+        let spaced = b"data: {\"usage\": null, \"choices\": []}\n\n";
+        let out = Chat.pass_event(&plain, EventKind::Content, spaced).unwrap();
+        assert_eq!(&out[..], b"data: {\"choices\": []}\n\n");
+        // Asked for: as it came.
+        let out = Chat.pass_event(&asking, EventKind::Content, chunk).unwrap();
+        assert_eq!(&out[..], &chunk[..]);
     }
 
     #[test]
