@@ -16,6 +16,7 @@ mod helpers;
 mod install;
 mod keys;
 mod ledger;
+mod logs;
 mod openapi;
 mod payments;
 mod process;
