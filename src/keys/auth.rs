@@ -59,6 +59,13 @@ pub async fn authenticate(
             key
         }
     };
+    if key.unreadable.is_some() {
+        // The reason was logged with the key id when the key was loaded.
+        return Err(ApiError::unauthorized(
+            "key_unreadable",
+            "this API key's stored settings cannot be read; save the key again in the console or create a new one",
+        ));
+    }
     if !key.enabled {
         return Err(ApiError::unauthorized(
             "key_disabled",

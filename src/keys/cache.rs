@@ -26,6 +26,9 @@ pub struct VerifiedKey {
     /// Empty: any address.
     pub ip_allowlist: Vec<IpRange>,
     pub rpm: Option<u32>,
+    /// Why the stored scopes could not be read, if they could not: such a key is refused, since
+    /// reading them as empty would mean "any model, any address".
+    pub unreadable: Option<String>,
 }
 
 impl VerifiedKey {
@@ -44,23 +47,49 @@ pub fn load_key_by_hash(conn: &Connection, hash: &[u8]) -> ApiResult<Option<Veri
     )?;
     Ok(stmt
         .query_row([hash], |r| {
+            let id: i64 = r.get(0)?;
             let models: String = r.get(7)?;
             let allow: String = r.get(8)?;
-            let allow: Vec<String> = serde_json::from_str(&allow).unwrap_or_default();
+            let (models, ip_allowlist, unreadable) = match read_scopes(&models, &allow) {
+                Ok((models, allow)) => (models, allow, None),
+                Err(why) => {
+                    tracing::error!(key = id, %why, "API key refused: its stored scopes cannot be read");
+                    (Vec::new(), Vec::new(), Some(why))
+                }
+            };
             Ok(VerifiedKey {
-                id: r.get(0)?,
+                id,
                 user_id: r.get(1)?,
                 name: r.get(2)?,
                 group: r.get(3)?,
                 enabled: r.get(4)?,
                 owner_disabled: r.get(5)?,
                 expires_at: r.get(6)?,
-                models: serde_json::from_str(&models).unwrap_or_default(),
-                ip_allowlist: allow.iter().filter_map(|s| s.parse().ok()).collect(),
+                models,
+                ip_allowlist,
                 rpm: r.get(9)?,
+                unreadable,
             })
         })
         .optional()?)
+}
+
+/// The stored `models` and `ip_allowlist` JSON lists, every entry read or an error saying
+/// which column failed.
+fn read_scopes(models: &str, allow: &str) -> Result<(Vec<String>, Vec<IpRange>), String> {
+    let models: Vec<String> =
+        serde_json::from_str(models).map_err(|e| format!("models is not a JSON list: {e}"))?;
+    let allow: Vec<String> =
+        serde_json::from_str(allow).map_err(|e| format!("ip_allowlist is not a JSON list: {e}"))?;
+    let allow = allow
+        .iter()
+        .map(|entry| {
+            entry
+                .parse()
+                .map_err(|_| format!("ip_allowlist entry `{entry}` is not an address or range"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((models, allow))
 }
 
 #[derive(Default)]
