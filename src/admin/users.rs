@@ -147,8 +147,9 @@ pub struct AdjustRequest {
     responses(
         (status = 200, description = "The balance after the adjustment", body = AdjustResponse),
         (status = 400, description = "Malformed body, a zero amount (`invalid_amount`), no reason \
-            (`invalid_reason`), or a debit that would take the balance below zero \
-            (`insufficient_balance`)", body = ErrorBody),
+            (`invalid_reason`), an amount past the largest, $1,000,000,000 (`invalid_request`), a \
+            debit that would take the balance below zero (`insufficient_balance`), or a credit \
+            that would take it past the largest balance, $1,000,000,000 (`balance_limit`)", body = ErrorBody),
         (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
         BodyTooLarge,
         AdminErrors,

@@ -16,6 +16,7 @@ mod helpers;
 mod install;
 mod keys;
 mod ledger;
+mod limits;
 mod logs;
 mod openapi;
 mod payments;

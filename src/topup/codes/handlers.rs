@@ -47,7 +47,9 @@ pub struct RedeemResponse {
     security(("cr_session" = [])),
     responses(
         (status = 200, description = "Credited", body = RedeemResponse),
-        (status = 400, description = "Malformed body, or the code has expired (`code_expired`)", body = ErrorBody),
+        (status = 400, description = "Malformed body, the code has expired (`code_expired`), or \
+            the balance would pass the largest balance, $1,000,000,000 (`balance_limit`; the code \
+            stays unused)", body = ErrorBody),
         (status = 404, description = "No such code (`code_not_found`)", body = ErrorBody),
         (status = 409, description = "The code was already redeemed (`code_used`)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts (`rate_limited`); see `Retry-After`", body = ErrorBody),
@@ -83,7 +85,9 @@ pub async fn redeem(
         .db
         .write(move |conn| super::redeem(conn, user_id, &req.code, now))
         .await;
-    let failed = matches!(&result, Err(e) if e.status.is_client_error());
+    // A full balance is not a guess: only a code that does not work counts as a failure.
+    let failed =
+        matches!(&result, Err(e) if e.status.is_client_error() && e.code != "balance_limit");
     if !failed {
         limits.redeem_by_user.forgive(&user_key);
         limits.redeem_by_ip.forgive(&ip_key);
