@@ -59,7 +59,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/payments/stripe/webhook", post(topup::payments::handlers::stripe_webhook))
         .route("/api/payments/creem/webhook", post(topup::payments::handlers::creem_webhook))
         .route("/api/payments/epay/notify", get(topup::payments::handlers::epay_notify).post(topup::payments::handlers::epay_notify))
-        .layer(DefaultBodyLimit::max(api_limit));
+        .layer(DefaultBodyLimit::max(api_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), accounts::csrf::refuse_forged_requests));
 
     let gateway = Router::new()
         .route("/v1/chat/completions", post(relay::handlers::chat_completions))

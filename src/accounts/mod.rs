@@ -1,5 +1,6 @@
 //! Accounts: users and roles, their creation and lookup, and the first admin.
 
+pub mod csrf;
 pub mod handlers;
 pub mod password;
 pub mod session;

@@ -7,6 +7,7 @@ mod admin;
 mod cli;
 mod codes;
 mod console;
+mod csrf;
 mod db;
 mod errors;
 mod fake_providers;
