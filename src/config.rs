@@ -187,8 +187,14 @@ pub struct ServerConfig {
     pub log_level: String,
     /// How long a console session lasts without logging in again.
     pub session_hours: u32,
-    /// Login attempts allowed per client IP and per username in `login_window_secs`.
+    /// Sign-in attempts allowed per username and client address in `login_window_secs`; after
+    /// three failures each attempt waits twice as long as the one before (1 s, 2 s, 4 s, ...).
     pub login_attempts: u32,
+    /// Sign-in attempts allowed per username from all addresses together: far above one
+    /// address's share, so a stranger alone cannot lock the owner out.
+    pub login_attempts_per_username: u32,
+    /// Sign-in attempts allowed per client address for all usernames together.
+    pub login_attempts_per_ip: u32,
     pub login_window_secs: u32,
     /// Registrations allowed per client IP per hour.
     pub registrations_per_ip_hour: u32,
@@ -244,6 +250,8 @@ impl Default for ServerConfig {
             log_level: "info".into(),
             session_hours: 168,
             login_attempts: 10,
+            login_attempts_per_username: 100,
+            login_attempts_per_ip: 100,
             login_window_secs: 300,
             registrations_per_ip_hour: 5,
             api_body_limit_kb: 256,
@@ -267,12 +275,17 @@ impl Default for BillingConfig {
     }
 }
 
-/// Redemption codes: how many failed redeem attempts an account and an address get per window,
-/// so codes cannot be guessed by brute force.
+/// Redemption codes: how many failed redeem attempts an account gets per window, so codes
+/// cannot be guessed by brute force. Counted mainly per account and address, so that members
+/// mistyping behind one NAT, or at another place, do not lock each other out.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CodesConfig {
+    /// Per account and client address; after three each attempt waits twice as long.
+    pub max_failures_per_account_ip: u32,
+    /// Per account, from all addresses together.
     pub max_failures_per_account: u32,
+    /// Per client address, for all accounts together.
     pub max_failures_per_ip: u32,
     pub failure_window_secs: u32,
 }
@@ -280,8 +293,9 @@ pub struct CodesConfig {
 impl Default for CodesConfig {
     fn default() -> Self {
         Self {
-            max_failures_per_account: 5,
-            max_failures_per_ip: 20,
+            max_failures_per_account_ip: 5,
+            max_failures_per_account: 20,
+            max_failures_per_ip: 100,
             failure_window_secs: 900,
         }
     }
@@ -381,11 +395,21 @@ impl Config {
         if self.server.session_hours == 0 {
             return Err(("server.session_hours".into(), "must be at least 1".into()));
         }
-        if self.server.login_attempts == 0 || self.server.login_window_secs == 0 {
-            return Err((
-                "server.login_attempts".into(),
-                "login_attempts and login_window_secs must be at least 1".into(),
-            ));
+        for (key, value) in [
+            ("server.login_attempts", self.server.login_attempts),
+            (
+                "server.login_attempts_per_username",
+                self.server.login_attempts_per_username,
+            ),
+            (
+                "server.login_attempts_per_ip",
+                self.server.login_attempts_per_ip,
+            ),
+            ("server.login_window_secs", self.server.login_window_secs),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
         }
         for (key, value) in [
             (
@@ -409,6 +433,10 @@ impl Config {
         }
         let codes = &self.codes;
         for (key, value) in [
+            (
+                "max_failures_per_account_ip",
+                codes.max_failures_per_account_ip,
+            ),
             ("max_failures_per_account", codes.max_failures_per_account),
             ("max_failures_per_ip", codes.max_failures_per_ip),
             ("failure_window_secs", codes.failure_window_secs),

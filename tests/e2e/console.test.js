@@ -339,8 +339,10 @@ test('the admin changes a group and disables and re-enables an account', async (
   await row.getByText('Disabled', { exact: true }).waitFor();
   const other = await newPage(browser);
   const refused = await other.request.post(`${BASE_URL}/api/auth/login`, { data: carol });
+  const answer = await refused.json();
   await other.context().close();
-  assert.equal(refused.status(), 403, 'a disabled account cannot sign in');
+  assert.equal(refused.status(), 401, 'a disabled account cannot sign in');
+  assert.equal(answer.error.code, 'invalid_credentials', 'and answers like a wrong password');
   await row.getByRole('button', { name: 'Enable' }).click();
   await row.getByText('Active', { exact: true }).waitFor();
 });
