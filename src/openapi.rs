@@ -64,6 +64,7 @@ pub const SESSION_SCHEME: &str = "cr_session";
         admin::users::list_users,
         admin::users::update_user,
         admin::users::adjust_user,
+        admin::users::reset_password,
         topup::codes::handlers::list,
         topup::codes::handlers::generate,
         topup::payments::handlers::list_all_orders,

@@ -44,6 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/admin/users", get(admin::users::list_users))
         .route("/api/admin/users/{id}", patch(admin::users::update_user))
         .route("/api/admin/users/{id}/adjust", post(admin::users::adjust_user))
+        .route("/api/admin/users/{id}/reset-password", post(admin::users::reset_password))
         .route("/api/admin/upstreams", get(admin::system::list_upstreams))
         .route("/api/admin/prices", get(admin::system::list_prices))
         .route("/api/admin/logs", get(logs::handlers::list_all_logs))

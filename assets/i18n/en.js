@@ -55,6 +55,7 @@ export default {
   'login.submit': 'Sign in',
   'login.noAccount': 'No account yet?',
   'login.createAccount': 'Create one',
+  'login.help': 'Forgot your password, or cannot sign in? Ask the operator of this server: they can reset your password in Admin › Users, or with',
 
   'register.title': 'Create account',
   'register.subtitle': 'Register to get API keys and a prepaid balance.',
@@ -342,6 +343,14 @@ export default {
   'users.reason': 'Reason',
   'users.reasonHint': 'Stored in the ledger with your username.',
   'users.adjusted': 'Balance of “{name}” is now {balance}.',
+  'users.reset': 'Reset password',
+  'users.resetSelf': 'Change your own password under Account.',
+  'users.resetTitle': 'Reset this password?',
+  'users.resetText': '“{name}” gets a new random password and is signed out everywhere. The old password stops working.',
+  'users.resetShownTitle': 'New password for “{name}”',
+  'users.resetShownWarning': 'Copy it now: it is shown only this once and is not stored in clear.',
+  'users.resetShownHint': 'Give it to {name} in person or over a private channel, and ask them to change it under Account after signing in.',
+  'users.resetDone': 'Done',
 
   'codes.subtitle': 'Generate codes that credit a balance once.',
   'codes.generateTitle': 'Generate codes',

@@ -54,6 +54,7 @@ export default {
   'login.subtitle': '欢迎回到 {name}。',
   'login.submit': '登录',
   'login.noAccount': '还没有账户？',
+  'login.help': '忘记密码或无法登录？请联系本服务器的运营者：可在“管理 › 用户”中重置你的密码，或运行',
   'login.createAccount': '立即注册',
 
   'register.title': '注册账户',
@@ -341,6 +342,14 @@ export default {
   'users.amountInvalid': '请输入非零金额，例如 10 或 -2.50。',
   'users.reason': '原因',
   'users.reasonHint': '与你的用户名一起记入账本。',
+  'users.reset': '重置密码',
+  'users.resetSelf': '请在“账户”页修改你自己的密码。',
+  'users.resetTitle': '重置此密码？',
+  'users.resetText': '“{name}”将获得一个新的随机密码，并在所有设备上退出登录。旧密码将失效。',
+  'users.resetShownTitle': '“{name}”的新密码',
+  'users.resetShownWarning': '请立即复制：它只显示这一次，且不以明文保存。',
+  'users.resetShownHint': '请当面或通过私密渠道交给 {name}，并请其登录后在“账户”页修改密码。',
+  'users.resetDone': '完成',
   'users.adjusted': '“{name}”的余额现为 {balance}。',
 
   'codes.subtitle': '生成只能使用一次的充值兑换码。',

@@ -43,7 +43,8 @@ pub async fn authenticate(
         ));
     };
     let hash = secret::hash(&state.key_secret, presented);
-    let key = match state.keys.get(&hash) {
+    let now_ms = state.clock.now_ms();
+    let key = match state.keys.get(&hash, now_ms) {
         Some(key) => key,
         None => {
             let generation = state.keys.generation();
@@ -55,7 +56,7 @@ pub async fn authenticate(
                 return Err(invalid_key());
             };
             let key = Arc::new(loaded);
-            state.keys.insert(hash, key.clone(), generation);
+            state.keys.insert(hash, key.clone(), generation, now_ms);
             key
         }
     };
@@ -78,7 +79,6 @@ pub async fn authenticate(
             "the account of this API key is disabled",
         ));
     }
-    let now_ms = state.clock.now_ms();
     if key.expires_at.is_some_and(|at| at * 1000 <= now_ms) {
         return Err(ApiError::unauthorized(
             "key_expired",

@@ -1,6 +1,8 @@
 //! Verified keys kept in memory, so the `/v1` check costs one HMAC and a map lookup instead of a
-//! query. Every change to a key or its owner invalidates; a generation counter stops a lookup
-//! that raced with a change from caching what it read before the change.
+//! query. Every change to a key or its owner made by this server invalidates at once; a
+//! generation counter stops a lookup that raced with a change from caching what it read before
+//! the change. Changes made by another process (`code-router user disable` while `serve` runs)
+//! cannot invalidate, so a cached key is read again after [`CACHE_SECS`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,9 +94,17 @@ fn read_scopes(models: &str, allow: &str) -> Result<(Vec<String>, Vec<IpRange>),
     Ok((models, allow))
 }
 
+/// How long a cached key is trusted before it is read again: the longest a change by another
+/// process takes to reach `/v1`. One indexed read per busy key every few seconds costs nothing
+/// measurable.
+pub const CACHE_SECS: i64 = 5;
+
+/// A cached key and the time (ms) it was read from the database.
+type Cached = (Arc<VerifiedKey>, i64);
+
 #[derive(Default)]
 pub struct KeyCache {
-    by_hash: RwLock<HashMap<[u8; 32], Arc<VerifiedKey>>>,
+    by_hash: RwLock<HashMap<[u8; 32], Cached>>,
     generation: AtomicU64,
     /// Requests per key in the current minute: (window start ms, count).
     minute_windows: Mutex<HashMap<i64, (i64, u32)>>,
@@ -104,12 +114,14 @@ pub struct KeyCache {
 const MAX_CACHED: usize = 100_000;
 
 impl KeyCache {
-    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<VerifiedKey>> {
+    /// The cached key, unless it was read more than [`CACHE_SECS`] before `now_ms`.
+    pub fn get(&self, hash: &[u8; 32], now_ms: i64) -> Option<Arc<VerifiedKey>> {
         self.by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(hash)
-            .cloned()
+            .filter(|(_, loaded_ms)| now_ms - loaded_ms < CACHE_SECS * 1000)
+            .map(|(key, _)| key.clone())
     }
 
     /// Read before loading from the database; pass to `insert`.
@@ -117,8 +129,9 @@ impl KeyCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Caches a loaded key unless something was invalidated since `generation` was read.
-    pub fn insert(&self, hash: [u8; 32], key: Arc<VerifiedKey>, generation: u64) {
+    /// Caches a key read at `loaded_ms` unless something was invalidated since `generation`
+    /// was read.
+    pub fn insert(&self, hash: [u8; 32], key: Arc<VerifiedKey>, generation: u64, loaded_ms: i64) {
         let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
             return;
@@ -126,13 +139,13 @@ impl KeyCache {
         if map.len() >= MAX_CACHED {
             map.clear();
         }
-        map.insert(hash, key);
+        map.insert(hash, (key, loaded_ms));
     }
 
     fn invalidate_where(&self, gone: impl Fn(&VerifiedKey) -> bool) {
         let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        map.retain(|_, k| !gone(k));
+        map.retain(|_, (k, _)| !gone(k));
     }
 
     pub fn invalidate_key(&self, key_id: i64) {

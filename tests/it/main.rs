@@ -22,5 +22,6 @@ mod logs;
 mod openapi;
 mod payments;
 mod process;
+mod recovery;
 mod referral;
 mod relay;
