@@ -162,10 +162,16 @@ enum CodesCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the config file; errors name the key and the line
+    /// Validate a config file: errors name the key and the line (exit 1); what parses but
+    /// cannot work (a price no upstream serves, a served model without a price, an upstream
+    /// without an API key) is a warning on standard error, one line each (exit 0)
     Check {
-        #[command(flatten)]
-        common: Common,
+        /// The config file to check (TOML); required
+        #[arg(long, value_name = "FILE", env = "CODE_ROUTER_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory to report instead of the file's server.data_dir
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -391,16 +397,24 @@ pub fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { common }) => {
-            let Some(path) = &common.config else {
+        Command::Config(ConfigCommand::Check { config, data }) => {
+            let Some(path) = &config else {
                 return Err("config check: name the file with --config FILE".into());
             };
-            let config = Config::load(path).map_err(|e| e.to_string())?;
+            let mut config = Config::load(path).map_err(|e| e.to_string())?;
+            if let Some(dir) = data {
+                config.server.data_dir = dir;
+            }
+            for warning in config.warnings(|var| std::env::var(var).ok()) {
+                eprintln!("config check: warning: {warning}");
+            }
             println!(
-                "{}: ok ({} models priced, listening on {})",
+                "{}: ok ({} models priced, {} upstreams, listening on {}, database {})",
                 path.display(),
                 config.models.len(),
-                config.server.listen
+                config.upstreams.len(),
+                config.server.listen,
+                config.database_path().display()
             );
             Ok(())
         }

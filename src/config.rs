@@ -511,6 +511,62 @@ impl Config {
         Ok(())
     }
 
+    /// What parses but cannot work, one sentence each: a priced model no enabled upstream
+    /// serves, a served model with neither a price nor the `:free` suffix (it is refused), and an
+    /// enabled `openai` upstream that would be sent no API key. `env` reads an environment
+    /// variable, so `api_key_env` is checked where the check runs.
+    pub fn warnings(&self, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let enabled: Vec<&UpstreamConfig> = self.upstreams.iter().filter(|u| u.enabled).collect();
+        let mut warnings = Vec::new();
+        // A `:free` entry is no price, only a name; it may wait for an upstream.
+        let priced = self
+            .models
+            .keys()
+            .filter(|m| !m.ends_with(crate::pricing::FREE_SUFFIX));
+        for model in priced {
+            if !enabled.iter().any(|u| u.models.contains(model)) {
+                warnings.push(format!(
+                    "models.\"{model}\" is priced but no enabled upstream serves it"
+                ));
+            }
+        }
+        let mut unpriced = std::collections::BTreeSet::new();
+        for upstream in &enabled {
+            for model in &upstream.models {
+                if !self.models.contains_key(model)
+                    && !model.ends_with(crate::pricing::FREE_SUFFIX)
+                    && unpriced.insert(model.as_str())
+                {
+                    warnings.push(format!(
+                        "model `{model}` (upstream `{}`) has no price and no `{}` suffix, so it is not served",
+                        upstream.name,
+                        crate::pricing::FREE_SUFFIX
+                    ));
+                }
+            }
+        }
+        for upstream in enabled.iter().filter(|u| u.kind == UpstreamKind::Openai) {
+            let name = &upstream.name;
+            match (&upstream.api_key, &upstream.api_key_env) {
+                (Some(key), _) if key.is_empty() => warnings.push(format!(
+                    "upstream `{name}`: api_key is empty, so requests go without a key"
+                )),
+                (Some(_), _) => {}
+                (None, Some(var)) => {
+                    if env(var).is_none_or(|value| value.is_empty()) {
+                        warnings.push(format!(
+                            "upstream `{name}`: api_key_env `{var}` is not set (or empty) here, so requests go without a key"
+                        ));
+                    }
+                }
+                (None, None) => warnings.push(format!(
+                    "upstream `{name}` has no API key: set api_key or api_key_env (any value for a server that needs none)"
+                )),
+            }
+        }
+        warnings
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
         self.server.listen.parse().map_err(|_| {
             format!(

@@ -392,6 +392,8 @@ export default {
   'upstreams.col.lastError': 'Last error',
   'upstreams.healthy': 'Healthy',
   'upstreams.cooling': 'Cooling down',
+  'upstreams.noKey': 'No API key',
+  'upstreams.noKeyHint': 'Set api_key, or api_key_env to a variable set for the server (any value for an upstream that needs none).',
   'upstreams.until': 'until {time}',
   'upstreams.noErrors': 'None',
   'upstreams.requestsN': 'Requests: {n}',

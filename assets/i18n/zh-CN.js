@@ -391,6 +391,8 @@ export default {
   'upstreams.latency': '延迟 p50 {p50} · p95 {p95}',
   'upstreams.col.lastError': '最近错误',
   'upstreams.healthy': '正常',
+  'upstreams.noKey': '缺少 API 密钥',
+  'upstreams.noKeyHint': '请设置 api_key，或将 api_key_env 设为服务器环境中已设置的变量（无需密钥的上游可填任意值）。',
   'upstreams.cooling': '冷却中',
   'upstreams.until': '至 {time}',
   'upstreams.noErrors': '无',
