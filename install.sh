@@ -5,6 +5,7 @@
 #   sudo ./install.sh                 # system install (root), from a checkout or next to a binary
 #   ./install.sh --prefix /tmp/cr     # everything under /tmp/cr, no systemd, no root needed
 #   ./install.sh --binary ./code-router   # install this binary instead of building one
+# From a checkout it builds the statically linked release binary (several minutes the first time).
 set -euo pipefail
 
 prefix=""
@@ -15,13 +16,31 @@ while [ $# -gt 0 ]; do
     --prefix=*) prefix="${1#--prefix=}"; shift ;;
     --binary) binary="${2:?--binary needs a file}"; shift 2 ;;
     --binary=*) binary="${1#--binary=}"; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
 here="$(cd "$(dirname "$0")" && pwd)"
 say() { echo "install.sh: $*"; }
+
+# "dynamic" when an ELF file names a program interpreter (PT_INTERP, the loader that a
+# dynamically linked program needs), else "static"; "not-elf" for anything else. Read with od,
+# which every system has, rather than readelf or file, which a fresh VPS may lack.
+elf_linking() {
+  local file="$1" phoff phentsize phnum i
+  [ "$(od -An -tx1 -N4 "$file" | tr -d ' \n')" = "7f454c46" ] || { echo not-elf; return; }
+  phoff=$(od -An -tu8 -j32 -N8 "$file" | tr -d ' \n')
+  phentsize=$(od -An -tu2 -j54 -N2 "$file" | tr -d ' \n')
+  phnum=$(od -An -tu2 -j56 -N2 "$file" | tr -d ' \n')
+  for ((i = 0; i < phnum; i++)); do
+    if [ "$(od -An -tu4 -j$((phoff + i * phentsize)) -N4 "$file" | tr -d ' \n')" = 3 ]; then
+      echo dynamic
+      return
+    fi
+  done
+  echo static
+}
 
 if [ -z "$prefix" ] && [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root for a system install, or pass --prefix DIR for a local one" >&2
@@ -36,13 +55,21 @@ else
   bin_dir="/usr/local/bin"; etc_dir="/etc/code-router"; data_dir="/var/lib/code-router"
 fi
 
-# 1. The binary: the one given, one lying next to this script, or a fresh build of this checkout.
+# 1. The binary: the one given, one lying next to this script, or a fresh build of this checkout:
+#    the statically linked (static-pie) release binary, which needs nothing of the machine's
+#    shared libraries, so it runs on any Linux of its architecture.
+built=""
 if [ -z "$binary" ]; then
   if [ -f "$here/Cargo.toml" ]; then
     command -v cargo >/dev/null 2>&1 || { echo "install.sh: cargo is needed to build from a checkout (or pass --binary)" >&2; exit 1; }
-    say "building the release binary"
-    (cd "$here" && cargo build --release --locked)
-    binary="$here/target/release/code-router"
+    triple="$(uname -m)-unknown-linux-gnu"
+    say "building the static release binary for $triple (the first build takes several minutes)"
+    (cd "$here" && RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
+      cargo build --release --locked --target "$triple")
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    case "$target_dir" in /*) ;; *) target_dir="$here/$target_dir" ;; esac
+    binary="$target_dir/$triple/release/code-router"
+    built=yes
   elif [ -x "$here/code-router" ]; then
     binary="$here/code-router"
   else
@@ -51,10 +78,20 @@ if [ -z "$binary" ]; then
   fi
 fi
 [ -x "$binary" ] || { echo "install.sh: $binary is not an executable" >&2; exit 1; }
+linking="$(elf_linking "$binary")"
+if [ "$linking" != static ] && [ -n "$built" ]; then
+  echo "install.sh: the build at $binary is not statically linked ($linking); nothing was installed" >&2
+  exit 1
+fi
 mkdir -p "$bin_dir"
 install -m 0755 "$binary" "$bin_dir/code-router.new"
 mv -f "$bin_dir/code-router.new" "$bin_dir/code-router"
-say "binary: $bin_dir/code-router"
+if [ "$linking" = static ]; then
+  say "binary: $bin_dir/code-router (statically linked)"
+else
+  say "binary: $bin_dir/code-router"
+  say "warning: $binary is not statically linked ($linking): it needs this machine's shared libraries"
+fi
 
 # 2. The config, from the example, only if none is there yet; its data_dir points at $data_dir.
 mkdir -p "$etc_dir"

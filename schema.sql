@@ -7,6 +7,10 @@
 -- per token, so no real price is rounded away. Costs are computed exactly in decimal and rounded
 -- UP to the next whole unit, once, at the end (a charge is never less than what was used).
 -- The API and the config speak decimal strings ("0.000150"); no floating point anywhere.
+-- LIMITS: no amount one operation moves exceeds $1,000,000,000 (10^18 units), and no balance
+-- or reward_balance is credited past $1,000,000,000 (Money::MAX_AMOUNT, ledger::MAX_BALANCE).
+-- The sum of the two is a ninth of the largest INTEGER, so `balance + amount` never overflows
+-- into a REAL.
 --
 -- TIME: every *_at column is Unix seconds (UTC).
 

@@ -91,6 +91,38 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List every account: id, username, role, state and balances
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set an account's password (read from standard input) and end its sessions
+    SetPassword {
+        #[command(flatten)]
+        common: Common,
+        /// The account
+        #[arg(long)]
+        username: String,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: it cannot sign in, its sessions end and its API keys stop
+    Disable {
+        #[command(flatten)]
+        common: Common,
+        /// The account
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again
+    Enable {
+        #[command(flatten)]
+        common: Common,
+        /// The account
+        #[arg(long)]
+        username: String,
+    },
     /// Credit (positive amount) or debit (negative amount) a balance; recorded in the ledger
     Adjust {
         #[command(flatten)]
@@ -130,10 +162,16 @@ enum CodesCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the config file; errors name the key and the line
+    /// Validate a config file: errors name the key and the line (exit 1); what parses but
+    /// cannot work (a price no upstream serves, a served model without a price, an upstream
+    /// without an API key) is a warning on standard error, one line each (exit 0)
     Check {
-        #[command(flatten)]
-        common: Common,
+        /// The config file to check (TOML); required
+        #[arg(long, value_name = "FILE", env = "CODE_ROUTER_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory to report instead of the file's server.data_dir
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -151,6 +189,38 @@ fn load_config(common: &Common) -> Result<Config, String> {
 
 fn open_db(config: &Config) -> Result<Db, String> {
     Db::open(&config.database_path())
+}
+
+/// Opens the database of a command that needs one to exist already: a typo in `--data` must
+/// not make an empty database (and report it "clean" or its codes "generated"). Only `serve`
+/// and `user create` start a new data directory.
+fn open_existing_db(config: &Config, command: &str) -> Result<Db, String> {
+    let path = config.database_path();
+    if !path.is_file() {
+        return Err(format!(
+            "{command}: no database at {}; check --data (or server.data_dir in the config); nothing was created",
+            path.display()
+        ));
+    }
+    open_db(config)
+}
+
+/// The first line of standard input, for `--password-stdin`, checked like a password typed in
+/// the console.
+fn password_from_stdin(command: &str, password_stdin: bool) -> Result<String, String> {
+    if !password_stdin {
+        return Err(format!(
+            "{command}: pass the password on standard input with --password-stdin"
+        ));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("{command}: reading the password: {e}"))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    password::check_strength(&pw).map_err(|e| format!("{command}: {e}"))?;
+    Ok(pw)
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -175,22 +245,11 @@ pub fn run(cli: Cli) -> Result<(), String> {
             admin,
             password_stdin,
         }) => {
-            if !password_stdin {
-                return Err(
-                    "user create: pass the password on standard input with --password-stdin".into(),
-                );
-            }
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| format!("user create: reading the password: {e}"))?;
-            let pw = line.trim_end_matches(['\n', '\r']);
+            let pw = password_from_stdin("user create", password_stdin)?;
             accounts::check_username(&username).map_err(|e| format!("user create: {e}"))?;
-            password::check_strength(pw).map_err(|e| format!("user create: {e}"))?;
             let config = load_config(&common)?;
             let db = open_db(&config)?;
-            let hash = password::hash(pw).map_err(|e| e.cli_text())?;
+            let hash = password::hash(&pw).map_err(|e| e.cli_text())?;
             let role = if admin { Role::Admin } else { Role::User };
             let now = SystemClock.now();
             let user = db
@@ -215,6 +274,39 @@ pub fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::User(UserCommand::List { common }) => {
+            let config = load_config(&common)?;
+            let db = open_existing_db(&config, "user list")?;
+            let users = db
+                .read_blocking(accounts::find_all_users)
+                .map_err(|e| format!("user list: {}", e.cli_text()))?;
+            print!("{}", user_table(&users));
+            Ok(())
+        }
+        Command::User(UserCommand::SetPassword {
+            common,
+            username,
+            password_stdin,
+        }) => {
+            let pw = password_from_stdin("user set-password", password_stdin)?;
+            let config = load_config(&common)?;
+            let db = open_existing_db(&config, "user set-password")?;
+            let user = db
+                .read_blocking(|conn| accounts::find_user_by_username(conn, &username))
+                .map_err(|e| format!("user set-password: {}", e.cli_text()))?;
+            let hash = password::hash(&pw).map_err(|e| e.cli_text())?;
+            let ended = db
+                .write_blocking(|conn| accounts::set_password_hash(conn, user.id, &hash))
+                .map_err(|e| format!("user set-password: {}", e.cli_text()))?;
+            println!("{username}: password set; {ended} sessions ended");
+            Ok(())
+        }
+        Command::User(UserCommand::Disable { common, username }) => {
+            set_disabled(&common, &username, true)
+        }
+        Command::User(UserCommand::Enable { common, username }) => {
+            set_disabled(&common, &username, false)
+        }
         Command::User(UserCommand::Adjust {
             common,
             username,
@@ -224,7 +316,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let amount =
                 Money::parse(&amount).map_err(|e| format!("user adjust: --amount: {e}"))?;
             let config = load_config(&common)?;
-            let db = open_db(&config)?;
+            let db = open_existing_db(&config, "user adjust")?;
             let now = SystemClock.now();
             let balance = db
                 .write_blocking(|conn| {
@@ -237,7 +329,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Audit { common } => {
             let config = load_config(&common)?;
-            let db = open_db(&config)?;
+            let db = open_existing_db(&config, "audit")?;
             let report = db
                 .write_blocking(audit::audit)
                 .map_err(|e| format!("audit: {}", e.cli_text()))?;
@@ -260,7 +352,14 @@ pub fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Backup { common, out } => {
             let config = load_config(&common)?;
+            // Checked here too, so every command words a missing database alike.
             let path = config.database_path();
+            if !path.is_file() {
+                return Err(format!(
+                    "backup: no database at {}; check --data (or server.data_dir in the config)",
+                    path.display()
+                ));
+            }
             crate::db::backup::backup(&path, &out)?;
             println!("backup: wrote {}", out.display());
             Ok(())
@@ -280,7 +379,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             let batch = NewCodes::parse(&amount, count, expires.as_deref(), note.as_deref(), now)
                 .map_err(|e| format!("codes generate: {}", e.cli_text()))?;
             let config = load_config(&common)?;
-            let db = open_db(&config)?;
+            let db = open_existing_db(&config, "codes generate")?;
             let made = db
                 .write_blocking(|conn| codes::generate_codes(conn, &batch, "cli", now))
                 .map_err(|e| format!("codes generate: {}", e.cli_text()))?;
@@ -298,20 +397,89 @@ pub fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Config(ConfigCommand::Check { common }) => {
-            let Some(path) = &common.config else {
+        Command::Config(ConfigCommand::Check { config, data }) => {
+            let Some(path) = &config else {
                 return Err("config check: name the file with --config FILE".into());
             };
-            let config = Config::load(path).map_err(|e| e.to_string())?;
+            let mut config = Config::load(path).map_err(|e| e.to_string())?;
+            if let Some(dir) = data {
+                config.server.data_dir = dir;
+            }
+            for warning in config.warnings(|var| std::env::var(var).ok()) {
+                eprintln!("config check: warning: {warning}");
+            }
             println!(
-                "{}: ok ({} models priced, listening on {})",
+                "{}: ok ({} models priced, {} upstreams, listening on {}, database {})",
                 path.display(),
                 config.models.len(),
-                config.server.listen
+                config.upstreams.len(),
+                config.server.listen,
+                config.database_path().display()
             );
             Ok(())
         }
     }
+}
+
+/// `user disable` and `user enable`.
+fn set_disabled(common: &Common, username: &str, disabled: bool) -> Result<(), String> {
+    let command = if disabled {
+        "user disable"
+    } else {
+        "user enable"
+    };
+    let config = load_config(common)?;
+    let db = open_existing_db(&config, command)?;
+    let ended = db
+        .write_blocking(|conn| {
+            let user = accounts::find_user_by_username(conn, username)?;
+            accounts::set_disabled(conn, user.id, disabled)
+        })
+        .map_err(|e| format!("{command}: {}", e.cli_text()))?;
+    if disabled {
+        println!(
+            "{username}: disabled; {ended} sessions ended; its API keys stop within {} seconds",
+            crate::keys::cache::CACHE_SECS
+        );
+    } else {
+        println!("{username}: enabled");
+    }
+    Ok(())
+}
+
+/// Accounts as `user list` prints them: a header, then one aligned row each.
+fn user_table(users: &[accounts::User]) -> String {
+    let rows: Vec<[String; 6]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.username.clone(),
+                u.role.as_str().to_string(),
+                if u.disabled { "disabled" } else { "active" }.to_string(),
+                u.balance.to_string(),
+                u.reward_balance.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["id", "username", "role", "state", "balance", "reward"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 fn serve(config: Config, config_path: Option<PathBuf>) -> Result<(), String> {

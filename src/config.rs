@@ -187,8 +187,14 @@ pub struct ServerConfig {
     pub log_level: String,
     /// How long a console session lasts without logging in again.
     pub session_hours: u32,
-    /// Login attempts allowed per client IP and per username in `login_window_secs`.
+    /// Sign-in attempts allowed per username and client address in `login_window_secs`; after
+    /// three failures each attempt waits twice as long as the one before (1 s, 2 s, 4 s, ...).
     pub login_attempts: u32,
+    /// Sign-in attempts allowed per username from all addresses together: far above one
+    /// address's share, so a stranger alone cannot lock the owner out.
+    pub login_attempts_per_username: u32,
+    /// Sign-in attempts allowed per client address for all usernames together.
+    pub login_attempts_per_ip: u32,
     pub login_window_secs: u32,
     /// Registrations allowed per client IP per hour.
     pub registrations_per_ip_hour: u32,
@@ -244,6 +250,8 @@ impl Default for ServerConfig {
             log_level: "info".into(),
             session_hours: 168,
             login_attempts: 10,
+            login_attempts_per_username: 100,
+            login_attempts_per_ip: 100,
             login_window_secs: 300,
             registrations_per_ip_hour: 5,
             api_body_limit_kb: 256,
@@ -267,12 +275,17 @@ impl Default for BillingConfig {
     }
 }
 
-/// Redemption codes: how many failed redeem attempts an account and an address get per window,
-/// so codes cannot be guessed by brute force.
+/// Redemption codes: how many failed redeem attempts an account gets per window, so codes
+/// cannot be guessed by brute force. Counted mainly per account and address, so that members
+/// mistyping behind one NAT, or at another place, do not lock each other out.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CodesConfig {
+    /// Per account and client address; after three each attempt waits twice as long.
+    pub max_failures_per_account_ip: u32,
+    /// Per account, from all addresses together.
     pub max_failures_per_account: u32,
+    /// Per client address, for all accounts together.
     pub max_failures_per_ip: u32,
     pub failure_window_secs: u32,
 }
@@ -280,8 +293,9 @@ pub struct CodesConfig {
 impl Default for CodesConfig {
     fn default() -> Self {
         Self {
-            max_failures_per_account: 5,
-            max_failures_per_ip: 20,
+            max_failures_per_account_ip: 5,
+            max_failures_per_account: 20,
+            max_failures_per_ip: 100,
             failure_window_secs: 900,
         }
     }
@@ -391,11 +405,21 @@ impl Config {
         if self.server.session_hours == 0 {
             return Err(("server.session_hours".into(), "must be at least 1".into()));
         }
-        if self.server.login_attempts == 0 || self.server.login_window_secs == 0 {
-            return Err((
-                "server.login_attempts".into(),
-                "login_attempts and login_window_secs must be at least 1".into(),
-            ));
+        for (key, value) in [
+            ("server.login_attempts", self.server.login_attempts),
+            (
+                "server.login_attempts_per_username",
+                self.server.login_attempts_per_username,
+            ),
+            (
+                "server.login_attempts_per_ip",
+                self.server.login_attempts_per_ip,
+            ),
+            ("server.login_window_secs", self.server.login_window_secs),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be at least 1".into()));
+            }
         }
         for (key, value) in [
             (
@@ -419,6 +443,10 @@ impl Config {
         }
         let codes = &self.codes;
         for (key, value) in [
+            (
+                "max_failures_per_account_ip",
+                codes.max_failures_per_account_ip,
+            ),
             ("max_failures_per_account", codes.max_failures_per_account),
             ("max_failures_per_ip", codes.max_failures_per_ip),
             ("failure_window_secs", codes.failure_window_secs),
@@ -492,6 +520,62 @@ impl Config {
         }
         self.payments.check()?;
         Ok(())
+    }
+
+    /// What parses but cannot work, one sentence each: a priced model no enabled upstream
+    /// serves, a served model with neither a price nor the `:free` suffix (it is refused), and an
+    /// enabled `openai` upstream that would be sent no API key. `env` reads an environment
+    /// variable, so `api_key_env` is checked where the check runs.
+    pub fn warnings(&self, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let enabled: Vec<&UpstreamConfig> = self.upstreams.iter().filter(|u| u.enabled).collect();
+        let mut warnings = Vec::new();
+        // A `:free` entry is no price, only a name; it may wait for an upstream.
+        let priced = self
+            .models
+            .keys()
+            .filter(|m| !m.ends_with(crate::pricing::FREE_SUFFIX));
+        for model in priced {
+            if !enabled.iter().any(|u| u.models.contains(model)) {
+                warnings.push(format!(
+                    "models.\"{model}\" is priced but no enabled upstream serves it"
+                ));
+            }
+        }
+        let mut unpriced = std::collections::BTreeSet::new();
+        for upstream in &enabled {
+            for model in &upstream.models {
+                if !self.models.contains_key(model)
+                    && !model.ends_with(crate::pricing::FREE_SUFFIX)
+                    && unpriced.insert(model.as_str())
+                {
+                    warnings.push(format!(
+                        "model `{model}` (upstream `{}`) has no price and no `{}` suffix, so it is not served",
+                        upstream.name,
+                        crate::pricing::FREE_SUFFIX
+                    ));
+                }
+            }
+        }
+        for upstream in enabled.iter().filter(|u| u.kind == UpstreamKind::Openai) {
+            let name = &upstream.name;
+            match (&upstream.api_key, &upstream.api_key_env) {
+                (Some(key), _) if key.is_empty() => warnings.push(format!(
+                    "upstream `{name}`: api_key is empty, so requests go without a key"
+                )),
+                (Some(_), _) => {}
+                (None, Some(var)) => {
+                    if env(var).is_none_or(|value| value.is_empty()) {
+                        warnings.push(format!(
+                            "upstream `{name}`: api_key_env `{var}` is not set (or empty) here, so requests go without a key"
+                        ));
+                    }
+                }
+                (None, None) => warnings.push(format!(
+                    "upstream `{name}` has no API key: set api_key or api_key_env (any value for a server that needs none)"
+                )),
+            }
+        }
+        warnings
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {

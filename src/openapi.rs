@@ -27,7 +27,13 @@ pub const SESSION_SCHEME: &str = "cr_session";
             decimal string in USD (`\"0.050000\"`), never a JSON number; times are RFC 3339 \
             strings in UTC. Lists are newest first and page with `next_cursor`: pass it back as \
             `cursor` until it is `null`. Every error answers `{\"error\": {\"message\", \"type\", \
-            \"code\"}}`.",
+            \"code\"}}`.\n\n\
+            A request that changes state (any method but GET, HEAD and OPTIONS) is refused with 403 \
+            when its `Origin` (or, without one, `Sec-Fetch-Site`) is not this server's own — its \
+            `Host` or `server.public_url` — (`cross_origin_request`), or when it carries the \
+            session cookie and a body that is not `Content-Type: application/json` \
+            (`json_required`). Scripts that send no `Origin` are unaffected, and so are the \
+            payment providers' callbacks under `/api/payments/`.",
         license(name = "MIT"),
     ),
     paths(
@@ -60,6 +66,7 @@ pub const SESSION_SCHEME: &str = "cr_session";
         admin::users::list_users,
         admin::users::update_user,
         admin::users::adjust_user,
+        admin::users::reset_password,
         topup::codes::handlers::list,
         topup::codes::handlers::generate,
         topup::payments::handlers::list_all_orders,

@@ -45,6 +45,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/admin/users", get(admin::users::list_users))
         .route("/api/admin/users/{id}", patch(admin::users::update_user))
         .route("/api/admin/users/{id}/adjust", post(admin::users::adjust_user))
+        .route("/api/admin/users/{id}/reset-password", post(admin::users::reset_password))
         .route("/api/admin/upstreams", get(admin::system::list_upstreams))
         .route("/api/admin/prices", get(admin::system::list_prices))
         .route("/api/admin/logs", get(logs::handlers::list_all_logs))
@@ -62,7 +63,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/payments/epay/notify", get(topup::payments::handlers::epay_notify).post(topup::payments::handlers::epay_notify))
         .route("/api/payments/btcpay/webhook", post(topup::payments::webhooks::btcpay_webhook))
         .route("/api/payments/nowpayments/ipn", post(topup::payments::webhooks::nowpayments_ipn))
-        .layer(DefaultBodyLimit::max(api_limit));
+        .layer(DefaultBodyLimit::max(api_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), accounts::csrf::refuse_forged_requests));
 
     let gateway = Router::new()
         .route("/v1/chat/completions", relay::endpoint(Wire::Chat))

@@ -15,7 +15,7 @@ use crate::ledger::funds::Funds;
 use crate::ledger::writer::RequestWriter;
 use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::Limits;
 use crate::relay::route::Sticky;
 use crate::relay::upstreams::UpstreamSet;
 
@@ -75,15 +75,6 @@ struct Live {
     upstreams: Arc<UpstreamSet>,
 }
 
-pub struct Limits {
-    pub login_by_ip: RateLimiter,
-    pub login_by_user: RateLimiter,
-    pub register_by_ip: RateLimiter,
-    /// Failed redemption-code attempts, per account id and per client address.
-    pub redeem_by_user: RateLimiter,
-    pub redeem_by_ip: RateLimiter,
-}
-
 impl AppState {
     pub fn new(
         config: Config,
@@ -91,20 +82,7 @@ impl AppState {
         clock: SharedClock,
         key_secret: Vec<u8>,
     ) -> Result<AppState, String> {
-        let server = &config.server;
-        let limits = Limits {
-            login_by_ip: RateLimiter::new(server.login_attempts * 3, server.login_window_secs),
-            login_by_user: RateLimiter::new(server.login_attempts, server.login_window_secs),
-            register_by_ip: RateLimiter::new(server.registrations_per_ip_hour, 3600),
-            redeem_by_user: RateLimiter::new(
-                config.codes.max_failures_per_account,
-                config.codes.failure_window_secs,
-            ),
-            redeem_by_ip: RateLimiter::new(
-                config.codes.max_failures_per_ip,
-                config.codes.failure_window_secs,
-            ),
-        };
+        let limits = Limits::new(&config);
         let prices = Arc::new(PriceTable::new(&config.models, &config.groups));
         let upstreams = Arc::new(UpstreamSet::from_config(&config.upstreams, None));
         let http = upstream_client(&config);

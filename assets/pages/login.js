@@ -1,4 +1,5 @@
-// Sign-in page: username/password form, server-status notice, error display, link to registration.
+// Sign-in page: username/password form, server-status notice, error display, link to registration,
+// and whom to ask when signing in fails (the operator).
 
 import { h, append } from '../dom.js';
 import { t } from '../i18n.js';
@@ -74,6 +75,7 @@ export function mount(root, ctx) {
     statusNotice(),
     alerts.el,
     form,
+    h('p', { class: 'auth-help' }, t('login.help'), ' ', h('code', null, 'code-router user set-password')),
     canRegister
       ? h('p', { class: 'auth-switch' }, t('login.noAccount'), ' ', h('a', { href: '/register' }, t('login.createAccount')))
       : null,

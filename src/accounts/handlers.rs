@@ -15,6 +15,7 @@ use crate::extract::JsonBody;
 use crate::ledger::money::Money;
 use crate::net::ClientIp;
 use crate::openapi::{BodyTooLarge, MemberErrors, ServerErrors};
+use crate::ratelimit;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -160,15 +161,17 @@ pub struct LoginResponse {
     tag = "accounts",
     summary = "Sign in",
     description = "Checks the password and starts a session: the answer sets the `cr_session` \
-        cookie (HttpOnly, SameSite=Lax) for `server.session_hours`. Failed attempts are limited \
-        per address and per username.",
+        cookie (HttpOnly, SameSite=Lax) for `server.session_hours`. Attempts are limited per \
+        username and address (`server.login_attempts`, waiting twice as long after each failure \
+        past the third), with higher ceilings per username and per address. An unknown username, \
+        a wrong password and a disabled account all answer the same 401, whatever the password.",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = LoginResponse,
             headers(("set-cookie" = String, description = "`cr_session=...; Path=/; HttpOnly; SameSite=Lax; Max-Age=...`"))),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Wrong username or password (`invalid_credentials`)", body = ErrorBody),
-        (status = 403, description = "The account is disabled (`account_disabled`)", body = ErrorBody),
+        (status = 401, description = "Wrong username or password, or the account is disabled \
+            (`invalid_credentials`; one answer for all three)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts (`rate_limited`); see `Retry-After`", body = ErrorBody),
         BodyTooLarge,
         ServerErrors,
@@ -183,20 +186,16 @@ pub async fn login(
     let now_ms = state.clock.now_ms();
     let ip_key = ip.to_string();
     let user_key = req.username.to_lowercase();
+    let pair = ratelimit::pair_key(&ip_key, &user_key);
     let limits = &state.limits;
+    let counted = [
+        (&limits.login_by_name_ip, pair.as_str()),
+        (&limits.login_by_name, user_key.as_str()),
+        (&limits.login_by_ip, ip_key.as_str()),
+    ];
     // Every attempt counts before the password is checked, so a burst sent in parallel cannot
     // outrun the limit; a successful sign-in is forgiven afterwards.
-    limits
-        .login_by_ip
-        .hit(&ip_key, now_ms)
-        .and_then(|()| {
-            limits
-                .login_by_user
-                .hit(&user_key, now_ms)
-                .inspect_err(|_| {
-                    limits.login_by_ip.forgive(&ip_key);
-                })
-        })
+    ratelimit::hit_all(&counted, now_ms)
         .map_err(|wait| ApiError::rate_limited("too many sign-in attempts; try later", wait))?;
 
     let username = req.username.clone();
@@ -208,24 +207,26 @@ pub async fn login(
     let phc = found.as_ref().map(|(_, hash)| hash.clone());
     let matches =
         tokio::task::spawn_blocking(move || password::verify(&pw, phc.as_deref())).await?;
+    // A disabled account answers exactly as a wrong password does, even to the right one:
+    // otherwise the answer would tell a guesser when a guess was right. The one message for
+    // every refused sign-in says where a member who cannot sign in gets help; the operator sees
+    // the real reason in the log.
     let user = match found {
-        Some((user, _)) if matches => user,
+        Some((user, _)) if matches && !user.disabled => user,
+        Some((_, _)) if matches => {
+            tracing::info!(username = %req.username, %ip, "sign-in refused: the account is disabled");
+            ratelimit::fail_all(&counted, state.clock.now_ms());
+            return Err(refused_sign_in());
+        }
         _ => {
             tracing::info!(username = %req.username, %ip, "sign-in refused: wrong credentials");
-            return Err(ApiError::unauthorized(
-                "invalid_credentials",
-                "wrong username or password",
-            ));
+            ratelimit::fail_all(&counted, state.clock.now_ms());
+            return Err(refused_sign_in());
         }
     };
-    if user.disabled {
-        return Err(ApiError::forbidden(
-            "account_disabled",
-            "this account is disabled",
-        ));
-    }
+    limits.login_by_name_ip.clear(&pair);
+    limits.login_by_name.forgive(&user_key);
     limits.login_by_ip.forgive(&ip_key);
-    limits.login_by_user.clear(&user_key);
 
     let config = state.config();
     let ttl = i64::from(config.server.session_hours) * 3600;
@@ -247,6 +248,15 @@ pub async fn login(
         Json(json!({ "id": user.id, "username": user.username, "role": user.role })),
     )
         .into_response())
+}
+
+/// The answer to every refused sign-in: unknown name, wrong password, or a disabled account.
+fn refused_sign_in() -> ApiError {
+    ApiError::unauthorized(
+        "invalid_credentials",
+        "wrong username or password, or the account is disabled; the operator of this server can \
+         reset the password or enable the account",
+    )
 }
 
 #[utoipa::path(

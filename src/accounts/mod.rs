@@ -1,5 +1,6 @@
 //! Accounts: users and roles, their creation and lookup, and the first admin.
 
+pub mod csrf;
 pub mod handlers;
 pub mod password;
 pub mod session;
@@ -100,6 +101,59 @@ pub fn find_user_for_login(conn: &Connection, username: &str) -> ApiResult<Optio
             Ok((User::from_row(row)?, row.get(9)?))
         })
         .optional()?)
+}
+
+pub fn find_user_by_username(conn: &Connection, username: &str) -> ApiResult<User> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+    conn.query_row(&sql, [username], User::from_row)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user named {username}")))
+}
+
+/// Every account by id, for the command line.
+pub fn find_all_users(conn: &Connection) -> ApiResult<Vec<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([], User::from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces the password hash and ends every session of the account, in one transaction: a
+/// new password set by an operator (a reset, or a lost one) must not leave old sign-ins open.
+/// Returns the number of sessions ended.
+pub fn set_password_hash(conn: &mut Connection, user_id: i64, hash: &str) -> ApiResult<usize> {
+    let tx = crate::db::immediate(conn)?;
+    let changed = tx.execute(
+        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+        params![hash, user_id],
+    )?;
+    if changed == 0 {
+        return Err(ApiError::not_found("user_not_found", "no such user"));
+    }
+    let ended = session::delete_sessions_of_user(&tx, user_id)?;
+    tx.commit()?;
+    Ok(ended)
+}
+
+/// Disables or enables an account; disabling ends its sessions in the same transaction (its API
+/// keys stop at the next check: the key check reads the owner's state). Returns the number of
+/// sessions ended.
+pub fn set_disabled(conn: &mut Connection, user_id: i64, disabled: bool) -> ApiResult<usize> {
+    let tx = crate::db::immediate(conn)?;
+    let changed = tx.execute(
+        "UPDATE users SET disabled = ?1 WHERE id = ?2",
+        params![disabled, user_id],
+    )?;
+    if changed == 0 {
+        return Err(ApiError::not_found("user_not_found", "no such user"));
+    }
+    let ended = if disabled {
+        session::delete_sessions_of_user(&tx, user_id)?
+    } else {
+        0
+    };
+    tx.commit()?;
+    Ok(ended)
 }
 
 pub fn find_user_id_by_referral_code(conn: &Connection, code: &str) -> ApiResult<Option<i64>> {

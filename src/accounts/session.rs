@@ -67,9 +67,9 @@ pub fn delete_session(conn: &Connection, hash: &[u8]) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn delete_sessions_of_user(conn: &Connection, user_id: i64) -> ApiResult<()> {
-    conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
-    Ok(())
+/// Ends every session of the account; returns how many there were.
+pub fn delete_sessions_of_user(conn: &Connection, user_id: i64) -> ApiResult<usize> {
+    Ok(conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?)
 }
 
 /// `Set-Cookie` for a session token (or, with `None`, one that clears it).

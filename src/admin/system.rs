@@ -27,7 +27,9 @@ pub struct UpstreamStatus {
     pub weight: u32,
     /// Whether an API key is configured; the key itself is never shown.
     pub has_api_key: bool,
-    /// `healthy`, or `cooling_down` after repeated failures.
+    /// `no_api_key` for an `openai` upstream given no key (neither `api_key` nor a set
+    /// `api_key_env`), which is a problem to fix; else `cooling_down` after repeated failures,
+    /// or `healthy`.
     #[schema(example = "healthy")]
     pub state: String,
     /// When the cool-down ends, while cooling down.
@@ -129,6 +131,14 @@ pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Jso
             let mut latencies: Vec<u32> = h.latencies_ms.iter().copied().collect();
             latencies.sort_unstable();
             let cooling = h.cooldown_until_ms > now_ms;
+            let has_api_key = u.api_key.as_deref().is_some_and(|k| !k.is_empty());
+            let state = if u.kind == UpstreamKind::Openai && !has_api_key {
+                "no_api_key"
+            } else if cooling {
+                "cooling_down"
+            } else {
+                "healthy"
+            };
             json!({
                 "name": u.name,
                 "kind": match u.kind { UpstreamKind::Openai => "openai", UpstreamKind::Demo => "demo" },
@@ -136,8 +146,8 @@ pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Jso
                 "models": u.models,
                 "priority": u.priority,
                 "weight": u.weight,
-                "has_api_key": u.api_key.is_some(),
-                "state": if cooling { "cooling_down" } else { "healthy" },
+                "has_api_key": has_api_key,
+                "state": state,
                 "cooldown_until": cooling.then(|| rfc3339(h.cooldown_until_ms / 1000)),
                 "requests": h.requests,
                 "errors": h.errors,

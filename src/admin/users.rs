@@ -1,5 +1,5 @@
-//! `/api/admin/users`: list and search accounts (with their referral figures), and credit or
-//! debit a balance with a reason.
+//! `/api/admin/users`: list and search accounts (with their referral figures), credit or debit
+//! a balance with a reason, and reset a password.
 
 use axum::extract::State;
 use axum::Json;
@@ -163,8 +163,9 @@ pub struct AdjustRequest {
     responses(
         (status = 200, description = "The balance after the adjustment", body = AdjustResponse),
         (status = 400, description = "Malformed body, a zero amount (`invalid_amount`), no reason \
-            (`invalid_reason`), or a debit that would take the balance below zero \
-            (`insufficient_balance`)", body = ErrorBody),
+            (`invalid_reason`), an amount past the largest, $1,000,000,000 (`invalid_request`), a \
+            debit that would take the balance below zero (`insufficient_balance`), or a credit \
+            that would take it past the largest balance, $1,000,000,000 (`balance_limit`)", body = ErrorBody),
         (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
         BodyTooLarge,
         AdminErrors,
@@ -280,4 +281,74 @@ pub async fn update_user(
     state.keys.invalidate_user(user_id);
     tracing::info!(admin = admin.id, user = user_id, "user changed");
     Ok(Json(user_json(&user, &figures)))
+}
+
+/// What `POST /api/admin/users/{id}/reset-password` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PasswordResetResponse {
+    pub id: i64,
+    pub username: String,
+    /// The new password, shown only in this answer: give it to the member, who should change it
+    /// under Account.
+    #[schema(example = "d8Kq2mXv7RtB4nWc9ZpL")]
+    pub password: String,
+}
+
+/// Characters of a password made by a reset: about 119 bits from 62 letters and digits.
+const RESET_PASSWORD_LEN: usize = 20;
+
+/// Gives the account a new random password, shown once in the answer, and ends its sessions.
+/// A new password rather than a link: it needs no mail and no page of its own, and the admin
+/// hands it over the way they handed over the account.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users/{id}/reset-password",
+    tag = "admin",
+    summary = "Reset a password",
+    description = "Admin only. Sets a new random password for the account and ends every one of \
+        its sessions. The answer is the only place the password appears; the member should change \
+        it under Account. An admin changes their own password under Account instead.",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "The new password, shown once", body = PasswordResetResponse),
+        (status = 400, description = "The admin's own account (`cannot_change_self`)", body = ErrorBody),
+        (status = 404, description = "No such user (`user_not_found`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    PathId(user_id): PathId,
+) -> ApiResult<Json<PasswordResetResponse>> {
+    if user_id == admin.id {
+        return Err(ApiError::bad_request(
+            "cannot_change_self",
+            "change your own password under Account",
+        ));
+    }
+    let user = state
+        .db
+        .read(move |conn| crate::accounts::find_user_by_id(conn, user_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+    let password = crate::random::alphanumeric(RESET_PASSWORD_LEN);
+    let pw = password.clone();
+    let hash = tokio::task::spawn_blocking(move || crate::accounts::password::hash(&pw)).await??;
+    let ended = state
+        .db
+        .write(move |conn| crate::accounts::set_password_hash(conn, user_id, &hash))
+        .await?;
+    tracing::info!(
+        admin = admin.id,
+        user = user_id,
+        sessions_ended = ended,
+        "password reset"
+    );
+    Ok(Json(PasswordResetResponse {
+        id: user.id,
+        username: user.username,
+        password,
+    }))
 }

@@ -43,7 +43,8 @@ pub async fn authenticate(
         ));
     };
     let hash = secret::hash(&state.key_secret, presented);
-    let key = match state.keys.get(&hash) {
+    let now_ms = state.clock.now_ms();
+    let key = match state.keys.get(&hash, now_ms) {
         Some(key) => key,
         None => {
             let generation = state.keys.generation();
@@ -55,10 +56,17 @@ pub async fn authenticate(
                 return Err(invalid_key());
             };
             let key = Arc::new(loaded);
-            state.keys.insert(hash, key.clone(), generation);
+            state.keys.insert(hash, key.clone(), generation, now_ms);
             key
         }
     };
+    if key.unreadable.is_some() {
+        // The reason was logged with the key id when the key was loaded.
+        return Err(ApiError::unauthorized(
+            "key_unreadable",
+            "this API key's stored settings cannot be read; save the key again in the console or create a new one",
+        ));
+    }
     if !key.enabled {
         return Err(ApiError::unauthorized(
             "key_disabled",
@@ -71,7 +79,6 @@ pub async fn authenticate(
             "the account of this API key is disabled",
         ));
     }
-    let now_ms = state.clock.now_ms();
     if key.expires_at.is_some_and(|at| at * 1000 <= now_ms) {
         return Err(ApiError::unauthorized(
             "key_expired",

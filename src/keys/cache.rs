@@ -1,6 +1,8 @@
 //! Verified keys kept in memory, so the `/v1` check costs one HMAC and a map lookup instead of a
-//! query. Every change to a key or its owner invalidates; a generation counter stops a lookup
-//! that raced with a change from caching what it read before the change.
+//! query. Every change to a key or its owner made by this server invalidates at once; a
+//! generation counter stops a lookup that raced with a change from caching what it read before
+//! the change. Changes made by another process (`code-router user disable` while `serve` runs)
+//! cannot invalidate, so a cached key is read again after [`CACHE_SECS`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,9 @@ pub struct VerifiedKey {
     /// Empty: any address.
     pub ip_allowlist: Vec<IpRange>,
     pub rpm: Option<u32>,
+    /// Why the stored scopes could not be read, if they could not: such a key is refused, since
+    /// reading them as empty would mean "any model, any address".
+    pub unreadable: Option<String>,
 }
 
 impl VerifiedKey {
@@ -44,28 +49,62 @@ pub fn load_key_by_hash(conn: &Connection, hash: &[u8]) -> ApiResult<Option<Veri
     )?;
     Ok(stmt
         .query_row([hash], |r| {
+            let id: i64 = r.get(0)?;
             let models: String = r.get(7)?;
             let allow: String = r.get(8)?;
-            let allow: Vec<String> = serde_json::from_str(&allow).unwrap_or_default();
+            let (models, ip_allowlist, unreadable) = match read_scopes(&models, &allow) {
+                Ok((models, allow)) => (models, allow, None),
+                Err(why) => {
+                    tracing::error!(key = id, %why, "API key refused: its stored scopes cannot be read");
+                    (Vec::new(), Vec::new(), Some(why))
+                }
+            };
             Ok(VerifiedKey {
-                id: r.get(0)?,
+                id,
                 user_id: r.get(1)?,
                 name: r.get(2)?,
                 group: r.get(3)?,
                 enabled: r.get(4)?,
                 owner_disabled: r.get(5)?,
                 expires_at: r.get(6)?,
-                models: serde_json::from_str(&models).unwrap_or_default(),
-                ip_allowlist: allow.iter().filter_map(|s| s.parse().ok()).collect(),
+                models,
+                ip_allowlist,
                 rpm: r.get(9)?,
+                unreadable,
             })
         })
         .optional()?)
 }
 
+/// The stored `models` and `ip_allowlist` JSON lists, every entry read or an error saying
+/// which column failed.
+fn read_scopes(models: &str, allow: &str) -> Result<(Vec<String>, Vec<IpRange>), String> {
+    let models: Vec<String> =
+        serde_json::from_str(models).map_err(|e| format!("models is not a JSON list: {e}"))?;
+    let allow: Vec<String> =
+        serde_json::from_str(allow).map_err(|e| format!("ip_allowlist is not a JSON list: {e}"))?;
+    let allow = allow
+        .iter()
+        .map(|entry| {
+            entry
+                .parse()
+                .map_err(|_| format!("ip_allowlist entry `{entry}` is not an address or range"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((models, allow))
+}
+
+/// How long a cached key is trusted before it is read again: the longest a change by another
+/// process takes to reach `/v1`. One indexed read per busy key every few seconds costs nothing
+/// measurable.
+pub const CACHE_SECS: i64 = 5;
+
+/// A cached key and the time (ms) it was read from the database.
+type Cached = (Arc<VerifiedKey>, i64);
+
 #[derive(Default)]
 pub struct KeyCache {
-    by_hash: RwLock<HashMap<[u8; 32], Arc<VerifiedKey>>>,
+    by_hash: RwLock<HashMap<[u8; 32], Cached>>,
     generation: AtomicU64,
     /// Requests per key in the current minute: (window start ms, count).
     minute_windows: Mutex<HashMap<i64, (i64, u32)>>,
@@ -75,12 +114,14 @@ pub struct KeyCache {
 const MAX_CACHED: usize = 100_000;
 
 impl KeyCache {
-    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<VerifiedKey>> {
+    /// The cached key, unless it was read more than [`CACHE_SECS`] before `now_ms`.
+    pub fn get(&self, hash: &[u8; 32], now_ms: i64) -> Option<Arc<VerifiedKey>> {
         self.by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(hash)
-            .cloned()
+            .filter(|(_, loaded_ms)| now_ms - loaded_ms < CACHE_SECS * 1000)
+            .map(|(key, _)| key.clone())
     }
 
     /// Read before loading from the database; pass to `insert`.
@@ -88,8 +129,9 @@ impl KeyCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Caches a loaded key unless something was invalidated since `generation` was read.
-    pub fn insert(&self, hash: [u8; 32], key: Arc<VerifiedKey>, generation: u64) {
+    /// Caches a key read at `loaded_ms` unless something was invalidated since `generation`
+    /// was read.
+    pub fn insert(&self, hash: [u8; 32], key: Arc<VerifiedKey>, generation: u64, loaded_ms: i64) {
         let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
             return;
@@ -97,13 +139,13 @@ impl KeyCache {
         if map.len() >= MAX_CACHED {
             map.clear();
         }
-        map.insert(hash, key);
+        map.insert(hash, (key, loaded_ms));
     }
 
     fn invalidate_where(&self, gone: impl Fn(&VerifiedKey) -> bool) {
         let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        map.retain(|_, k| !gone(k));
+        map.retain(|_, (k, _)| !gone(k));
     }
 
     pub fn invalidate_key(&self, key_id: i64) {

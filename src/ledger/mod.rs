@@ -78,9 +78,58 @@ pub struct Entry<'a> {
     pub key_id: Option<i64>,
 }
 
+/// The largest balance an account may hold, in either of its balances: $1,000,000,000, the
+/// same as [`Money::MAX_AMOUNT`]. A credit that would pass it is refused with
+/// [`balance_limit`]; debits are never refused by it.
+pub const MAX_BALANCE: Money = Money::MAX_AMOUNT;
+
+/// The 400 for a credit that would take a balance past [`MAX_BALANCE`].
+pub fn balance_limit(account: Account) -> ApiError {
+    let which = match account {
+        Account::Balance => "balance",
+        Account::Reward => "reward balance",
+    };
+    ApiError::bad_request(
+        "balance_limit",
+        format!(
+            "that would take the {which} past the largest an account may hold, {}",
+            MAX_BALANCE.whole()
+        ),
+    )
+}
+
+/// Whether crediting `amount` leaves the balance within [`MAX_BALANCE`]; checked arithmetic, so
+/// a stored balance already near the top of an i64 answers `false` rather than overflowing.
+pub fn fits(balance: Money, amount: Money) -> bool {
+    !amount.is_positive()
+        || balance
+            .checked_add(amount)
+            .is_some_and(|b| b <= MAX_BALANCE)
+}
+
+/// Whether crediting `amount` to the user's `account` leaves it within [`MAX_BALANCE`].
+pub fn has_room(
+    conn: &Connection,
+    user_id: i64,
+    account: Account,
+    amount: Money,
+) -> ApiResult<bool> {
+    let sql = match account {
+        Account::Balance => "SELECT balance FROM users WHERE id = ?1",
+        Account::Reward => "SELECT reward_balance FROM users WHERE id = ?1",
+    };
+    let balance: i64 = conn
+        .prepare_cached(sql)?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
+    Ok(fits(Money::from_units(balance), amount))
+}
+
 /// Applies `entry` to the account's balance and appends its ledger row, inside the caller's
 /// transaction. Returns the balance after, or `None` (and changes nothing) when the change would
-/// take the balance below zero. An unknown user is an error.
+/// take the balance below zero. An unknown user is an error, and so is a credit past
+/// [`MAX_BALANCE`] ([`balance_limit`]).
 pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Money>> {
     let Some(after) = change_balance(conn, entry.user_id, entry.account, entry.amount)? else {
         return Ok(None);
@@ -90,28 +139,43 @@ pub fn post(conn: &Connection, entry: &Entry, now: i64) -> ApiResult<Option<Mone
 }
 
 /// The balance half of [`post`]: moves a balance by `amount` unless that takes it below zero
-/// (`None`, nothing changed). The caller must append the ledger row in the same transaction.
+/// (`None`, nothing changed), or a credit past [`MAX_BALANCE`] (an error, nothing changed). The
+/// caller must append the ledger row in the same transaction.
 pub fn change_balance(
     conn: &Connection,
     user_id: i64,
     account: Account,
     amount: Money,
 ) -> ApiResult<Option<Money>> {
-    // Static statements, so the connection's statement cache serves the hot path.
+    // Static statements, so the connection's statement cache serves the hot path. The upper
+    // bound holds for credits only: a debit from a balance stored past it (before the limit
+    // existed) must still go through. Amounts are within MAX_AMOUNT, so `balance + ?1` of a
+    // balance within MAX_BALANCE cannot overflow SQLite's integers into a REAL.
     let update = match account {
         Account::Balance => {
-            "UPDATE users SET balance = balance + ?1 WHERE id = ?2 AND balance + ?1 >= 0 RETURNING balance"
+            "UPDATE users SET balance = balance + ?1 WHERE id = ?2 AND balance + ?1 >= 0
+             AND (?1 <= 0 OR balance + ?1 <= ?3) RETURNING balance"
         }
         Account::Reward => {
-            "UPDATE users SET reward_balance = reward_balance + ?1 WHERE id = ?2 AND reward_balance + ?1 >= 0 RETURNING reward_balance"
+            "UPDATE users SET reward_balance = reward_balance + ?1 WHERE id = ?2 AND reward_balance + ?1 >= 0
+             AND (?1 <= 0 OR reward_balance + ?1 <= ?3) RETURNING reward_balance"
         }
     };
     let after: Option<i64> = conn
         .prepare_cached(update)?
-        .query_row(params![amount.units(), user_id], |r| r.get(0))
+        .query_row(params![amount.units(), user_id, MAX_BALANCE.units()], |r| {
+            r.get(0)
+        })
         .optional()?;
     match after {
         Some(after) => Ok(Some(Money::from_units(after))),
+        None if amount.is_positive() => {
+            if has_room(conn, user_id, account, amount)? {
+                Err(ApiError::internal("a credit within the limit was refused"))
+            } else {
+                Err(balance_limit(account))
+            }
+        }
         None => {
             let exists: bool = conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",

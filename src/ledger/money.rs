@@ -23,7 +23,7 @@ pub enum MoneyError {
     NotDecimal(String),
     #[error("`{0}` has more than 9 decimal places")]
     TooPrecise(String),
-    #[error("`{0}` is too large")]
+    #[error("`{0}` is past the largest amount one operation may move, {max}", max = Money::MAX_AMOUNT.whole())]
     TooLarge(String),
     #[error("amount must be greater than zero")]
     NotPositive,
@@ -31,6 +31,12 @@ pub enum MoneyError {
 
 impl Money {
     pub const ZERO: Money = Money(0);
+
+    /// The largest amount one operation moves, either way: a credit, a debit, a code, a top-up,
+    /// a transfer, a key limit. $1,000,000,000 is far past any real top-up, and with the
+    /// largest balance (`ledger::MAX_BALANCE`, the same) a sum of the two stays a ninth of
+    /// what an i64 (and so a SQLite integer) holds, so no addition of them can overflow.
+    pub const MAX_AMOUNT: Money = Money(1_000_000_000 * UNITS_PER_USD);
 
     pub const fn from_units(units: i64) -> Money {
         Money(units)
@@ -57,7 +63,14 @@ impl Money {
             return Err(MoneyError::TooPrecise(text.to_string()));
         }
         let value = Decimal::from_str(s).map_err(|_| MoneyError::TooLarge(text.to_string()))?;
-        Money::from_decimal_exact(value).ok_or_else(|| MoneyError::TooLarge(text.to_string()))
+        Money::from_decimal_exact(value)
+            .filter(|m| m.0.unsigned_abs() <= Money::MAX_AMOUNT.0.unsigned_abs())
+            .ok_or_else(|| MoneyError::TooLarge(text.to_string()))
+    }
+
+    /// The whole dollars of an amount, for naming a limit in a message (`1000000000`).
+    pub fn whole(self) -> i64 {
+        self.0 / UNITS_PER_USD
     }
 
     /// Parses an amount that must be above zero (top-ups, codes, transfers).
@@ -215,6 +228,12 @@ mod tests {
             Err(MoneyError::TooPrecise("0.0000000001".into()))
         );
         assert!(Money::parse("99999999999999999999").is_err());
+        assert_eq!(Money::parse("1000000000"), Ok(Money::MAX_AMOUNT));
+        assert_eq!(Money::parse("-1000000000"), Ok(-Money::MAX_AMOUNT));
+        for past in ["1000000000.000000001", "9000000000", "-9000000000"] {
+            let e = Money::parse(past).unwrap_err();
+            assert!(e.to_string().contains("1000000000"), "{past}: {e}");
+        }
         assert_eq!(Money::parse_positive("0"), Err(MoneyError::NotPositive));
         assert_eq!(Money::parse_positive("-1"), Err(MoneyError::NotPositive));
     }

@@ -170,9 +170,12 @@ pub fn find_logs(
 }
 
 /// One CSV field, quoted when it needs to be; a leading formula character is neutralised so a
-/// spreadsheet never runs a log's text.
+/// spreadsheet never runs a log's text. Tab and carriage return count as formula characters
+/// (OWASP's list): spreadsheets skip them and read a formula behind them. A plain number keeps
+/// its sign (it is read, never run; the float parse only recognises one and touches no money).
 pub fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) && text.parse::<f64>().is_err() {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err()
+    {
         format!("'{text}")
     } else {
         text.to_string()
@@ -230,4 +233,27 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
         }
     }
     Ok(serde_json::json!({ "by_day": by_day, "by_model": by_model }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_kept() {
+        let cases = [
+            ("=1+2", "'=1+2"),
+            ("+cmd", "'+cmd"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1+2", "'\t=1+2"),
+            ("\r=1+2", "\"'\r=1+2\""),
+            ("-0.5", "-0.5"),
+            ("plain", "plain"),
+            ("a,b", "\"a,b\""),
+            ("say \"hi\"", "\"say \"\"hi\"\"\""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(csv_field(text), want, "{text:?}");
+        }
+    }
 }

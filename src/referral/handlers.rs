@@ -128,7 +128,8 @@ pub struct TransferRequest {
         (status = 200, description = "Moved; the balances after", body = super::Transferred),
         (status = 400, description = "Malformed body, an amount that is not above zero \
             (`invalid_amount`), no reward balance (`no_reward_balance`), or more than it holds \
-            (`insufficient_reward_balance`)", body = ErrorBody),
+            (`insufficient_reward_balance`), or a main balance that would pass the largest balance, \
+            $1,000,000,000 (`balance_limit`)", body = ErrorBody),
         BodyTooLarge,
         MemberErrors,
     ),

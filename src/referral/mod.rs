@@ -74,8 +74,28 @@ pub fn reward_inviter_on_first_topup(
     pay_inviter(conn, invitee_id, now)
 }
 
-/// Marks the reward paid (a conditional UPDATE that succeeds once) and credits it.
+/// Marks the reward paid (a conditional UPDATE that succeeds once) and credits it. A reward
+/// that would take the inviter's reward balance past the largest balance stays owed (it is
+/// paid on a later top-up of the invitee, once there is room), so that the invitee's
+/// registration or top-up never fails for the inviter's sake.
 fn pay_inviter(conn: &Connection, invitee_id: i64, now: i64) -> ApiResult<()> {
+    let owed: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT inviter_id, inviter_reward FROM referral_rewards WHERE invitee_id = ?1 AND paid_at IS NULL",
+            [invitee_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((inviter_id, reward)) = owed {
+        if !ledger::has_room(conn, inviter_id, Account::Reward, Money::from_units(reward))? {
+            tracing::warn!(
+                inviter = inviter_id,
+                invitee = invitee_id,
+                "referral reward left owed: the inviter's reward balance is at the largest balance"
+            );
+            return Ok(());
+        }
+    }
     let due: Option<(i64, i64)> = conn
         .query_row(
             "UPDATE referral_rewards SET paid_at = ?2 WHERE invitee_id = ?1 AND paid_at IS NULL

@@ -416,10 +416,29 @@ test('the admin changes a group and disables and re-enables an account', async (
   await row.getByText('Disabled', { exact: true }).waitFor();
   const other = await newPage(browser);
   const refused = await other.request.post(`${BASE_URL}/api/auth/login`, { data: carol });
+  const answer = await refused.json();
   await other.context().close();
-  assert.equal(refused.status(), 403, 'a disabled account cannot sign in');
+  assert.equal(refused.status(), 401, 'a disabled account cannot sign in');
+  assert.equal(answer.error.code, 'invalid_credentials', 'and answers like a wrong password');
   await row.getByRole('button', { name: 'Enable' }).click();
   await row.getByText('Active', { exact: true }).waitFor();
+
+  // A forgotten password: the sign-in page says whom to ask, and the admin resets it here.
+  const lost = await newPage(browser);
+  await lost.goto('/login');
+  await lost.getByText('Ask the operator of this server').waitFor();
+  await lost.getByText('code-router user set-password').waitFor();
+  await shot(lost, 'login-help-desktop');
+  await row.getByRole('button', { name: 'Reset password' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Reset password' }).click();
+  const fresh = (await page.getByTestId('new-password').innerText()).trim();
+  assert.ok(fresh.length >= 16, 'a new password is shown once');
+  await shot(page, 'admin-password-reset-desktop');
+  await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+  const old = await lost.request.post(`${BASE_URL}/api/auth/login`, { data: carol });
+  assert.equal(old.status(), 401, 'the old password stops working');
+  await signIn(lost, carol.username, fresh);
+  await lost.context().close();
 });
 
 test('the admin sees every account’s logs, filtered by user', async () => {

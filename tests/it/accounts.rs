@@ -314,8 +314,8 @@ async fn disabled_accounts_lose_their_sessions() {
         .await
         .unwrap();
     let (status, body) = json_of(r).await;
-    assert_eq!(status, 403);
-    assert_eq!(error_code(&body), "account_disabled");
+    assert_eq!(status, 401, "like a wrong password: {body}");
+    assert_eq!(error_code(&body), "invalid_credentials");
 }
 
 #[tokio::test]
@@ -424,4 +424,133 @@ async fn a_parallel_burst_cannot_outrun_the_limits() {
         2,
         "{statuses:?}"
     );
+}
+
+/// Signs in as `username` from `address` (through a trusted proxy); returns (status, body,
+/// Retry-After).
+async fn sign_in_from(
+    app: &TestApp,
+    address: &str,
+    username: &str,
+    password: &str,
+) -> (u16, serde_json::Value, Option<String>) {
+    let r = cookie_client()
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap();
+    let wait = r
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let (status, body) = json_of(r).await;
+    (status, body, wait)
+}
+
+fn behind_a_proxy(c: &mut code_router::config::Config) {
+    c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+}
+
+/// Without the right password a disabled account must look like any other: the same answer
+/// to a wrong password and to the right one, so guessing cannot tell when it hit. With the
+/// right password the member still learns what to do: the one message for every refused
+/// sign-in names the operator.
+#[tokio::test]
+async fn a_disabled_account_answers_every_password_alike() {
+    let app = spawn_app().await;
+    app.create_user("root", Role::Admin).await;
+    let admin = app.login("root").await;
+    let dora = app.create_user("dora", Role::User).await;
+    let (_, wrong, _) = sign_in_from(&app, "1.1.1.1", "dora", "not her password").await;
+    let (_, unknown, _) = sign_in_from(&app, "1.1.1.1", "nobody-here", "not her password").await;
+    assert_eq!(wrong, unknown);
+    let r = admin
+        .patch(app.url(&format!("/api/admin/users/{dora}")))
+        .json(&json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, right, _) = sign_in_from(&app, "1.1.1.1", "dora", PASSWORD).await;
+    assert_eq!(status, 401, "{right}");
+    assert_eq!(right, wrong, "the right password answers like a wrong one");
+    let (_, still_wrong, _) = sign_in_from(&app, "1.1.1.1", "dora", "not her password").await;
+    assert_eq!(still_wrong, wrong);
+    assert!(
+        wrong["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("operator"),
+        "{wrong}"
+    );
+}
+
+/// Failed sign-ins count per (username, address): a stranger guessing from elsewhere is
+/// stopped without locking the owner out.
+#[tokio::test]
+async fn a_stranger_elsewhere_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(behind_a_proxy).await;
+    app.create_user("owner", Role::User).await;
+    let mut refused = 0;
+    for _ in 0..15 {
+        let (status, _, _) = sign_in_from(&app, "203.0.113.9", "owner", "a guess, wrong").await;
+        assert!(matches!(status, 401 | 429), "{status}");
+        refused += usize::from(status == 429);
+        app.clock.advance_secs(1);
+    }
+    assert!(refused > 0, "the stranger is slowed down");
+    let (status, body, _) = sign_in_from(&app, "198.51.100.4", "owner", PASSWORD).await;
+    assert_eq!(status, 200, "the owner signs in from home: {body}");
+}
+
+/// After three failures from one address each further attempt waits twice as long as the one
+/// before, so guessing slows down long before the window's limit.
+#[tokio::test]
+async fn failed_sign_ins_back_off() {
+    let app = spawn_app_with(behind_a_proxy).await;
+    app.create_user("owner", Role::User).await;
+    let guess = || sign_in_from(&app, "203.0.113.9", "owner", "a guess, wrong");
+    for _ in 0..3 {
+        assert_eq!(guess().await.0, 401);
+    }
+    for wait in [1, 2, 4, 8] {
+        let (status, body, retry) = guess().await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(retry.as_deref(), Some(wait.to_string().as_str()), "{body}");
+        app.clock.advance_secs(wait);
+        assert_eq!(guess().await.0, 401, "after {wait} s");
+    }
+    // The owner's right password from the same address also waits its turn, then works and
+    // starts the count over.
+    app.clock.advance_secs(16);
+    let (status, _, _) = sign_in_from(&app, "203.0.113.9", "owner", PASSWORD).await;
+    assert_eq!(status, 200);
+    for _ in 0..3 {
+        assert_eq!(guess().await.0, 401);
+    }
+}
+
+/// Guessing spread over many addresses still meets the per-username ceiling.
+#[tokio::test]
+async fn guessing_from_many_addresses_meets_the_per_username_ceiling() {
+    let app = spawn_app_with(|c| {
+        behind_a_proxy(c);
+        c.server.login_attempts = 2;
+        c.server.login_attempts_per_username = 4;
+    })
+    .await;
+    app.create_user("owner", Role::User).await;
+    for i in 0..4 {
+        let address = format!("203.0.113.{i}");
+        let (status, _, _) = sign_in_from(&app, &address, "owner", "a guess, wrong").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, wait) = sign_in_from(&app, "198.51.100.4", "owner", PASSWORD).await;
+    assert_eq!(status, 429);
+    assert!(wait.is_some());
+    app.clock.advance_secs(300);
+    let (status, _, _) = sign_in_from(&app, "198.51.100.4", "owner", PASSWORD).await;
+    assert_eq!(status, 200);
 }

@@ -103,9 +103,11 @@ async fn upstream_health_and_prices_are_visible_to_admins() {
     let good = Fake::start(Mode::Ok).await;
     let text = format!(
         "[models.\"gpt-test\"]\ninput = \"1000\"\noutput = \"2000\"\n[models.\"unserved\"]\nper_request = \"0.04\"\n\
-         [[upstreams]]\nname = \"bad\"\nbase_url = \"{}\"\nmodels = [\"gpt-test\"]\npriority = 5\n\
-         [[upstreams]]\nname = \"good\"\nbase_url = \"{}\"\nmodels = [\"gpt-test\", \"local:free\"]\n",
-        bad.base_url, good.base_url
+         [[upstreams]]\nname = \"bad\"\nbase_url = \"{}\"\napi_key = \"k\"\nmodels = [\"gpt-test\"]\npriority = 5\n\
+         [[upstreams]]\nname = \"good\"\nbase_url = \"{}\"\napi_key = \"k\"\nmodels = [\"gpt-test\", \"local:free\"]\n\
+         [[upstreams]]\nname = \"keyless\"\nbase_url = \"{}\"\nmodels = [\"other\"]\n\
+         [[upstreams]]\nname = \"unset-env\"\nbase_url = \"{}\"\napi_key_env = \"CODE_ROUTER_TEST_UNSET_KEY\"\nmodels = [\"other\"]\n",
+        bad.base_url, good.base_url, good.base_url, good.base_url
     );
     let app = spawn_app_config(Config::parse(&text, "t").unwrap()).await;
     let user = app.create_user("root", Role::Admin).await;
@@ -144,6 +146,16 @@ async fn upstream_health_and_prices_are_visible_to_admins() {
         (Some(1), Some("healthy"))
     );
     assert!(b["last_error"].as_str().unwrap().contains("500"), "{b}");
+    // An upstream that would be sent no API key is a problem to fix, not "healthy".
+    for name in ["keyless", "unset-env"] {
+        let u = by_name(name);
+        assert_eq!(
+            (u["state"].as_str(), u["has_api_key"].as_bool()),
+            (Some("no_api_key"), Some(false)),
+            "{u}"
+        );
+    }
+    assert_eq!(g["state"], "healthy");
     assert!(b["p50_ms"].is_null());
     assert_eq!(g["requests"], 1);
     assert!(g["p50_ms"].is_number() && g["p95_ms"].is_number());

@@ -264,3 +264,58 @@ fn bad_command_lines_fail_clearly() {
         assert!(text(&out.stdout).contains(command), "{command} in help");
     }
 }
+
+/// `config check` warns, one line each and still exit 0, about what parses but cannot work: a
+/// price no upstream serves, a served model with no price, an upstream that has no API key.
+#[test]
+fn config_check_warns_about_what_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[models.\"priced-only\"]\ninput = \"1\"\n[models.\"served\"]\ninput = \"1\"\n\
+         [[upstreams]]\nname = \"a\"\nbase_url = \"http://127.0.0.1:9\"\napi_key = \"k\"\nmodels = [\"served\", \"unpriced\", \"local:free\"]\n\
+         [[upstreams]]\nname = \"b\"\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"CODE_ROUTER_TEST_UNSET\"\nmodels = [\"served\"]\n\
+         [[upstreams]]\nname = \"c\"\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"CODE_ROUTER_TEST_EMPTY\"\nmodels = [\"served\"]\n\
+         [[upstreams]]\nname = \"d\"\nbase_url = \"http://127.0.0.1:9\"\nmodels = [\"served\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config", file.to_str().unwrap()])
+        .env_remove("CODE_ROUTER_CONFIG")
+        .env_remove("CODE_ROUTER_TEST_UNSET")
+        .env("CODE_ROUTER_TEST_EMPTY", "")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "warnings are not errors: {stderr}");
+    assert!(stdout.contains("ok"), "{stdout}");
+    let warnings: Vec<&str> = stderr.lines().collect();
+    assert_eq!(warnings.len(), 5, "one line each: {stderr}");
+    for needle in [
+        "priced-only",
+        "unpriced",
+        "CODE_ROUTER_TEST_UNSET",
+        "CODE_ROUTER_TEST_EMPTY",
+        "upstream `d`",
+    ] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("config check: warning: ") && w.contains(needle)),
+            "{needle}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("local:free"),
+        "a :free model needs no price: {stderr}"
+    );
+
+    let help = run(&["config", "check", "--help"], "");
+    let help = text(&help.stdout);
+    assert!(help.contains("--config <FILE>"), "{help}");
+    assert!(
+        !help.contains("embedded defaults"),
+        "config check cannot run without a file: {help}"
+    );
+}

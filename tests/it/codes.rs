@@ -294,6 +294,7 @@ async fn members_and_strangers_cannot_reach_the_admin_code_routes() {
 #[tokio::test]
 async fn thirty_two_concurrent_redemptions_credit_exactly_once() {
     let app = spawn_app_with(|c| {
+        c.codes.max_failures_per_account_ip = 1000;
         c.codes.max_failures_per_account = 1000;
         c.codes.max_failures_per_ip = 1000;
     })
@@ -579,4 +580,56 @@ fn racing_connections_redeem_a_code_once() {
         .unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.ledger_rows, 1);
+}
+
+async fn redeem_from(client: &reqwest::Client, app: &TestApp, ip: &str, code: &str) -> u16 {
+    client
+        .post(app.url("/api/topup/redeem"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Failed redeems count per (account, address), with higher ceilings per account and per
+/// address: a few members mistyping behind one NAT do not lock out everyone behind it, and a
+/// member's typos at the office do not lock them out at home.
+#[tokio::test]
+async fn failed_redeems_lock_neither_a_nat_nor_the_account_elsewhere() {
+    let app =
+        spawn_app_with(|c| c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let admin = admin_client(&app).await;
+    let codes = generate(&admin, &app, json!({ "amount": "1", "count": 2 })).await;
+    let office = "198.51.100.7";
+    for i in 0..4 {
+        let name = format!("typist{i}");
+        app.create_user(&name, Role::User).await;
+        let client = app.login(&name).await;
+        for _ in 0..5 {
+            assert_eq!(redeem_from(&client, &app, office, "TYPO").await, 404);
+            app.clock.advance_secs(5);
+        }
+        assert_eq!(
+            redeem_from(&client, &app, office, "TYPO").await,
+            429,
+            "this account at this address is limited"
+        );
+        if i == 0 {
+            // The same account from home is not.
+            assert_eq!(
+                redeem_from(&client, &app, "203.0.113.20", &codes[0]).await,
+                200
+            );
+        }
+    }
+    app.create_user("colleague", Role::User).await;
+    let colleague = app.login("colleague").await;
+    assert_eq!(
+        redeem_from(&colleague, &app, office, &codes[1]).await,
+        200,
+        "twenty failures behind the NAT do not lock out the next member"
+    );
 }

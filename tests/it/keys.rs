@@ -308,3 +308,47 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     assert_eq!(call("203.0.113.50").await.unwrap().status(), 200);
     assert_eq!(call("198.51.100.1").await.unwrap().status(), 403);
 }
+
+/// A key's scopes that cannot be read back (a hand-edited row, a bad restore) must refuse the
+/// key, not widen it: an empty list means "any model" or "any address".
+#[tokio::test]
+async fn unreadable_stored_scopes_refuse_the_key() {
+    let app = spawn_app().await;
+    app.create_user("alice", Role::User).await;
+    let alice = app.login("alice").await;
+    let cases = [
+        ("models", "not json"),
+        ("models", "{\"a\": 1}"),
+        ("ip_allowlist", "[\"127.0.0.1\""),
+        ("ip_allowlist", "[\"not-an-address\"]"),
+    ];
+    for (i, (column, stored)) in cases.into_iter().enumerate() {
+        let (id, key) = app
+            .create_key(
+                &alice,
+                json!({"name": format!("k{i}"), "models": ["demo:free"], "ip_allowlist": ["10.9.9.9"]}),
+            )
+            .await;
+        // The scopes work as created: this address is not allowed.
+        assert_eq!(billing(&app, &key).await.0, 403, "{column}: as created");
+        let sql = format!("UPDATE api_keys SET {column} = ?1 WHERE id = ?2");
+        let value = stored.to_string();
+        app.state
+            .db
+            .write(move |conn| Ok(conn.execute(&sql, rusqlite::params![value, id])?))
+            .await
+            .unwrap();
+        app.state.keys.invalidate_key(id);
+        let (status, body) = billing(&app, &key).await;
+        assert_eq!(status, 401, "{column} = {stored}: {body}");
+        assert_eq!(error_code(&body), "key_unreadable", "{body}");
+        let chat = reqwest::Client::new()
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "demo:free", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(chat.status(), 401, "{column} = {stored}");
+    }
+}

@@ -1148,3 +1148,41 @@ async fn a_first_paid_order_pays_the_waiting_referral_reward_once() {
     }
     assert!(app.audit().await.problems.is_empty());
 }
+
+/// A top-up never takes a balance past the largest one: checkout refuses it before the member
+/// pays, and a payment that finds the balance filled in the meantime stays pending (with a note
+/// for the operator) until a redelivery finds room, instead of a 500 or a lost credit.
+#[tokio::test]
+async fn top_ups_stop_at_the_largest_balance_and_wait_for_room() {
+    let s = setup().await;
+    let (status, body) = checkout(&s, json!({"method": "stripe", "amount": "10.25"})).await;
+    assert_eq!(status, 201, "{body}");
+    let order_no = body["order_id"].as_str().unwrap().to_string();
+
+    s.app.fund(s.user_id, "999999990").await;
+    let (status, body) = checkout(&s, json!({"method": "stripe", "amount": "10.25"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_code(&body), "balance_limit");
+
+    let event = stripe_completed("cs_test_1", &order_no, 1025, "usd", "paid");
+    let signature = stripe_signature(STRIPE_WHSEC, now(&s.app), &event);
+    let (status, body) = stripe_post(&s.app, &event, &signature).await;
+    assert_eq!(
+        status, 400,
+        "not acknowledged, so the provider retries: {body}"
+    );
+    let (state, note) = order_status(&s.app, &order_no).await;
+    assert_eq!(state, "pending");
+    assert!(note.contains("1000000000"), "{note}");
+    assert_eq!(balance(&s).await, "999999990.000000");
+
+    s.app.fund(s.user_id, "-100").await;
+    let (status, body) = stripe_post(&s.app, &event, &signature).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("credited")),
+        "{body}"
+    );
+    assert_eq!(balance(&s).await, "999999900.250000");
+    assert!(s.app.audit().await.problems.is_empty());
+}

@@ -12,6 +12,9 @@ import { reloadButton } from './reload-button.js';
 const REFRESH_MS = 15000;
 
 function stateCell(u) {
+  if (u.state === 'no_api_key') {
+    return h('div', null, h('span', { class: 'badge badge-danger' }, t('upstreams.noKey')), h('div', { class: 'muted small' }, t('upstreams.noKeyHint')));
+  }
   if (u.state === 'cooling_down') {
     return h('div', null, h('span', { class: 'badge badge-warning' }, t('upstreams.cooling')), u.cooldown_until ? h('div', { class: 'muted small' }, t('upstreams.until', { time: formatTime(u.cooldown_until) })) : null);
   }

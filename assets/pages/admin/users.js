@@ -1,11 +1,12 @@
-// Admin Users page: search accounts, change role/group, enable/disable, adjust balance with a reason;
-// each account's invitees and the commission it earned on their top-ups.
+// Admin Users page: search accounts, change role/group, enable/disable, adjust balance with a
+// reason, reset a password (a new random one, shown to the admin once); each account's invitees
+// and the commission it earned on their top-ups.
 
 import { h, append } from '../../dom.js';
 import { t } from '../../i18n.js';
 import { api, qs } from '../../api.js';
 import { field, checkField, validate } from '../../forms.js';
-import { alertSlot, pageHeader, withBusy, toast, toastError, describeError } from '../../ui.js';
+import { alertSlot, alertBox, copyButton, pageHeader, withBusy, toast, toastError, describeError } from '../../ui.js';
 import { openDialog, confirmDialog } from '../../dialog.js';
 import { pagedTable, emptyState } from '../../table.js';
 import { formatMoney, formatDate } from '../../format.js';
@@ -101,6 +102,33 @@ function openAdjust(user, onDone) {
   });
 }
 
+/** Shows a reset's new password once, with what to do with it. */
+function showNewPassword(res) {
+  const done = h('button', { type: 'button', class: 'btn btn-primary' }, t('users.resetDone'));
+  const dlg = openDialog({
+    title: t('users.resetShownTitle', { name: res.username }),
+    body: [
+      alertBox(t('users.resetShownWarning'), 'warning'),
+      h('div', { class: 'secret-box' }, h('code', { class: 'secret-value', 'data-testid': 'new-password' }, res.password), copyButton(res.password)),
+      h('p', { class: 'field-hint' }, t('users.resetShownHint', { name: res.username })),
+    ],
+    footer: [done],
+  });
+  done.addEventListener('click', () => dlg.close());
+}
+
+async function resetPassword(u, button) {
+  const yes = await confirmDialog({ title: t('users.resetTitle'), message: t('users.resetText', { name: u.username }), confirmLabel: t('users.reset'), danger: true });
+  if (!yes) return;
+  await withBusy(button, async () => {
+    try {
+      showNewPassword(await api.post(`/api/admin/users/${u.id}/reset-password`));
+    } catch (err) {
+      toastError(err);
+    }
+  });
+}
+
 export function mount(root, ctx) {
   const q = (ctx.query.get('q') || '').trim();
   const search = field({ label: t('users.search'), name: 'q', type: 'search', value: q, placeholder: t('users.searchPlaceholder'), spellcheck: false, autocapitalize: 'none' });
@@ -133,8 +161,10 @@ export function mount(root, ctx) {
         }
       });
     });
+    const reset = h('button', { type: 'button', class: 'btn btn-small btn-secondary', disabled: self, title: self ? t('users.resetSelf') : null }, t('users.reset'));
+    reset.addEventListener('click', () => resetPassword(u, reset));
     const logs = h('a', { class: 'btn btn-small btn-ghost', href: '/console/admin/logs' + qs({ user: u.username }) }, t('users.logs'));
-    return h('div', { class: 'row-actions' }, edit, adjust, toggle, logs);
+    return h('div', { class: 'row-actions' }, edit, adjust, toggle, reset, logs);
   };
 
   list = pagedTable({

@@ -16,6 +16,7 @@ use crate::ledger::money::Money;
 use crate::net::ClientIp;
 use crate::openapi::{AdminErrors, BodyTooLarge, MemberErrors};
 use crate::pagination;
+use crate::ratelimit;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -34,20 +35,24 @@ pub struct RedeemResponse {
     pub balance: Money,
 }
 
-/// Credits a code to the signed-in account. Failed attempts count against the account and the
-/// client address, so codes cannot be found by trying.
+/// Credits a code to the signed-in account. Codes that do not exist count against the account
+/// and the client address, so codes cannot be found by trying.
 #[utoipa::path(
     post,
     path = "/api/topup/redeem",
     tag = "topup",
     summary = "Redeem a code",
     description = "Credits a redemption code's amount to the member's balance, once. Failed \
-        attempts count against the account and the address; too many answer 429.",
+        attempts count per account and address (`codes.max_failures_per_account_ip`, waiting \
+        twice as long after each failure past the third), with higher ceilings per account and \
+        per address; too many answer 429.",
     request_body = RedeemRequest,
     security(("cr_session" = [])),
     responses(
         (status = 200, description = "Credited", body = RedeemResponse),
-        (status = 400, description = "Malformed body, or the code has expired (`code_expired`)", body = ErrorBody),
+        (status = 400, description = "Malformed body, the code has expired (`code_expired`), or \
+            the balance would pass the largest balance, $1,000,000,000 (`balance_limit`; the code \
+            stays unused)", body = ErrorBody),
         (status = 404, description = "No such code (`code_not_found`)", body = ErrorBody),
         (status = 409, description = "The code was already redeemed (`code_used`)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts (`rate_limited`); see `Retry-After`", body = ErrorBody),
@@ -65,29 +70,31 @@ pub async fn redeem(
     let user_id = session.user.id;
     let user_key = user_id.to_string();
     let ip_key = ip.to_string();
+    let pair = ratelimit::pair_key(&ip_key, &user_key);
     let limits = &state.limits;
+    let counted = [
+        (&limits.redeem_by_account_ip, pair.as_str()),
+        (&limits.redeem_by_account, user_key.as_str()),
+        (&limits.redeem_by_ip, ip_key.as_str()),
+    ];
     // Count the attempt before trying it and take it back if it succeeds: checking first and
     // counting failures after would let a burst of parallel guesses all pass the check.
-    let limited =
-        |wait| ApiError::rate_limited("too many failed redemption attempts; try later", wait);
-    limits
-        .redeem_by_user
-        .hit(&user_key, now_ms)
-        .map_err(limited)?;
-    if let Err(wait) = limits.redeem_by_ip.hit(&ip_key, now_ms) {
-        limits.redeem_by_user.forgive(&user_key);
-        return Err(limited(wait));
-    }
+    ratelimit::hit_all(&counted, now_ms).map_err(|wait| {
+        ApiError::rate_limited("too many failed redemption attempts; try later", wait)
+    })?;
     let now = state.clock.now();
     let config = state.config();
     let result = state
         .db
         .write(move |conn| super::redeem(conn, user_id, &req.code, &config.referral, now))
         .await;
-    let failed = matches!(&result, Err(e) if e.status.is_client_error());
-    if !failed {
-        limits.redeem_by_user.forgive(&user_key);
-        limits.redeem_by_ip.forgive(&ip_key);
+    // Only a code that does not exist is a guess. A used or expired code, or a full balance,
+    // is about a real code, and racing redemptions of one code must not lock their owner out.
+    let failed = matches!(&result, Err(e) if e.code == "code_not_found");
+    if failed {
+        ratelimit::fail_all(&counted, state.clock.now_ms());
+    } else {
+        ratelimit::forgive_all(&counted);
     }
     match result {
         Ok(r) => {

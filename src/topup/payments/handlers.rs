@@ -220,7 +220,8 @@ pub struct CheckoutRequest {
         (status = 400, description = "Malformed body, a method that is not enabled \
             (`unknown_method`), a `type` that does not apply (`invalid_type`), or an amount not on \
             offer (`invalid_amount`, `amount_too_small`, `amount_too_large`, `amount_too_precise`, \
-            `amount_not_offered`)", body = ErrorBody),
+            `amount_not_offered`), or a balance the top-up would take past the largest balance, \
+            $1,000,000,000 (`balance_limit`)", body = ErrorBody),
         (status = 429, description = "Too many unpaid checkouts in the last hour (`rate_limited`); see `Retry-After`", body = ErrorBody),
         (status = 502, description = "The provider did not open a checkout (`provider_error`); the order is marked failed", body = ErrorBody),
         BodyTooLarge,
@@ -273,6 +274,12 @@ pub async fn checkout(
             None,
         ),
     };
+    // Refused before the member pays: a payment the balance has no room for cannot be credited.
+    if !crate::ledger::fits(session.user.balance, quote.credit) {
+        return Err(crate::ledger::balance_limit(
+            crate::ledger::Account::Balance,
+        ));
+    }
     let now = state.clock.now();
     let (q, t) = (quote.clone(), pay_type.clone());
     let order = state
@@ -574,7 +581,8 @@ pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         (status = 200, description = "Handled", body = CallbackResponse),
         (status = 400, description = "A bad signature (`invalid_signature`), an event that is not \
             understood (`invalid_event`), or one that does not match its order (`unknown_order`, \
-            `amount_mismatch`, `reference_mismatch`, `order_not_payable`)", body = ErrorBody),
+            `amount_mismatch`, `reference_mismatch`, `order_not_payable`), or a paid order the balance \
+            has no room for (`balance_limit`; the order stays pending and a redelivery credits it)", body = ErrorBody),
         (status = 404, description = "Stripe is not configured on this server (`not_found`)", body = ErrorBody),
         BodyTooLarge,
         ServerErrors,
@@ -617,7 +625,8 @@ pub async fn stripe_webhook(
         (status = 200, description = "Handled", body = CallbackResponse),
         (status = 400, description = "A bad signature (`invalid_signature`), an event that is not \
             understood (`invalid_event`), or one that does not match its order (`unknown_order`, \
-            `amount_mismatch`, `reference_mismatch`, `order_not_payable`)", body = ErrorBody),
+            `amount_mismatch`, `reference_mismatch`, `order_not_payable`), or a paid order the balance \
+            has no room for (`balance_limit`; the order stays pending and a redelivery credits it)", body = ErrorBody),
         (status = 404, description = "Creem is not configured on this server (`not_found`)", body = ErrorBody),
         BodyTooLarge,
         ServerErrors,

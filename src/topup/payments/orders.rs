@@ -494,6 +494,24 @@ fn settle_payment(
             "the paid amount does not match the order",
         ));
     }
+    if !ledger::has_room(&tx, order.user_id, Account::Balance, order.amount)? {
+        // Paid, but the balance has no room for it (it filled up after checkout): the order
+        // stays pending with a note, and the provider's retries credit it once there is room.
+        let note = format!(
+            "paid, but crediting it would take the balance past the largest an account may hold, {}; \
+             debit the account or refund the payment",
+            ledger::MAX_BALANCE.whole()
+        );
+        tracing::error!(order = %order.order_no, user = order.user_id, "{note}");
+        tx.execute(
+            &format!(
+                "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status IN {OPEN}"
+            ),
+            params![note, now, order.id],
+        )?;
+        tx.commit()?;
+        return Err(ledger::balance_limit(Account::Balance));
+    }
     match credit_paid_order(&tx, &order, &payment.provider_ref, terms, now) {
         Ok(Some(_)) => {}
         Ok(None) => {
