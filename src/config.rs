@@ -154,6 +154,9 @@ pub struct RelayConfig {
     pub cooldown_secs: u64,
     /// Largest request body accepted on `/v1`, in MiB (images make bodies large).
     pub max_body_mb: u32,
+    /// MiB of whole (non-stream) upstream answers held in memory at once, across all requests;
+    /// past it a request answers 503 rather than the server growing without bound.
+    pub max_buffered_mb: u32,
 }
 
 impl Default for RelayConfig {
@@ -166,6 +169,7 @@ impl Default for RelayConfig {
             failures_before_cooldown: 3,
             cooldown_secs: 30,
             max_body_mb: 32,
+            max_buffered_mb: 128,
         }
     }
 }
@@ -478,6 +482,7 @@ impl Config {
             ),
             ("relay.idle_timeout_secs", relay.idle_timeout_secs),
             ("relay.max_body_mb", u64::from(relay.max_body_mb)),
+            ("relay.max_buffered_mb", u64::from(relay.max_buffered_mb)),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be at least 1".into()));

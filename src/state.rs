@@ -16,6 +16,7 @@ use crate::ledger::writer::RequestWriter;
 use crate::metrics::Metrics;
 use crate::pricing::PriceTable;
 use crate::ratelimit::Limits;
+use crate::relay::buffers::BufferBudget;
 use crate::relay::route::Sticky;
 use crate::relay::upstreams::UpstreamSet;
 
@@ -26,6 +27,11 @@ thread_local! {
     /// A serving thread's own upstream client, so the connections its requests use are driven
     /// by that thread (see `server`).
     static OWN_CLIENT: OnceCell<reqwest::Client> = const { OnceCell::new() };
+}
+
+/// `[relay] max_buffered_mb` in bytes.
+fn buffer_limit(config: &Config) -> usize {
+    config.relay.max_buffered_mb as usize * 1024 * 1024
 }
 
 /// An HTTP client for upstreams, with the relay's settings.
@@ -63,6 +69,8 @@ pub struct Inner {
     pub checkpointer: Checkpointer,
     /// Which upstream each recent session was answered by.
     pub sticky: Sticky,
+    /// What whole upstream answers may hold in memory at once.
+    pub buffers: BufferBudget,
     pub metrics: Metrics,
     config_path: OnceLock<PathBuf>,
     live: RwLock<Live>,
@@ -100,6 +108,7 @@ impl AppState {
             writer,
             checkpointer,
             sticky: Sticky::default(),
+            buffers: BufferBudget::new(buffer_limit(&config)),
             metrics: Metrics::default(),
             config_path: OnceLock::new(),
             live: RwLock::new(Live {
@@ -165,6 +174,7 @@ impl AppState {
             fresh.models.len(),
             upstreams.list.len()
         );
+        self.buffers.set_limit(buffer_limit(&fresh));
         *live = Live {
             config: Arc::new(fresh),
             prices,

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
+use super::buffers::Buffered;
 use super::request::ClientRequest;
 use super::translate::Plan;
-use super::upstreams::{ReplyBody, Upstream};
+use super::upstreams::{ReplyBody, Upstream, WholeError};
 use super::usage::Usage;
 use crate::error::ApiError;
 use crate::logs::LogRow;
@@ -31,7 +32,7 @@ pub struct Answered {
 pub enum Answer {
     /// A whole answer, read and parsed (in the upstream's format).
     Whole {
-        body: Vec<u8>,
+        body: Buffered,
         content_type: String,
         usage: Option<Usage>,
     },
@@ -66,6 +67,8 @@ enum Try {
     },
     /// This upstream cannot take the request as it is.
     Unfit(ApiError),
+    /// The server has no room to buffer the answer now; another upstream's would not fit either.
+    OverBudget,
 }
 
 /// Statuses that say the upstream (or its account with the provider) is at fault, not the client.
@@ -123,6 +126,26 @@ pub async fn first_answer(
                 all_timed_out = false;
                 last_error = format!("{}: {}", upstream.name, e.message);
                 refusal.get_or_insert(e);
+            }
+            Try::OverBudget => {
+                tracing::warn!(upstream = %upstream.name, "no room to buffer a whole answer");
+                let error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "server_busy",
+                    "the server is buffering as many large answers as it may; retry shortly",
+                );
+                let mut error = error;
+                error.retry_after_secs = Some(1);
+                return Err(Unserved {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "server_busy",
+                    error: format!(
+                        "{}: its answer did not fit in [relay] max_buffered_mb",
+                        upstream.name
+                    ),
+                    refusal: Some(error),
+                });
             }
         }
     }
@@ -197,16 +220,26 @@ async fn try_one(state: &AppState, req: &ClientRequest, upstream: &Upstream, pla
         };
     }
     let content_type = reply.content_type.clone();
-    let body = match reply.body.read_all(idle, MAX_RESPONSE).await {
+    let body = match reply
+        .body
+        .read_whole(idle, MAX_RESPONSE, &state.buffers)
+        .await
+    {
         Ok(body) => body,
-        Err(e) => {
+        Err(WholeError::Send(e)) => {
             return Try::Next {
                 error: e.message,
                 timed_out: e.timed_out,
             }
         }
+        Err(WholeError::OverBudget) => return Try::OverBudget,
     };
-    match wire.dialect().answer_usage(&body) {
+    let usage = match body.single() {
+        // Most answers come in one piece: parsed where they lie.
+        Some(piece) => wire.dialect().answer_usage(piece),
+        None => wire.dialect().answer_usage_from(&mut body.reader()),
+    };
+    match usage {
         Ok(usage) => Try::Answered(Answer::Whole {
             body,
             content_type,

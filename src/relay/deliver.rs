@@ -16,6 +16,7 @@ use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
 use super::attempt::{Answer, Answered};
+use super::buffers::Buffered;
 use super::dialects::{Dialect, EventKind};
 use super::request::ClientRequest;
 use super::settle::{with_request_id, Bill};
@@ -101,15 +102,26 @@ fn whole(
     req: &ClientRequest,
     bill: Bill,
     plan: Plan,
-    body: Vec<u8>,
+    body: Buffered,
     content_type: String,
     usage: Option<Usage>,
 ) -> Response {
     let answer_format = plan.upstream_wire(req.dialect.wire()).dialect();
-    let (body, content_type) = match plan {
-        Plan::Pass => (body, content_type),
-        Plan::Translate(t) => match (t.answer)(req, &body) {
-            Ok(body) => (body, "application/json".to_string()),
+    let counted_output = |body: &Buffered| answer_format.count_output(&body.to_vec());
+    let (body, content_type, output) = match plan {
+        Plan::Pass => {
+            let output = usage.is_none().then(|| counted_output(&body));
+            (body.into_body(), content_type, output)
+        }
+        Plan::Translate(t) => match (t.answer)(req, &body.to_vec()) {
+            Ok(translated) => {
+                let output = usage.is_none().then(|| counted_output(&body));
+                (
+                    Body::from(translated),
+                    "application/json".to_string(),
+                    output,
+                )
+            }
             Err(e) => {
                 let error = with_request_id(
                     ApiError::new(
@@ -131,7 +143,7 @@ fn whole(
         None => (
             Usage {
                 input: req.prompt_tokens(),
-                output: answer_format.count_output(&body),
+                output: output.unwrap_or(0),
                 ..Usage::default()
             },
             UsageSource::Counted,
@@ -146,7 +158,7 @@ fn whole(
         (200, String::new())
     };
     bill.served(usage, source, status, note);
-    with_content_type(Response::new(Body::from(body)), &content_type)
+    with_content_type(Response::new(body), &content_type)
 }
 
 fn event_stream(body: Body) -> Response {

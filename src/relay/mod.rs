@@ -24,6 +24,7 @@
 
 pub mod admit;
 pub mod attempt;
+pub mod buffers;
 pub mod deliver;
 pub mod dialects;
 pub mod models;

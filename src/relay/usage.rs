@@ -69,8 +69,16 @@ struct WithOpenaiUsage {
 /// One parse of a whole OpenAI-shaped answer or chunk: `Err` when it is not JSON, else its
 /// `usage` when it has a non-null one.
 pub fn openai_usage(json: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
-    let parsed: WithOpenaiUsage = serde_json::from_slice(json)?;
-    Ok(parsed.usage.map(|u| {
+    Ok(openai_usage_of(serde_json::from_slice(json)?))
+}
+
+/// The same for an answer read in pieces.
+pub fn openai_usage_from(json: &mut dyn std::io::Read) -> Result<Option<Usage>, serde_json::Error> {
+    Ok(openai_usage_of(serde_json::from_reader(json)?))
+}
+
+fn openai_usage_of(parsed: WithOpenaiUsage) -> Option<Usage> {
+    parsed.usage.map(|u| {
         let input = u.prompt_tokens.unwrap_or(0);
         let output = u
             .completion_tokens
@@ -80,7 +88,7 @@ pub fn openai_usage(json: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
             output,
             ..Usage::default()
         }
-    }))
+    })
 }
 
 /// An upper bound on the tokens of a `prompt` or `input` without a tokenizer: string bytes (a

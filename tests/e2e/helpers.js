@@ -65,7 +65,9 @@ export async function chat(key, model = PRICED_MODEL) {
   const res = await fetch(`${BASE_URL}/v1/chat/completions`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 600 }),
+    // The fake upstream reports 1,000 prompt tokens: the prompt is long enough that the hold
+    // (every byte a token) covers them, as a real prompt of that size would.
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi '.repeat(400) }], max_tokens: 600 }),
   });
   const body = await res.json().catch(() => null);
   return { status: res.status, requestId: res.headers.get('x-request-id'), body };

@@ -35,7 +35,12 @@ pub enum Mode {
     Overreport,
     /// A stream of 3,000 words and no usage, whatever was asked.
     Endless,
+    /// A whole answer of about 6 MB (usage at its end), sent in two halves 300 ms apart.
+    Big,
 }
+
+/// The length of the text in a `Big` answer.
+pub const BIG_TEXT: usize = 6 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct Fake {
@@ -123,6 +128,36 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
             axum::Json(json!({"choices": [], "usage": usage})).into_response()
         }
         Mode::BadJson => (StatusCode::OK, "this is { not json").into_response(),
+        Mode::Big => {
+            let body = json!({"id": "c1", "object": "chat.completion", "model": request["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "x".repeat(BIG_TEXT)}, "finish_reason": "stop"}],
+                "usage": usage})
+            .to_string()
+            .into_bytes();
+            let half = body.len() / 2;
+            let (first, second) = (
+                Bytes::from(body[..half].to_vec()),
+                Bytes::from(body[half..].to_vec()),
+            );
+            let stream = futures_util::stream::unfold(0u8, move |i| {
+                let (first, second) = (first.clone(), second.clone());
+                async move {
+                    match i {
+                        0 => Some((Ok::<Bytes, Infallible>(first), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            Some((Ok(second), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
+            (
+                [("content-type", "application/json")],
+                Body::from_stream(stream),
+            )
+                .into_response()
+        }
         Mode::Ok | Mode::NoUsage | Mode::Overreport if !stream => {
             let mut body = json!({"id": "c1", "object": "chat.completion", "model": request["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": WORDS.concat()}, "finish_reason": "stop"}]});

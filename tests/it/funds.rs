@@ -250,3 +250,61 @@ async fn a_balance_read_right_after_a_call_shows_its_charge() {
     assert_eq!(app.balance(user).await, "0.500000");
     assert!(app.audit().await.is_clean());
 }
+
+#[tokio::test]
+async fn whole_answers_held_at_once_stay_within_their_budget() {
+    let fake = Fake::start(Mode::Big).await;
+    let app = spawn_app_with(|c| {
+        priced(c, &fake);
+        c.relay.max_buffered_mb = 8;
+    })
+    .await;
+    let user = app.create_user("ida", Role::User).await;
+    app.fund(user, "1").await;
+    let member = app.login("ida").await;
+    let (_, key) = app.create_key(&member, json!({"name": "k"})).await;
+    let client = reqwest::Client::new();
+    let call = || async {
+        let r = client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&small())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let retry = r.headers().get("retry-after").is_some();
+        (status, retry, r.bytes().await.unwrap())
+    };
+    // Four 6 MB answers at once against an 8 MB budget: one at a time fits, the rest wait outside.
+    let answers = futures_util::future::join_all((0..4).map(|_| call())).await;
+    let served: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 200).collect();
+    let busy = answers
+        .iter()
+        .filter(|(s, retry, _)| *s == 503 && *retry)
+        .count();
+    assert!(
+        !served.is_empty() && busy > 0,
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert_eq!(served.len() + busy, 4, "nothing else but served or busy");
+    for (_, _, body) in &served {
+        let parsed: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            parsed["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .len(),
+            crate::fake_upstream::BIG_TEXT
+        );
+    }
+    assert_eq!(app.state.buffers.in_use(), 0, "every buffer given back");
+    // Alone, an answer fits again, and every one served was charged exactly once.
+    assert_eq!(call().await.0, 200);
+    assert_eq!(app.state.buffers.in_use(), 0);
+    let charged = served.len() + 1;
+    let left = 1_000_000 - 50_000 * charged as u64;
+    assert_eq!(app.balance(user).await, format!("0.{left:06}"));
+    assert!(app.audit().await.is_clean());
+}

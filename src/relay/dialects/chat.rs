@@ -12,7 +12,7 @@ use super::{Dialect, EventKind, Wire};
 use crate::error::ApiError;
 use crate::relay::request::ClientRequest;
 use crate::relay::tokenizer;
-use crate::relay::usage::{openai_usage, Usage};
+use crate::relay::usage::{openai_usage, openai_usage_from, Usage};
 
 pub struct Chat;
 
@@ -102,6 +102,13 @@ impl Dialect for Chat {
 
     fn answer_usage(&self, body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
         openai_usage(body)
+    }
+
+    fn answer_usage_from(
+        &self,
+        body: &mut dyn std::io::Read,
+    ) -> Result<Option<Usage>, serde_json::Error> {
+        openai_usage_from(body)
     }
 
     fn read_event(&self, data: &str, usage: &mut Option<Usage>) -> EventKind {

@@ -9,7 +9,9 @@ use super::chat::{self, count_choices_output, read_openai_event};
 use super::{Dialect, EventKind, Wire};
 use crate::error::ApiError;
 use crate::relay::request::ClientRequest;
-use crate::relay::usage::{bound_text_input, count_text_input, openai_usage, Usage};
+use crate::relay::usage::{
+    bound_text_input, count_text_input, openai_usage, openai_usage_from, Usage,
+};
 
 pub struct Completions;
 
@@ -58,6 +60,13 @@ impl Dialect for Completions {
 
     fn answer_usage(&self, body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
         openai_usage(body)
+    }
+
+    fn answer_usage_from(
+        &self,
+        body: &mut dyn std::io::Read,
+    ) -> Result<Option<Usage>, serde_json::Error> {
+        openai_usage_from(body)
     }
 
     fn read_event(&self, data: &str, usage: &mut Option<Usage>) -> EventKind {

@@ -6,7 +6,9 @@ use axum::http::HeaderMap;
 use super::{Dialect, EventKind, Wire};
 use crate::error::ApiError;
 use crate::relay::request::ClientRequest;
-use crate::relay::usage::{bound_text_input, count_text_input, openai_usage, Usage};
+use crate::relay::usage::{
+    bound_text_input, count_text_input, openai_usage, openai_usage_from, Usage,
+};
 
 pub struct Embeddings;
 
@@ -49,6 +51,13 @@ impl Dialect for Embeddings {
 
     fn answer_usage(&self, body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
         openai_usage(body)
+    }
+
+    fn answer_usage_from(
+        &self,
+        body: &mut dyn std::io::Read,
+    ) -> Result<Option<Usage>, serde_json::Error> {
+        openai_usage_from(body)
     }
 
     fn read_event(&self, _data: &str, _usage: &mut Option<Usage>) -> EventKind {

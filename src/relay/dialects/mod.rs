@@ -115,6 +115,12 @@ pub trait Dialect: Sync {
     /// One parse of a whole answer: `Err` when it is not JSON, else its usage if reported.
     fn answer_usage(&self, body: &[u8]) -> Result<Option<Usage>, serde_json::Error>;
 
+    /// The same for an answer that arrived in pieces (read without joining them).
+    fn answer_usage_from(
+        &self,
+        body: &mut dyn std::io::Read,
+    ) -> Result<Option<Usage>, serde_json::Error>;
+
     /// Reads one stream event's data, folding any usage it reports into `usage`.
     fn read_event(&self, data: &str, usage: &mut Option<Usage>) -> EventKind;
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
+use super::buffers::{BufferBudget, Buffered};
 use super::dialects::Wire;
 use super::request::ClientRequest;
 use crate::config::{UpstreamConfig, UpstreamKind};
@@ -136,7 +137,26 @@ impl ReplyBody {
         }
     }
 
-    /// The whole body, up to `max` bytes.
+    /// The whole body as the chunks it came in, up to `max` bytes, taken from `budget`.
+    pub async fn read_whole(
+        mut self,
+        idle: Duration,
+        max: usize,
+        budget: &BufferBudget,
+    ) -> Result<Buffered, WholeError> {
+        let mut whole = budget.answer();
+        while let Some(chunk) = self.next_chunk(idle).await.map_err(WholeError::Send)? {
+            if whole.len() + chunk.len() > max {
+                return Err(WholeError::Send(SendError::new(format!(
+                    "sent a response over {max} bytes"
+                ))));
+            }
+            whole.push(chunk).map_err(|_| WholeError::OverBudget)?;
+        }
+        Ok(whole)
+    }
+
+    /// The whole body, up to `max` bytes (a small one: an error's).
     pub async fn read_all(mut self, idle: Duration, max: usize) -> Result<Vec<u8>, SendError> {
         let mut out = Vec::new();
         while let Some(chunk) = self.next_chunk(idle).await? {
@@ -171,6 +191,13 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Why a whole answer could not be read.
+pub enum WholeError {
+    Send(SendError),
+    /// The server is buffering as much as it may already.
+    OverBudget,
 }
 
 pub struct UpstreamSet {
