@@ -93,7 +93,19 @@ CREATE TABLE settings (
     value  BLOB NOT NULL
 );
 
+-- The prices requests were billed at, each set once: canonical JSON of decimal strings (USD per
+-- 1M tokens of each kind, the flat price, the group multiplier, the long-context tier), so any
+-- charge can be checked by hand: tokens of each kind × their price / 1M + flat, × multiplier,
+-- rounded up to the nano-dollar once.
+CREATE TABLE price_sheets (
+    id     INTEGER PRIMARY KEY,
+    sheet  TEXT    NOT NULL UNIQUE
+);
+
 -- One row per /v1 request, failed ones too. cost is what the ledger charged (0 when not billed).
+-- Token columns count each kind once: input_tokens are prompt tokens read fresh (neither from a
+-- cache nor written to one), then cache reads, 5-minute and 1-hour cache writes; output_tokens
+-- include reasoning_tokens.
 CREATE TABLE request_logs (
     id            INTEGER PRIMARY KEY,
     request_id    TEXT    NOT NULL,
@@ -112,7 +124,12 @@ CREATE TABLE request_logs (
     stream        INTEGER NOT NULL DEFAULT 0,
     client_ip     TEXT    NOT NULL DEFAULT '',
     usage_source  TEXT    NOT NULL DEFAULT '',      -- upstream | counted | '' (nothing to count)
-    error         TEXT    NOT NULL DEFAULT ''
+    error         TEXT    NOT NULL DEFAULT '',
+    cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens    INTEGER NOT NULL DEFAULT 0,   -- 5-minute
+    cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens      INTEGER NOT NULL DEFAULT 0,   -- part of output_tokens
+    sheet_id              INTEGER REFERENCES price_sheets(id)   -- the prices billed (NULL: none)
 );
 -- Rows are appended in time order, so ids order them by time: time ranges and pruning walk ids,
 -- and a lookup by request id scans. The one index is written on every request.

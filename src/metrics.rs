@@ -141,8 +141,18 @@ impl Metrics {
                 stream: log.stream,
             })
             .observe(log.latency_ms as f64 / 1000.0);
-        if log.input_tokens > 0 || log.output_tokens > 0 {
-            for (direction, n) in [("input", log.input_tokens), ("output", log.output_tokens)] {
+        let u = &log.usage;
+        if u.prompt() > 0 || u.output > 0 {
+            for (direction, n) in [
+                ("input", u.input),
+                ("cache_read", u.cache_read),
+                ("cache_write", u.cache_write_5m + u.cache_write_1h),
+                ("output", u.output),
+            ] {
+                // Cache kinds only where a model uses them.
+                if n == 0 && direction.starts_with("cache") {
+                    continue;
+                }
                 self.tokens
                     .get_or_create(&TokenLabels {
                         model: log.model.clone(),

@@ -1,4 +1,6 @@
-//! Prices from the config turned into exact costs: per-1M-token prices, flat per-call prices,
+//! Prices from the config turned into exact costs, as providers bill them: per-1M-token prices for
+//! fresh input, cache reads, 5-minute and 1-hour cache writes and output (reasoning included),
+//! a flat per-request price that may come on top, long-context tiers chosen by the prompt's size,
 //! `:free` models and per-group multipliers.
 
 use std::collections::BTreeMap;
@@ -6,9 +8,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::ledger::money::{Money, UNITS_PER_USD};
+use crate::relay::usage::Usage;
 
 /// Suffix of models that never touch a balance.
 pub const FREE_SUFFIX: &str = ":free";
@@ -56,12 +59,36 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
-/// `[models."name"]`: USD per 1M input/output tokens, or a flat price per call.
+/// `[models."name"]`: USD per 1M tokens of each kind, and a flat price per call. A missing cache
+/// price bills those tokens at `input`; `per_request` may stand alone or come on top.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPrice {
     pub input: Option<Rate>,
     pub output: Option<Rate>,
+    /// Prompt tokens read from the provider's cache.
+    pub cache_read: Option<Rate>,
+    /// Prompt tokens written to a 5-minute cache.
+    pub cache_write: Option<Rate>,
+    /// Prompt tokens written to a 1-hour cache.
+    pub cache_write_1h: Option<Rate>,
+    pub per_request: Option<Rate>,
+    /// Long-context prices: `[[models."name".tiers]]`, each for prompts above a size.
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
+}
+
+/// A long-context tier: its prices apply to a request whose prompt (every kind of prompt token
+/// together) has more than `above_input_tokens`; a price it does not set is the model's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub above_input_tokens: u64,
+    pub input: Option<Rate>,
+    pub output: Option<Rate>,
+    pub cache_read: Option<Rate>,
+    pub cache_write: Option<Rate>,
+    pub cache_write_1h: Option<Rate>,
     pub per_request: Option<Rate>,
 }
 
@@ -71,16 +98,42 @@ pub type GroupRate = Rate;
 impl ModelPrice {
     /// Config validation for one `[models]` entry.
     pub fn check(&self, name: &str) -> Result<(), String> {
-        let tokens = self.input.is_some() || self.output.is_some();
+        let priced = self.input.is_some() || self.output.is_some() || self.per_request.is_some();
+        let cache = self.cache_read.is_some()
+            || self.cache_write.is_some()
+            || self.cache_write_1h.is_some();
         let free = name.ends_with(FREE_SUFFIX);
-        if free && (tokens || self.per_request.is_some()) {
+        if free && (priced || cache || !self.tiers.is_empty()) {
             return Err("a `:free` model is never charged; remove its prices".into());
         }
-        if tokens && self.per_request.is_some() {
-            return Err("set either input/output or per_request, not both".into());
-        }
-        if !free && !tokens && self.per_request.is_none() {
+        if !free && !priced {
             return Err("has no price: set input and output, or per_request".into());
+        }
+        let mut last = 0;
+        for tier in &self.tiers {
+            if tier.above_input_tokens <= last {
+                return Err(
+                    "tiers need above_input_tokens of at least 1, each larger than the one before"
+                        .into(),
+                );
+            }
+            last = tier.above_input_tokens;
+            let sets_any = [
+                tier.input,
+                tier.output,
+                tier.cache_read,
+                tier.cache_write,
+                tier.cache_write_1h,
+                tier.per_request,
+            ]
+            .iter()
+            .any(Option::is_some);
+            if !sets_any {
+                return Err(format!(
+                    "the tier above {} input tokens sets no price",
+                    tier.above_input_tokens
+                ));
+            }
         }
         Ok(())
     }
@@ -92,6 +145,73 @@ pub enum PricingError {
     UnknownModel(String),
     #[error("cost of this request is too large to represent")]
     Overflow,
+}
+
+/// The prices one request is billed at: a model's (or its tier's), every kind filled in, with the
+/// group's multiplier. Written on the request's log row, so a charge can be checked by hand.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Sheet {
+    pub input: Decimal,
+    pub output: Decimal,
+    pub cache_read: Decimal,
+    pub cache_write: Decimal,
+    pub cache_write_1h: Decimal,
+    pub per_request: Decimal,
+    pub multiplier: Decimal,
+    /// The long-context tier used: its `above_input_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u64>,
+}
+
+impl Sheet {
+    /// Cost = (Σ tokens of each kind × its price) / 1M + the flat price, × the multiplier,
+    /// computed exactly and rounded up to the next nano-dollar once.
+    pub fn cost(&self, usage: &Usage) -> Result<Money, PricingError> {
+        let tokens = |n: u64, price: Decimal| Decimal::from(n).checked_mul(price);
+        let per_million = [
+            tokens(usage.input, self.input),
+            tokens(usage.cache_read, self.cache_read),
+            tokens(usage.cache_write_5m, self.cache_write),
+            tokens(usage.cache_write_1h, self.cache_write_1h),
+            tokens(usage.output, self.output),
+        ]
+        .into_iter()
+        .try_fold(Decimal::ZERO, |sum, part| {
+            part.and_then(|p| sum.checked_add(p))
+        })
+        .ok_or(PricingError::Overflow)?;
+        let usd = per_million
+            .checked_div(Decimal::from(1_000_000u32))
+            .and_then(|tokens| tokens.checked_add(self.per_request))
+            .and_then(|usd| usd.checked_mul(self.multiplier))
+            .ok_or(PricingError::Overflow)?;
+        to_money(usd)
+    }
+
+    /// The sheet as stored on log rows: canonical JSON of decimal strings.
+    pub fn to_text(&self) -> String {
+        let text = |d: Decimal| d.normalize().to_string();
+        let mut out = serde_json::json!({
+            "input": text(self.input),
+            "output": text(self.output),
+            "cache_read": text(self.cache_read),
+            "cache_write": text(self.cache_write),
+            "cache_write_1h": text(self.cache_write_1h),
+            "per_request": text(self.per_request),
+            "multiplier": text(self.multiplier),
+        });
+        if let Some(tier) = self.tier {
+            out["tier"] = serde_json::json!(tier);
+        }
+        out.to_string()
+    }
+}
+
+fn to_money(usd: Decimal) -> Result<Money, PricingError> {
+    let units = usd
+        .checked_mul(Decimal::from(UNITS_PER_USD))
+        .ok_or(PricingError::Overflow)?;
+    Money::from_units_ceil(units).ok_or(PricingError::Overflow)
 }
 
 /// The price table the relay charges by: built once from the config, swapped on reload.
@@ -134,17 +254,53 @@ impl PriceTable {
         &self.models
     }
 
-    /// Exact cost of a request: (input × input price + output × output price) / 1M × group rate,
-    /// or the flat price × group rate; computed exactly and rounded up to the next nano-dollar.
-    /// The same function with the worst-case output gives the pre-hold.
-    pub fn cost(
+    pub fn price(&self, model: &str) -> Option<&ModelPrice> {
+        self.models.get(model)
+    }
+
+    /// The prices a request of `prompt_tokens` (every kind together) is billed at, or `None` for
+    /// a free model.
+    pub fn sheet(
         &self,
         model: &str,
         group: &str,
-        input_tokens: u64,
-        output_tokens: u64,
+        prompt_tokens: u64,
+    ) -> Result<Option<Sheet>, PricingError> {
+        if self.is_free(model) {
+            return Ok(None);
+        }
+        let price = self
+            .models
+            .get(model)
+            .ok_or_else(|| PricingError::UnknownModel(model.to_string()))?;
+        let tier = price
+            .tiers
+            .iter()
+            .rev()
+            .find(|t| prompt_tokens > t.above_input_tokens);
+        Ok(Some(sheet_of(price, tier, self.group_rate(group))))
+    }
+
+    /// Exact cost of a request's usage (zero for a free model).
+    pub fn cost(&self, model: &str, group: &str, usage: &Usage) -> Result<Money, PricingError> {
+        match self.sheet(model, group, usage.prompt())? {
+            Some(sheet) => sheet.cost(usage),
+            None => Ok(Money::ZERO),
+        }
+    }
+
+    /// The hold: a true worst case. Every prompt token at the highest prompt price that could
+    /// apply to it (fresh input or either cache write, in any tier a prompt of `prompt_bound`
+    /// tokens could reach), every output token of `output_bound` at the highest output price
+    /// there, and the highest flat price; with the group's multiplier, rounded up.
+    pub fn hold(
+        &self,
+        model: &str,
+        group: &str,
+        prompt_bound: u64,
+        output_bound: u64,
     ) -> Result<Money, PricingError> {
-        if model.ends_with(FREE_SUFFIX) {
+        if self.is_free(model) {
             return Ok(Money::ZERO);
         }
         let price = self
@@ -152,27 +308,51 @@ impl PriceTable {
             .get(model)
             .ok_or_else(|| PricingError::UnknownModel(model.to_string()))?;
         let rate = self.group_rate(group);
-        let units_per_usd = Decimal::from(UNITS_PER_USD);
-        let usd = match price.per_request {
-            Some(flat) => Some(flat.0),
-            None => {
-                let per_million = |tokens: u64, price: Option<Rate>| -> Option<Decimal> {
-                    let p = price.map(|r| r.0).unwrap_or(Decimal::ZERO);
-                    Decimal::from(tokens).checked_mul(p)
-                };
-                let input = per_million(input_tokens, price.input);
-                let output = per_million(output_tokens, price.output);
-                input
-                    .zip(output)
-                    .and_then(|(i, o)| i.checked_add(o))
-                    .and_then(|sum| sum.checked_div(Decimal::from(1_000_000u32)))
-            }
+        let reachable = std::iter::once(None).chain(
+            price
+                .tiers
+                .iter()
+                .filter(|t| prompt_bound > t.above_input_tokens)
+                .map(Some),
+        );
+        let mut worst = Sheet {
+            tier: None,
+            ..sheet_of(price, None, rate)
         };
-        let units = usd
-            .and_then(|usd| usd.checked_mul(rate))
-            .and_then(|usd| usd.checked_mul(units_per_usd))
-            .ok_or(PricingError::Overflow)?;
-        Money::from_units_ceil(units).ok_or(PricingError::Overflow)
+        for tier in reachable {
+            let s = sheet_of(price, tier, rate);
+            worst.input = worst
+                .input
+                .max(s.input)
+                .max(s.cache_read)
+                .max(s.cache_write)
+                .max(s.cache_write_1h);
+            worst.output = worst.output.max(s.output);
+            worst.per_request = worst.per_request.max(s.per_request);
+        }
+        worst.cost(&Usage {
+            input: prompt_bound,
+            output: output_bound,
+            ..Usage::default()
+        })
+    }
+}
+
+/// A model's prices with a tier's over them, every kind filled in (a missing cache price is the
+/// input price).
+fn sheet_of(price: &ModelPrice, tier: Option<&Tier>, multiplier: Decimal) -> Sheet {
+    let pick =
+        |base: Option<Rate>, over: Option<Option<Rate>>| over.flatten().or(base).map(|r| r.0);
+    let input = pick(price.input, tier.map(|t| t.input)).unwrap_or(Decimal::ZERO);
+    Sheet {
+        input,
+        output: pick(price.output, tier.map(|t| t.output)).unwrap_or(Decimal::ZERO),
+        cache_read: pick(price.cache_read, tier.map(|t| t.cache_read)).unwrap_or(input),
+        cache_write: pick(price.cache_write, tier.map(|t| t.cache_write)).unwrap_or(input),
+        cache_write_1h: pick(price.cache_write_1h, tier.map(|t| t.cache_write_1h)).unwrap_or(input),
+        per_request: pick(price.per_request, tier.map(|t| t.per_request)).unwrap_or(Decimal::ZERO),
+        multiplier,
+        tier: tier.map(|t| t.above_input_tokens),
     }
 }
 
@@ -195,6 +375,27 @@ input = "0.0001"
 [models."dall-e-3"]
 per_request = "0.04"
 [models."llama-3.1-8b:free"]
+[models."claude"]
+input = "3"
+output = "15"
+cache_read = "0.30"
+cache_write = "3.75"
+cache_write_1h = "6"
+[[models."claude".tiers]]
+above_input_tokens = 200000
+input = "6"
+output = "22.50"
+cache_read = "0.60"
+cache_write = "7.50"
+cache_write_1h = "12"
+[models."gpt-cached"]
+input = "1.25"
+output = "10"
+cache_read = "0.125"
+[models."search"]
+input = "1"
+output = "2"
+per_request = "0.01"
 [groups]
 default = "1"
 vip = "0.8"
@@ -203,6 +404,14 @@ vip = "0.8"
         )
         .unwrap();
         PriceTable::new(&config.models, &config.groups)
+    }
+
+    fn io(input: u64, output: u64) -> Usage {
+        Usage {
+            input,
+            output,
+            ..Usage::default()
+        }
     }
 
     #[test]
@@ -232,11 +441,129 @@ vip = "0.8"
                 "0.000000",
             ),
             ("unpriced:free", "vip", 10, 10, "0.000000"),
+            // A flat price on top of token prices.
+            ("search", "default", 1000, 1000, "0.013000"),
+            ("search", "vip", 0, 0, "0.008000"),
         ];
         for (model, group, input, output, want) in cases {
-            let got = t.cost(model, group, input, output).unwrap();
+            let got = t.cost(model, group, &io(input, output)).unwrap();
             assert_eq!(got.to_string(), want, "{model} {group} {input} {output}");
         }
+    }
+
+    #[test]
+    fn every_kind_of_token_at_its_own_price() {
+        let t = table();
+        // Claude Code's typical turn: most of the prompt read from cache, some written for an
+        // hour, a little fresh, and output with thinking.
+        let usage = Usage {
+            input: 120,
+            cache_read: 40_000,
+            cache_write_5m: 1_000,
+            cache_write_1h: 2_000,
+            output: 800,
+            reasoning: 300,
+        };
+        // 120×3 + 40000×0.3 + 1000×3.75 + 2000×6 + 800×15 = 360 + 12000 + 3750 + 12000 + 12000
+        assert_eq!(
+            t.cost("claude", "default", &usage).unwrap().to_string(),
+            "0.040110"
+        );
+        assert_eq!(
+            t.cost("claude", "vip", &usage).unwrap().to_string(),
+            "0.032088"
+        );
+        // OpenAI's cached input at its own price; no cache-write price set: billed at input.
+        let usage = Usage {
+            input: 2_000,
+            cache_read: 8_000,
+            cache_write_5m: 100,
+            output: 100,
+            ..Usage::default()
+        };
+        // 2000×1.25 + 8000×0.125 + 100×1.25 + 100×10 = 2500 + 1000 + 125 + 1000
+        assert_eq!(
+            t.cost("gpt-cached", "default", &usage).unwrap().to_string(),
+            "0.004625"
+        );
+        // One cache-read token at the cheapest realistic price is not rounded away either.
+        let one = Usage {
+            cache_read: 1,
+            ..Usage::default()
+        };
+        assert_eq!(
+            t.cost("cheap", "default", &one).unwrap().to_string(),
+            "0.00000001"
+        );
+    }
+
+    #[test]
+    fn long_context_tiers_start_just_above_their_boundary() {
+        let t = table();
+        let at = |prompt: u64| Usage {
+            input: prompt - 100_000,
+            cache_read: 100_000,
+            output: 1_000,
+            ..Usage::default()
+        };
+        // Exactly at the boundary: the base prices.
+        let sheet = t.sheet("claude", "default", 200_000).unwrap().unwrap();
+        assert_eq!(sheet.tier, None);
+        // 100000×3 + 100000×0.3 + 1000×15 = 345000 per 1M
+        assert_eq!(
+            t.cost("claude", "default", &at(200_000))
+                .unwrap()
+                .to_string(),
+            "0.345000"
+        );
+        // One token more: every token at the tier's prices.
+        assert_eq!(
+            t.sheet("claude", "default", 200_001).unwrap().unwrap().tier,
+            Some(200_000)
+        );
+        // 100001×6 + 100000×0.6 + 1000×22.5 = 600006 + 60000 + 22500
+        assert_eq!(
+            t.cost("claude", "default", &at(200_001))
+                .unwrap()
+                .to_string(),
+            "0.682506"
+        );
+    }
+
+    #[test]
+    fn the_hold_is_a_true_worst_case() {
+        let t = table();
+        let worst = |model: &str, prompt: u64, output: u64| {
+            t.hold(model, "default", prompt, output).unwrap()
+        };
+        // Every prompt token as a 1-hour cache write, the dearest prompt price: 1000×6 + 100×15.
+        assert_eq!(worst("claude", 1000, 100).to_string(), "0.007500");
+        // A prompt that could reach the tier is held at the tier's prices: 200001×12 + 100×22.5.
+        assert_eq!(worst("claude", 200_001, 100).to_string(), "2.402262");
+        // Whatever the usage turns out to be within the bounds, its cost is not above the hold.
+        for (input, cr, cw, cw1h, output) in [
+            (1000, 0, 0, 0, 100),
+            (0, 1000, 0, 0, 100),
+            (0, 0, 1000, 0, 100),
+            (0, 0, 0, 1000, 100),
+            (200_001, 0, 0, 0, 100),
+            (1, 0, 0, 200_000, 100),
+        ] {
+            let usage = Usage {
+                input,
+                cache_read: cr,
+                cache_write_5m: cw,
+                cache_write_1h: cw1h,
+                output,
+                reasoning: 0,
+            };
+            let prompt = usage.prompt();
+            let cost = t.cost("claude", "default", &usage).unwrap();
+            assert!(cost <= worst("claude", prompt, 100), "{usage:?}");
+        }
+        // The flat price is held too, and a free model holds nothing.
+        assert_eq!(worst("search", 0, 0).to_string(), "0.010000");
+        assert_eq!(worst("x:free", 10, 10), Money::ZERO);
     }
 
     #[test]
@@ -244,7 +571,7 @@ vip = "0.8"
         let t = table();
         assert!(!t.is_served("gpt-5"));
         assert_eq!(
-            t.cost("gpt-5", "default", 1, 1),
+            t.cost("gpt-5", "default", &io(1, 1)),
             Err(PricingError::UnknownModel("gpt-5".into()))
         );
         assert!(t.is_served("anything:free"));
@@ -254,8 +581,22 @@ vip = "0.8"
     fn huge_token_counts_do_not_panic() {
         let t = table();
         assert_eq!(
-            t.cost("gpt-4o-mini", "default", u64::MAX, u64::MAX),
+            t.cost("gpt-4o-mini", "default", &io(u64::MAX, u64::MAX)),
             Err(PricingError::Overflow)
+        );
+        assert_eq!(
+            t.hold("claude", "default", u64::MAX, u64::MAX),
+            Err(PricingError::Overflow)
+        );
+    }
+
+    #[test]
+    fn the_sheet_is_stored_as_canonical_text() {
+        let t = table();
+        let sheet = t.sheet("claude", "vip", 300_000).unwrap().unwrap();
+        assert_eq!(
+            sheet.to_text(),
+            r#"{"cache_read":"0.6","cache_write":"7.5","cache_write_1h":"12","input":"6","multiplier":"0.8","output":"22.5","per_request":"0","tier":200000}"#
         );
     }
 
@@ -265,12 +606,26 @@ vip = "0.8"
             ("[models.x]\ninput = 0.15\n", "strings"),
             ("[models.x]\ninput = \"-1\"\n", "non-negative"),
             ("[models.x]\n", "no price"),
+            ("[models.x]\ncache_read = \"1\"\n", "no price"),
             ("[models.\"x:free\"]\ninput = \"1\"\n", "free"),
-            (
-                "[models.x]\ninput = \"1\"\nper_request = \"1\"\n",
-                "not both",
-            ),
+            ("[models.\"x:free\"]\ncache_read = \"1\"\n", "free"),
             ("[models.x]\ninptu = \"1\"\n", "inptu"),
+            (
+                "[models.x]\ninput = \"1\"\n[[models.x.tiers]]\nabove_input_tokens = 0\ninput = \"2\"\n",
+                "at least 1",
+            ),
+            (
+                "[models.x]\ninput = \"1\"\n[[models.x.tiers]]\nabove_input_tokens = 9\ninput = \"2\"\n[[models.x.tiers]]\nabove_input_tokens = 5\ninput = \"3\"\n",
+                "larger",
+            ),
+            (
+                "[models.x]\ninput = \"1\"\n[[models.x.tiers]]\nabove_input_tokens = 9\n",
+                "sets no price",
+            ),
+            (
+                "[models.x]\ninput = \"1\"\n[[models.x.tiers]]\nabove_input_tokens = 9\ninpt = \"2\"\n",
+                "inpt",
+            ),
         ] {
             let e = Config::parse(text, "t").unwrap_err();
             assert!(e.0.contains(needle), "{text}: {e}");

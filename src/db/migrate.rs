@@ -21,7 +21,22 @@ pub const MIGRATIONS: &[Migration] = &[
     // 2 → 3: orders take the crypto providers and the states a crypto payment passes through;
     // the ledger gets one commission per cause, and an index of reward balance rows.
     Migration::Sql(CRYPTO_ORDERS),
+    // 3 → 4: request logs count cache reads, cache writes (5-minute and 1-hour) and reasoning
+    // tokens, and name the prices they were billed at.
+    Migration::Sql(TOKEN_KINDS),
 ];
+
+const TOKEN_KINDS: &str = "
+    CREATE TABLE price_sheets (
+        id     INTEGER PRIMARY KEY,
+        sheet  TEXT    NOT NULL UNIQUE
+    );
+    ALTER TABLE request_logs ADD COLUMN cache_read_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE request_logs ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE request_logs ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE request_logs ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE request_logs ADD COLUMN sheet_id INTEGER REFERENCES price_sheets(id);
+";
 
 /// Version 3. SQLite cannot change a CHECK in place, so `orders` is rebuilt under its own name
 /// (the old table is moved aside first, which keeps the new one's SQL as schema.sql states it).

@@ -21,7 +21,11 @@ use super::charges::{write_charges, ChargeLine};
 use super::funds::{Charge, Funds};
 use crate::background::Scheduling;
 use crate::db::{self, Failure, Store, StoreError};
-use crate::logs::{insert_log, LogRow};
+use crate::logs::{insert_log, sheet_id, LogRow};
+use crate::pricing::Sheet;
+
+/// Stored ids of the price sheets seen so far.
+type Sheets = HashMap<Sheet, i64>;
 
 /// What the writer's queue carries.
 enum Queued {
@@ -127,6 +131,7 @@ fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Queued>, scheduli
     let mut retry: Vec<Queued> = Vec::new();
     let mut pause = Duration::from_millis(50);
     let mut closed = false;
+    let mut sheets = Sheets::new();
     loop {
         let mut jobs: Vec<Queued> = std::mem::take(&mut retry);
         let retried = jobs.len();
@@ -155,7 +160,7 @@ fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Queued>, scheduli
             }
         }
         scheduling.gathered(jobs.len() - retried, jobs.len(), &mut calm_since);
-        retry = write_batch(&mut conn, funds, jobs);
+        retry = write_batch(&mut conn, funds, &mut sheets, jobs);
         if retry.is_empty() {
             pause = Duration::from_millis(50);
         } else {
@@ -167,7 +172,12 @@ fn run(mut conn: Connection, funds: &Funds, receiver: Receiver<Queued>, scheduli
 
 /// Writes one batch; returns what must be tried again (everything, in order, when the database
 /// was busy or could not commit).
-fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Queued>) -> Vec<Queued> {
+fn write_batch(
+    conn: &mut Connection,
+    funds: &Funds,
+    sheets: &mut Sheets,
+    jobs: Vec<Queued>,
+) -> Vec<Queued> {
     let mut finishes: Vec<Box<Finished>> = Vec::with_capacity(jobs.len());
     let mut flushes = Vec::new();
     for job in jobs {
@@ -176,7 +186,7 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Queued>) -> Vec<Q
             Queued::Flush(ack) => flushes.push(ack),
         }
     }
-    let result = write(conn, funds, &mut finishes);
+    let result = write(conn, funds, sheets, &mut finishes);
     match result {
         Ok(()) => {
             for ack in flushes {
@@ -196,7 +206,7 @@ fn write_batch(conn: &mut Connection, funds: &Funds, jobs: Vec<Queued>) -> Vec<Q
             let mut again = Vec::new();
             for finish in finishes {
                 let mut one = vec![finish];
-                match write(conn, funds, &mut one) {
+                match write(conn, funds, sheets, &mut one) {
                     Ok(()) => {}
                     Err(e) if e.failure != Failure::Refused => again.append(&mut one),
                     Err(e) => {
@@ -228,9 +238,12 @@ fn charges(finishes: &[Box<Finished>]) -> Vec<&Charge> {
 fn write(
     conn: &mut Connection,
     funds: &Funds,
+    sheets: &mut Sheets,
     finishes: &mut [Box<Finished>],
 ) -> Result<(), StoreError> {
     let tx = db::immediate(conn)?;
+    // Ids of price sheets first written in this transaction: kept only once it commits.
+    let mut new_sheets: Vec<(Sheet, i64)> = Vec::new();
     let lines: Vec<ChargeLine> = finishes
         .iter()
         .filter_map(|f| {
@@ -260,7 +273,18 @@ fn write(
             let at = touched.entry(key_id).or_insert(finish.now);
             *at = (*at).max(finish.now);
         }
-        insert_log(&tx, &finish.log)?;
+        let sheet_id = match &finish.log.sheet {
+            None => None,
+            Some(sheet) => match sheets.get(sheet) {
+                Some(id) => Some(*id),
+                None => {
+                    let id = sheet_id(&tx, sheet)?;
+                    new_sheets.push((sheet.clone(), id));
+                    Some(id)
+                }
+            },
+        };
+        insert_log(&tx, &finish.log, sheet_id)?;
     }
     for (key_id, at) in touched {
         tx.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
@@ -272,5 +296,6 @@ fn write(
     let writing = funds.begin_write(&charges, rows);
     tx.commit().store("commit finished requests")?;
     writing.committed();
+    sheets.extend(new_sheets);
     Ok(())
 }

@@ -100,7 +100,8 @@ pub async fn list_all_logs(
     summary = "The member's request logs as CSV",
     description = "The rows of `GET /api/logs` with the same filters, as a CSV download (up to \
         100000 rows). Columns: time, request_id, key, model, upstream, input_tokens, \
-        output_tokens, cost_usd, status, latency_ms, stream, client_ip, usage_source, error.",
+        cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, \
+        reasoning_tokens, cost_usd, status, latency_ms, stream, client_ip, usage_source, error.",
     params(LogFilter),
     security(("cr_session" = [])),
     responses(
@@ -128,7 +129,7 @@ pub async fn export_csv(
         .read(move |conn| query::find_logs(conn, &filter, Some(user_id), limit))
         .await?;
     let mut out = String::from(
-        "time,request_id,key,model,upstream,input_tokens,output_tokens,cost_usd,status,latency_ms,stream,client_ip,usage_source,error\n",
+        "time,request_id,key,model,upstream,input_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,output_tokens,reasoning_tokens,cost_usd,status,latency_ms,stream,client_ip,usage_source,error\n",
     );
     for r in rows {
         let fields = [
@@ -138,7 +139,11 @@ pub async fn export_csv(
             r.model,
             r.upstream,
             r.input_tokens.to_string(),
+            r.cache_read_tokens.to_string(),
+            r.cache_write_tokens.to_string(),
+            r.cache_write_1h_tokens.to_string(),
             r.output_tokens.to_string(),
+            r.reasoning_tokens.to_string(),
             r.cost.to_string(),
             r.status.to_string(),
             r.latency_ms.to_string(),

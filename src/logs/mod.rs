@@ -9,6 +9,8 @@ use rusqlite::{params, Connection};
 
 use crate::db::{Store, StoreError};
 use crate::ledger::money::Money;
+use crate::pricing::Sheet;
+use crate::relay::usage::Usage;
 
 #[derive(Debug, Clone, Default)]
 pub struct LogRow {
@@ -20,8 +22,10 @@ pub struct LogRow {
     pub endpoint: &'static str,
     pub model: String,
     pub upstream: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
+    /// Tokens of each kind (fresh input, cache reads and writes, output with reasoning).
+    pub usage: Usage,
+    /// The prices the request was billed at (none for a free or unserved request).
+    pub sheet: Option<Sheet>,
     pub cost: Money,
     pub status: u16,
     pub latency_ms: u64,
@@ -31,15 +35,23 @@ pub struct LogRow {
     pub error: String,
 }
 
-pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
+/// Writes a log row; `sheet_id` is the stored id of `row.sheet` (see [`sheet_id`]).
+pub fn insert_log(
+    conn: &Connection,
+    row: &LogRow,
+    sheet_id: Option<i64>,
+) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
         "INSERT INTO request_logs (request_id, created_at, user_id, key_id, key_name, endpoint, model,
              upstream, input_tokens, output_tokens, cost, status, latency_ms, stream, client_ip,
-             usage_source, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             usage_source, error, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
+             reasoning_tokens, sheet_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19, ?20, ?21, ?22)",
         )
         .store("prepare a log row")?;
+    let usage = &row.usage;
     stmt.execute(params![
         row.request_id,
         row.created_at,
@@ -49,8 +61,8 @@ pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
         row.endpoint,
         row.model,
         row.upstream,
-        row.input_tokens as i64,
-        row.output_tokens as i64,
+        usage.input as i64,
+        usage.output as i64,
         row.cost.units(),
         row.status,
         row.latency_ms as i64,
@@ -58,7 +70,25 @@ pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
         row.client_ip,
         row.usage_source,
         row.error.chars().take(500).collect::<String>(),
+        usage.cache_read as i64,
+        usage.cache_write_5m as i64,
+        usage.cache_write_1h as i64,
+        usage.reasoning as i64,
+        sheet_id,
     ])
     .store("write a request's log row")?;
     Ok(())
+}
+
+/// The stored id of a price sheet, writing it the first time it is seen.
+pub fn sheet_id(conn: &Connection, sheet: &Sheet) -> Result<i64, StoreError> {
+    let text = sheet.to_text();
+    conn.prepare_cached(
+        "INSERT INTO price_sheets (sheet) VALUES (?1) ON CONFLICT (sheet) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute([&text]))
+    .store("write a price sheet")?;
+    conn.prepare_cached("SELECT id FROM price_sheets WHERE sheet = ?1")
+        .and_then(|mut s| s.query_row([&text], |r| r.get(0)))
+        .store("read a price sheet's id")
 }

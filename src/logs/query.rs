@@ -49,15 +49,108 @@ pub struct LogView {
     pub endpoint: String,
     pub model: String,
     pub upstream: String,
+    /// Prompt tokens read fresh (billed at the input price).
     pub input_tokens: i64,
+    /// Prompt tokens read from the provider's cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to a 5-minute cache.
+    pub cache_write_tokens: i64,
+    /// Prompt tokens written to a 1-hour cache.
+    pub cache_write_1h_tokens: i64,
+    /// Output tokens, reasoning included.
     pub output_tokens: i64,
+    /// Of `output_tokens`, the reasoning (thinking) tokens.
+    pub reasoning_tokens: i64,
     pub cost: Money,
+    /// The prices the request was billed at; `null` when nothing was priced.
+    #[schema(required = true)]
+    pub prices: Option<PriceSheet>,
+    /// What each kind of token came to, so the charge can be checked by hand; `null` when
+    /// nothing was priced.
+    #[schema(required = true)]
+    pub cost_breakdown: Option<CostBreakdown>,
     pub status: i64,
     pub latency_ms: i64,
     pub stream: bool,
     pub client_ip: String,
     pub usage_source: String,
     pub error: String,
+}
+
+/// A request's prices, as its log row stored them: USD per 1M tokens of each kind (decimal
+/// strings), the flat price per request, the group's multiplier, and the long-context tier.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PriceSheet {
+    #[schema(example = "3")]
+    pub input: String,
+    #[schema(example = "15")]
+    pub output: String,
+    pub cache_read: String,
+    pub cache_write: String,
+    pub cache_write_1h: String,
+    pub per_request: String,
+    #[schema(example = "1")]
+    pub multiplier: String,
+    /// The tier's `above_input_tokens`, when a long-context tier applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u64>,
+}
+
+/// Tokens × price / 1M for each kind, the flat price, their sum, and the sum × multiplier, in
+/// USD as exact decimal strings; `charged` rounds that up to the nano-dollar (before any cap by
+/// the hold or the balance, which the log's `cost` and `error` tell).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CostBreakdown {
+    pub input: String,
+    pub cache_read: String,
+    pub cache_write: String,
+    pub cache_write_1h: String,
+    pub output: String,
+    pub per_request: String,
+    pub subtotal: String,
+    pub multiplier: String,
+    pub charged: Money,
+}
+
+/// The breakdown of a row's cost from its tokens and its price sheet.
+fn breakdown(sheet: &PriceSheet, tokens: [i64; 5]) -> Option<CostBreakdown> {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    let price = |text: &str| Decimal::from_str(text).ok();
+    let million = Decimal::from(1_000_000u32);
+    let part = |n: i64, text: &str| -> Option<Decimal> {
+        Decimal::from(n)
+            .checked_mul(price(text)?)?
+            .checked_div(million)
+    };
+    let [input, cache_read, cache_write, cache_write_1h, output] = tokens;
+    let parts = [
+        part(input, &sheet.input)?,
+        part(cache_read, &sheet.cache_read)?,
+        part(cache_write, &sheet.cache_write)?,
+        part(cache_write_1h, &sheet.cache_write_1h)?,
+        part(output, &sheet.output)?,
+        price(&sheet.per_request)?,
+    ];
+    let subtotal = parts
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, p| sum.checked_add(*p))?;
+    let multiplier = price(&sheet.multiplier)?;
+    let units = subtotal
+        .checked_mul(multiplier)?
+        .checked_mul(Decimal::from(crate::ledger::money::UNITS_PER_USD))?;
+    let text = |d: Decimal| d.normalize().to_string();
+    Some(CostBreakdown {
+        input: text(parts[0]),
+        cache_read: text(parts[1]),
+        cache_write: text(parts[2]),
+        cache_write_1h: text(parts[3]),
+        output: text(parts[4]),
+        per_request: text(parts[5]),
+        subtotal: text(subtotal),
+        multiplier: text(multiplier),
+        charged: Money::from_units_ceil(units)?,
+    })
 }
 
 /// WHERE clause and parameters for a filter; `owner` restricts to one user (members).
@@ -138,13 +231,25 @@ pub fn find_logs(
     let sql = format!(
         "SELECT l.id, l.request_id, l.created_at, l.user_id, u.username, l.key_id, l.key_name, l.endpoint,
                 l.model, l.upstream, l.input_tokens, l.output_tokens, l.cost, l.status, l.latency_ms,
-                l.stream, l.client_ip, l.usage_source, l.error
+                l.stream, l.client_ip, l.usage_source, l.error, l.cache_read_tokens,
+                l.cache_write_tokens, l.cache_write_1h_tokens, l.reasoning_tokens, p.sheet
          FROM request_logs l LEFT JOIN users u ON u.id = l.user_id
+              LEFT JOIN price_sheets p ON p.id = l.sheet_id
          WHERE {clause} AND l.id < ?{cursor_at} ORDER BY l.id DESC LIMIT ?{limit_at}"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(params), |r| {
+        let prices: Option<PriceSheet> = r
+            .get::<_, Option<String>>(23)?
+            .and_then(|text| serde_json::from_str(&text).ok());
+        let tokens = [r.get(10)?, r.get(19)?, r.get(20)?, r.get(21)?, r.get(11)?];
         Ok(LogView {
+            cache_read_tokens: tokens[1],
+            cache_write_tokens: tokens[2],
+            cache_write_1h_tokens: tokens[3],
+            reasoning_tokens: r.get(22)?,
+            cost_breakdown: prices.as_ref().and_then(|p| breakdown(p, tokens)),
+            prices,
             id: r.get(0)?,
             request_id: r.get(1)?,
             created_at: rfc3339(r.get(2)?),
@@ -191,7 +296,11 @@ pub fn csv_field(text: &str) -> String {
 pub struct UsageBucket {
     pub requests: i64,
     pub input_tokens: i64,
+    pub cache_read_tokens: i64,
+    /// 5-minute and 1-hour cache writes together.
+    pub cache_write_tokens: i64,
     pub output_tokens: i64,
+    pub reasoning_tokens: i64,
     pub cost: Money,
 }
 
@@ -203,9 +312,15 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
             input_tokens: r.get(at + 1)?,
             output_tokens: r.get(at + 2)?,
             cost: Money::from_units(r.get(at + 3)?),
+            cache_read_tokens: r.get(at + 4)?,
+            cache_write_tokens: r.get(at + 5)?,
+            reasoning_tokens: r.get(at + 6)?,
         })
     };
-    let totals = "count(*), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0), COALESCE(sum(cost), 0)";
+    let totals = "count(*), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0), COALESCE(sum(cost), 0),
+                  COALESCE(sum(cache_read_tokens), 0),
+                  COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0),
+                  COALESCE(sum(reasoning_tokens), 0)";
     let mut by_day = Vec::new();
     {
         let mut stmt = conn.prepare_cached(&format!(
@@ -216,7 +331,9 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
         while let Some(r) = rows.next()? {
             let day: String = r.get(0)?;
             let b = bucket(r, 1)?;
-            by_day.push(serde_json::json!({ "date": day, "requests": b.requests, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens, "cost": b.cost }));
+            let mut entry = serde_json::to_value(&b).unwrap_or_default();
+            entry["date"] = serde_json::Value::String(day);
+            by_day.push(entry);
         }
     }
     let mut by_model = Vec::new();
@@ -229,7 +346,9 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
         while let Some(r) = rows.next()? {
             let model: String = r.get(0)?;
             let b = bucket(r, 1)?;
-            by_model.push(serde_json::json!({ "model": model, "requests": b.requests, "input_tokens": b.input_tokens, "output_tokens": b.output_tokens, "cost": b.cost }));
+            let mut entry = serde_json::to_value(&b).unwrap_or_default();
+            entry["model"] = serde_json::Value::String(model);
+            by_model.push(entry);
         }
     }
     Ok(serde_json::json!({ "by_day": by_day, "by_model": by_model }))

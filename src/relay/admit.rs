@@ -103,7 +103,7 @@ async fn check(
     if !prices.is_free(&req.model) {
         let default_output = u64::from(state.config().billing.default_max_output_tokens);
         let amount = prices
-            .cost(
+            .hold(
                 &req.model,
                 &key.group,
                 dialect.prompt_bound(&req),

@@ -70,16 +70,24 @@ impl Bill {
     /// the request allowed, so a charge never exceeds it: usage above the request's bound (an
     /// upstream ignoring `max_tokens`, an endless stream) is recorded, not collected.
     pub fn served(mut self, usage: Usage, source: UsageSource, status: u16, note: String) {
-        self.log.input_tokens = usage.input;
-        self.log.output_tokens = usage.output;
+        self.log.usage = usage;
         self.log.usage_source = source.as_str();
         self.log.status = status;
         self.log.error = note;
         let charge = match self.hold.take() {
             Some(hold) => {
-                let cost =
-                    self.prices
-                        .cost(&self.log.model, &self.key.group, usage.input, usage.output);
+                let cost = match self
+                    .prices
+                    .sheet(&self.log.model, &self.key.group, usage.prompt())
+                {
+                    Ok(Some(sheet)) => {
+                        let cost = sheet.cost(&usage);
+                        self.log.sheet = Some(sheet);
+                        cost
+                    }
+                    Ok(None) => Ok(Money::ZERO),
+                    Err(e) => Err(e),
+                };
                 let charged = match cost {
                     Ok(cost) if cost <= hold.amount => cost,
                     over => {

@@ -49,7 +49,8 @@ impl UsageSource {
     }
 }
 
-/// OpenAI's `usage` object (chat completions, completions, embeddings).
+/// OpenAI's `usage` object (chat completions, completions, embeddings). Cached prompt tokens
+/// and reasoning tokens are counted inside `prompt_tokens` and `completion_tokens`.
 #[derive(Deserialize)]
 struct OpenaiUsage {
     #[serde(default)]
@@ -58,6 +59,25 @@ struct OpenaiUsage {
     completion_tokens: Option<u64>,
     #[serde(default)]
     total_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+    /// DeepSeek's name for cached prompt tokens.
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -79,13 +99,26 @@ pub fn openai_usage_from(json: &mut dyn std::io::Read) -> Result<Option<Usage>, 
 
 fn openai_usage_of(parsed: WithOpenaiUsage) -> Option<Usage> {
     parsed.usage.map(|u| {
-        let input = u.prompt_tokens.unwrap_or(0);
+        let prompt = u.prompt_tokens.unwrap_or(0);
         let output = u
             .completion_tokens
-            .unwrap_or_else(|| u.total_tokens.unwrap_or(0).saturating_sub(input));
+            .unwrap_or_else(|| u.total_tokens.unwrap_or(0).saturating_sub(prompt));
+        let cached = u
+            .prompt_tokens_details
+            .and_then(|d| d.cached_tokens)
+            .or(u.prompt_cache_hit_tokens)
+            .unwrap_or(0)
+            .min(prompt);
+        let reasoning = u
+            .completion_tokens_details
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0)
+            .min(output);
         Usage {
-            input,
+            input: prompt - cached,
+            cache_read: cached,
             output,
+            reasoning,
             ..Usage::default()
         }
     })
@@ -146,6 +179,24 @@ mod tests {
         let embeddings = br#"{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
         assert_eq!(openai_usage(embeddings).unwrap(), Some(io(8, 0)));
         assert_eq!(openai_usage(br#"{"usage":null}"#).unwrap(), None);
+        // Cached and reasoning tokens are inside the totals: split out, never counted twice.
+        let detailed =
+            br#"{"usage":{"prompt_tokens":10000,"completion_tokens":900,"total_tokens":10900,
+            "prompt_tokens_details":{"cached_tokens":8000,"audio_tokens":0},
+            "completion_tokens_details":{"reasoning_tokens":600}}}"#;
+        assert_eq!(
+            openai_usage(detailed).unwrap(),
+            Some(Usage {
+                input: 2000,
+                cache_read: 8000,
+                output: 900,
+                reasoning: 600,
+                ..Usage::default()
+            })
+        );
+        let deepseek = br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_cache_hit_tokens":64,"prompt_cache_miss_tokens":36}}"#;
+        let u = openai_usage(deepseek).unwrap().unwrap();
+        assert_eq!((u.input, u.cache_read), (36, 64));
         assert_eq!(openai_usage(br#"{"choices":[]}"#).unwrap(), None);
         assert!(openai_usage(b"not json").is_err());
     }

@@ -418,7 +418,7 @@ async fn old_request_logs_are_pruned_but_never_the_ledger() {
                     status: 200,
                     ..Default::default()
                 };
-                code_router::logs::insert_log(conn, &row)?;
+                code_router::logs::insert_log(conn, &row, None)?;
             }
             Ok(())
         })

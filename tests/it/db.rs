@@ -188,39 +188,7 @@ fn a_version_1_file_loses_its_holds_and_keeps_its_books() {
     drop(db);
 
     // A migrated file has the schema a new file gets.
-    let fresh = dir.path().join("fresh.db");
-    let fresh_db = Db::open(&fresh).unwrap();
-    let schema_of = |db: &Db| -> Vec<(String, String)> {
-        db.read_blocking(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .unwrap()
-    };
-    let normalize = |sql: &str| -> String {
-        let no_comments: String = sql
-            .lines()
-            .map(|l| l.split("--").next().unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join(" ");
-        no_comments.split_whitespace().collect::<Vec<_>>().join(" ")
-    };
-    let migrated = Db::open(&path).unwrap();
-    let (a, b) = (schema_of(&migrated), schema_of(&fresh_db));
-    let names = |s: &[(String, String)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&a), names(&b));
-    for ((name, x), (_, y)) in a.iter().zip(b.iter()) {
-        assert_eq!(
-            normalize(x)
-                .replace("ledger_v2", "ledger")
-                .replace("\"ledger\"", "ledger"),
-            normalize(y),
-            "{name}"
-        );
-    }
+    assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
 }
 
 /// A file as version 2 left it: a paid Stripe order with its ledger row, a pending EPay order, and
@@ -266,7 +234,6 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
             .unwrap()
     };
     assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(read("PRAGMA foreign_keys"), 1);
     let orders: Vec<(i64, String, String, String, Option<String>)> = db
         .read_blocking(|conn| {
@@ -354,9 +321,14 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
     drop(db);
 
     // The migrated file has the schema a new file gets.
-    let fresh_db = Db::open(&dir.path().join("fresh.db")).unwrap();
-    let migrated = Db::open(&path).unwrap();
-    let schema_of = |db: &Db| -> Vec<(String, String)> {
+    assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
+}
+
+/// The tables, indexes and triggers of the file at `migrated` are those a new file at `fresh`
+/// gets from schema.sql (comments and layout aside).
+fn assert_schema_of_a_new_file(migrated: &std::path::Path, fresh: &std::path::Path) {
+    let schema_of = |path: &std::path::Path| -> Vec<(String, String)> {
+        let db = Db::open(path).unwrap();
         db.read_blocking(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name",
@@ -366,15 +338,25 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
         })
         .unwrap()
     };
+    // Tokens, not layout: ALTER TABLE writes its columns on the table's last line.
     let normalize = |sql: &str| -> String {
         let no_comments: String = sql
             .lines()
             .map(|l| l.split("--").next().unwrap_or(""))
             .collect::<Vec<_>>()
             .join(" ");
-        no_comments.split_whitespace().collect::<Vec<_>>().join(" ")
+        no_comments
+            .replace(',', " , ")
+            .replace('(', " ( ")
+            .replace(')', " ) ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace("ledger_v2", "ledger")
+            .replace("\"ledger\"", "ledger")
+            .replace("\"orders\"", "orders")
     };
-    let (a, b) = (schema_of(&migrated), schema_of(&fresh_db));
+    let (a, b) = (schema_of(migrated), schema_of(fresh));
     assert_eq!(
         a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
         b.iter().map(|(n, _)| n).collect::<Vec<_>>()
@@ -382,4 +364,48 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
     for ((name, x), (_, y)) in a.iter().zip(b.iter()) {
         assert_eq!(normalize(x), normalize(y), "{name}");
     }
+}
+
+#[test]
+fn a_version_3_file_keeps_its_logs_and_counts_token_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("code-router.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("fixtures/schema-v3.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO request_logs (request_id, created_at, user_id, model, input_tokens,
+                                       output_tokens, cost, status)
+                 VALUES ('req_old', 1, NULL, 'gpt-test', 10, 20, 50000000, 200);",
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    let row: (String, i64, i64, i64, i64, i64, i64, Option<i64>) = db
+        .read_blocking(|conn| {
+            Ok(conn.query_row(
+                "SELECT request_id, input_tokens, output_tokens, cache_read_tokens,
+                        cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, sheet_id
+                 FROM request_logs",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )?)
+        })
+        .unwrap();
+    assert_eq!(row, ("req_old".into(), 10, 20, 0, 0, 0, 0, None));
+    drop(db);
+    assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
 }
