@@ -14,7 +14,8 @@ use tracing::Instrument;
 use crate::relay::dialects::Wire;
 use crate::state::AppState;
 use crate::{
-    accounts, admin, console, keys, ledger, logs, metrics, random, referral, relay, system, topup,
+    accounts, admin, console, keys, ledger, logs, metrics, pricing, random, referral, relay,
+    system, topup,
 };
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
@@ -42,6 +43,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/api/logs", get(logs::handlers::list_logs))
         .route("/api/logs.csv", get(logs::handlers::export_csv))
         .route("/api/usage", get(logs::handlers::usage))
+        .route("/api/models", get(pricing::list::list_models))
         .route("/api/admin/users", get(admin::users::list_users))
         .route("/api/admin/users/{id}", patch(admin::users::update_user))
         .route("/api/admin/users/{id}/adjust", post(admin::users::adjust_user))

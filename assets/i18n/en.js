@@ -429,6 +429,10 @@ export default {
   'prices.filterPlaceholder': 'Model name',
   'prices.col.model': 'Model',
   'prices.col.input': 'Input / 1M',
+  'prices.col.cacheRead': 'Cache read / 1M',
+  'prices.col.cacheWrite': 'Cache write 5m / 1M',
+  'prices.col.cacheWrite1h': 'Cache write 1h / 1M',
+  'prices.tier': 'prompts over {tokens} tokens',
   'prices.col.output': 'Output / 1M',
   'prices.col.perRequest': 'Per request',
   'prices.col.servedBy': 'Served by',
@@ -441,7 +445,6 @@ export default {
   'prices.noMatch': 'No model matches the filter.',
   'prices.groupsTitle': 'Group multipliers',
   'prices.groupsText': 'A request costs its price times the multiplier of the user’s group.',
-  'prices.noGroups': 'No groups configured.',
 
   'error.not_found': 'This feature is not available on this server.',
   'error.not_signed_in': 'Please sign in to continue.',

@@ -429,6 +429,10 @@ export default {
   'prices.filterPlaceholder': '模型名称',
   'prices.col.model': '模型',
   'prices.col.input': '输入 / 1M',
+  'prices.col.cacheRead': '缓存读取 / 1M',
+  'prices.col.cacheWrite': '缓存写入 5 分钟 / 1M',
+  'prices.col.cacheWrite1h': '缓存写入 1 小时 / 1M',
+  'prices.tier': '提示超过 {tokens} Token 时',
   'prices.col.output': '输出 / 1M',
   'prices.col.perRequest': '按次',
   'prices.col.servedBy': '提供者',
@@ -441,7 +445,6 @@ export default {
   'prices.noMatch': '没有符合筛选的模型。',
   'prices.groupsTitle': '分组倍率',
   'prices.groupsText': '请求费用 = 价格 × 用户所在分组的倍率。',
-  'prices.noGroups': '未配置分组。',
 
   'error.not_found': '此服务器未提供该功能。',
   'error.not_signed_in': '请先登录。',

@@ -11,6 +11,7 @@ use crate::config::UpstreamKind;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::AdminErrors;
+use crate::pricing::list::{model_prices, rate_text};
 use crate::state::AppState;
 
 /// One upstream in `GET /api/admin/upstreams` (for the OpenAPI document).
@@ -57,21 +58,12 @@ pub struct UpstreamListResponse {
     pub data: Vec<UpstreamStatus>,
 }
 
-/// One model's price in `GET /api/admin/prices` (for the OpenAPI document).
+/// One model's price in `GET /api/admin/prices`: as configured (no group multiplier), with the
+/// upstreams that serve it.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ModelPrice {
-    pub model: String,
-    /// Served without charge: the model name ends in `:free`.
-    pub free: bool,
-    /// USD per 1M input tokens, as a decimal string; `null` when not priced.
-    #[schema(example = "3", required = true)]
-    pub input: Option<String>,
-    /// USD per 1M output tokens, as a decimal string; `null` when not priced.
-    #[schema(example = "15", required = true)]
-    pub output: Option<String>,
-    /// USD per request, as a decimal string; `null` when not priced per request.
-    #[schema(required = true)]
-    pub per_request: Option<String>,
+    #[serde(flatten)]
+    pub prices: crate::pricing::list::ModelPrices,
     /// The upstreams that serve the model.
     pub served_by: Vec<String>,
 }
@@ -81,10 +73,11 @@ pub struct ModelPrice {
 pub struct PriceListResponse {
     /// By model name.
     pub data: Vec<ModelPrice>,
-    /// Price multiplier of each group under `[groups]`, as a decimal string.
-    #[schema(example = json!({"vip": "0.8"}))]
+    /// Price multiplier of each group, as a decimal string; `default` (the multiplier of any
+    /// group not named) is always there, `1` unless `[groups]` sets it.
+    #[schema(example = json!({"default": "1", "vip": "0.8"}))]
     pub groups: std::collections::BTreeMap<String, String>,
-    /// The unit of `input` and `output`: `USD per 1M tokens`.
+    /// The unit of token prices: `USD per 1M tokens`.
     pub unit: String,
 }
 
@@ -174,7 +167,7 @@ pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Jso
         AdminErrors,
     ),
 )]
-pub async fn list_prices(State(state): State<AppState>, _admin: Admin) -> Json<Value> {
+pub async fn list_prices(State(state): State<AppState>, _admin: Admin) -> Json<PriceListResponse> {
     let prices = state.prices();
     let upstreams = state.upstreams();
     let config = state.config();
@@ -185,27 +178,29 @@ pub async fn list_prices(State(state): State<AppState>, _admin: Admin) -> Json<V
         }
     }
     models.sort();
-    let data: Vec<Value> = models
+    let data = models
         .iter()
-        .map(|model| {
-            let price = prices.models().get(model);
-            let text = |r: Option<crate::pricing::Rate>| r.map(|r| r.0.normalize().to_string());
-            json!({
-                "model": model,
-                "free": prices.is_free(model),
-                "input": price.and_then(|p| text(p.input)),
-                "output": price.and_then(|p| text(p.output)),
-                "per_request": price.and_then(|p| text(p.per_request)),
-                "served_by": upstreams.list.iter().filter(|u| u.serves(model)).map(|u| u.name.clone()).collect::<Vec<_>>(),
-            })
+        .map(|model| ModelPrice {
+            prices: model_prices(&prices, model, rust_decimal::Decimal::ONE),
+            served_by: upstreams
+                .list
+                .iter()
+                .filter(|u| u.serves(model))
+                .map(|u| u.name.clone())
+                .collect(),
         })
         .collect();
-    let groups: serde_json::Map<String, Value> = config
+    let mut groups: std::collections::BTreeMap<String, String> = config
         .groups
         .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.0.normalize().to_string())))
+        .map(|(k, v)| (k.clone(), rate_text(*v)))
         .collect();
-    Json(json!({ "data": data, "groups": groups, "unit": "USD per 1M tokens" }))
+    groups.entry("default".into()).or_insert_with(|| "1".into());
+    Json(PriceListResponse {
+        data,
+        groups,
+        unit: "USD per 1M tokens".into(),
+    })
 }
 
 /// Re-reads the config file; on any error the running config stays and the error is returned.

@@ -184,6 +184,31 @@ pub fn list_keys_of_user(conn: &Connection, user_id: i64) -> ApiResult<Vec<KeyVi
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The models the user's live keys may call together: `None` when some key (or the lack of any
+/// key yet) allows every model.
+pub fn allowed_models_of_user(conn: &Connection, user_id: i64) -> ApiResult<Option<Vec<String>>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT models FROM api_keys WHERE user_id = ?1 AND deleted = 0 AND enabled = 1",
+    )?;
+    let lists = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
+    let mut allowed: Vec<String> = Vec::new();
+    let mut any_key = false;
+    for list in lists {
+        any_key = true;
+        let list = json_list(list?);
+        if list.is_empty() {
+            return Ok(None);
+        }
+        allowed.extend(list);
+    }
+    if !any_key {
+        return Ok(None);
+    }
+    allowed.sort();
+    allowed.dedup();
+    Ok(Some(allowed))
+}
+
 /// One of the user's own keys; someone else's key is as good as missing.
 pub fn find_key_of_user(conn: &Connection, user_id: i64, key_id: i64) -> ApiResult<KeyView> {
     let sql = format!(

@@ -171,11 +171,18 @@ async fn upstream_health_and_prices_are_visible_to_admins() {
     let rows = prices["data"].as_array().unwrap();
     let models: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["gpt-test", "local:free", "unserved"]);
-    assert_eq!(rows[0]["input"], "1000");
+    assert_eq!(rows[0]["prices"]["input"], "1000");
+    // Cache prices not set are the input price, and shown as such.
+    assert_eq!(rows[0]["prices"]["cache_read"], "1000");
     assert_eq!(rows[0]["served_by"], json!(["bad", "good"]));
     assert_eq!(rows[1]["free"], true);
-    assert_eq!(rows[2]["per_request"], "0.04");
+    assert!(rows[1]["prices"].is_null());
+    assert_eq!(rows[2]["prices"]["per_request"], "0.04");
     assert_eq!(rows[2]["served_by"], json!([]));
+    assert_eq!(
+        prices["groups"]["default"], "1",
+        "default ×1 without [groups]"
+    );
 
     app.create_user("bob", Role::User).await;
     let bob = app.login("bob").await;
@@ -323,7 +330,10 @@ async fn sighup_reloads_and_sigterm_lets_a_stream_finish() {
                 .unwrap(),
         )
         .await;
-        p["data"][0]["input"].as_str().unwrap().to_string()
+        p["data"][0]["prices"]["input"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(price().await, "1000");
     std::fs::write(&file, config_text(&fake, "1500")).unwrap();

@@ -37,6 +37,9 @@ pub enum Mode {
     Endless,
     /// A whole answer of about 6 MB (usage at its end), sent in two halves 300 ms apart.
     Big,
+    /// As Ok, with usage as OpenAI reports prompt caching and reasoning: 10,000 prompt tokens of
+    /// which 8,000 cached, 900 completion tokens of which 600 reasoning.
+    Cached,
 }
 
 /// The length of the text in a `Big` answer.
@@ -115,6 +118,10 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
     let stream = request["stream"] == json!(true);
     let usage = if mode == Mode::Overreport {
         json!({"prompt_tokens": 10, "completion_tokens": 10_000_000, "total_tokens": 10_000_010})
+    } else if mode == Mode::Cached {
+        json!({"prompt_tokens": 10_000, "completion_tokens": 900, "total_tokens": 10_900,
+               "prompt_tokens_details": {"cached_tokens": 8_000, "audio_tokens": 0},
+               "completion_tokens_details": {"reasoning_tokens": 600, "audio_tokens": 0}})
     } else {
         json!({"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30})
     };
@@ -158,7 +165,7 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
             )
                 .into_response()
         }
-        Mode::Ok | Mode::NoUsage | Mode::Overreport if !stream => {
+        Mode::Ok | Mode::NoUsage | Mode::Overreport | Mode::Cached if !stream => {
             let mut body = json!({"id": "c1", "object": "chat.completion", "model": request["model"],
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": WORDS.concat()}, "finish_reason": "stop"}]});
             if mode != Mode::NoUsage {
@@ -171,6 +178,7 @@ async fn answer(State(fake): State<Fake>, body: Bytes) -> Response {
         | Mode::SlowStream
         | Mode::WholeStream
         | Mode::Overreport
+        | Mode::Cached
         | Mode::Endless => {
             let mut events: Vec<Value> = WORDS.iter().map(|w| chunk(w)).collect();
             if mode == Mode::SlowStream {

@@ -24,6 +24,7 @@ mod limits;
 mod logs;
 mod openapi;
 mod payments;
+mod pricing;
 mod process;
 mod recovery;
 mod referral;

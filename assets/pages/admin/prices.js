@@ -1,4 +1,5 @@
-// Admin Prices page: the configured model prices (per 1M tokens or per request) and group multipliers.
+// Admin Prices page: the configured model prices (every kind of token per 1M, per request, and
+// long-context tiers) and group multipliers.
 
 import { h, append } from '../../dom.js';
 import { t } from '../../i18n.js';
@@ -8,12 +9,8 @@ import { pageHeader, alertBox, loadingBlock, describeError } from '../../ui.js';
 import { dataTable, emptyState } from '../../table.js';
 import { formatPrice } from '../../format.js';
 import { formatDecimal } from '../../money.js';
+import { priceRows, priceColumns } from '../../price-list.js';
 import { reloadButton } from './reload-button.js';
-
-function priceCell(value, free) {
-  if (free) return h('span', { class: 'muted' }, '—');
-  return value === null || value === undefined ? h('span', { class: 'muted' }, '—') : formatPrice(value);
-}
 
 export async function mount(root, ctx) {
   const box = h('section', { class: 'card card-flush' }, loadingBlock());
@@ -29,13 +26,17 @@ export async function mount(root, ctx) {
     box.replaceChildren(h('div', { class: 'card-pad' }, alertBox(describeError(err), 'error', { label: t('common.retry'), onClick: ctx.refresh })));
     return;
   }
-  const rows = body.data || [];
+  const rows = priceRows(body.data || []);
   const columns = [
-    { label: t('prices.col.model'), cell: (p) => h('div', null, h('code', null, p.model), p.free ? h('span', { class: 'badge badge-success badge-inline' }, t('prices.free')) : null) },
-    { label: t('prices.col.input'), cell: (p) => priceCell(p.input, p.free), class: 'num' },
-    { label: t('prices.col.output'), cell: (p) => priceCell(p.output, p.free), class: 'num' },
-    { label: t('prices.col.perRequest'), cell: (p) => priceCell(p.per_request, p.free), class: 'num' },
-    { label: t('prices.col.servedBy'), cell: (p) => ((p.served_by || []).length ? h('span', { class: 'chips' }, p.served_by.map((s) => h('span', { class: 'chip' }, s))) : h('span', { class: 'badge badge-warning' }, t('prices.noUpstream'))) },
+    ...priceColumns(formatPrice),
+    {
+      label: t('prices.col.servedBy'),
+      cell: (r) => {
+        if (r.tier !== null) return '';
+        const by = r.extra.served_by || [];
+        return by.length ? h('span', { class: 'chips' }, by.map((s) => h('span', { class: 'chip' }, s))) : h('span', { class: 'badge badge-warning' }, t('prices.noUpstream'));
+      },
+    },
   ];
   const draw = () => {
     const f = search.value().trim().toLowerCase();
@@ -52,7 +53,7 @@ export async function mount(root, ctx) {
       { class: 'section' },
       h('h2', { class: 'section-heading' }, t('prices.groupsTitle')),
       h('p', { class: 'muted small' }, t('prices.groupsText')),
-      h('div', { class: 'card card-flush' }, groups.length ? dataTable([{ label: t('prices.col.group'), cell: ([g]) => h('code', null, g) }, { label: t('prices.col.rate'), cell: ([, r]) => `× ${formatDecimal(r, { minDecimals: 0 })}`, class: 'num' }], groups).el : emptyState('users', t('prices.noGroups'), null)),
+      h('div', { class: 'card card-flush' }, dataTable([{ label: t('prices.col.group'), cell: ([g]) => h('code', null, g) }, { label: t('prices.col.rate'), cell: ([, r]) => `× ${formatDecimal(r, { minDecimals: 0 })}`, class: 'num' }], groups).el),
     ),
   );
 }

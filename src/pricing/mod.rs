@@ -3,6 +3,8 @@
 //! a flat per-request price that may come on top, long-context tiers chosen by the prompt's size,
 //! `:free` models and per-group multipliers.
 
+pub mod list;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
