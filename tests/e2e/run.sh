@@ -9,8 +9,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-bin="${E2E_BIN:-$target/debug/code-router}"   # E2E_BIN: test a given binary as is (no build)
+# shellcheck source=../lib.sh
+. "$root/tests/lib.sh"
 
 if [ ! -x /usr/bin/chromium ]; then
   echo "e2e: installing chromium (apt-get)"
@@ -23,14 +23,7 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# Build when the binary is missing or older than any source or asset it embeds. Debug builds read
-# assets/ from disk at run time, so asset edits alone need no rebuild.
-if [ -z "${E2E_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$root/src" "$root/Cargo.toml" "$root/Cargo.lock" "$root/schema.sql" -newer "$bin" -print -quit)" ]; }; then
-  echo "e2e: cargo build"
-  (cd "$root" && cargo build --quiet)
-fi
-
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+build_binary
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/code-router-e2e.XXXXXX")"
 fake_pid=""
@@ -131,11 +124,7 @@ printf '%s\n' "$admin_password" | "$bin" user create --config "$config" --data "
 
 "$bin" serve --config "$config" --data "$data" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do
-  if node -e "fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "$base/healthz"; then break; fi
-  if ! kill -0 "$server_pid" 2>/dev/null; then echo "e2e: the server exited" >&2; exit 1; fi
-  sleep 0.1
-done
+wait_for_http "$base/healthz" "$server_pid"
 grep -q '^ready' "$work/fake.log" || sleep 0.5
 
 echo "e2e: server $base, fake upstream :$fake_port"
