@@ -56,10 +56,12 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     pub name: String,
-    /// `openai` (any OpenAI-compatible HTTP API) or `demo` (built in, canned replies).
+    /// `openai` (any OpenAI-compatible HTTP API), `anthropic` (Anthropic's Messages API) or
+    /// `demo` (built in, canned replies).
     #[serde(default)]
     pub kind: UpstreamKind,
-    /// e.g. `https://api.openai.com/v1`; requests go to `{base_url}/chat/completions` etc.
+    /// e.g. `https://api.openai.com/v1`; requests go to `{base_url}/chat/completions` etc. For
+    /// `anthropic`, `https://api.anthropic.com` (requests go to `{base_url}/v1/messages`).
     #[serde(default)]
     pub base_url: String,
     #[serde(default)]
@@ -79,6 +81,10 @@ pub struct UpstreamConfig {
     pub weight: u32,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `anthropic`: `anthropic-beta` flags taken out of what clients send before it is passed
+    /// on, for upstreams that refuse some of them.
+    #[serde(default)]
+    pub drop_betas: Vec<String>,
 }
 
 fn one() -> u32 {
@@ -94,7 +100,18 @@ fn yes() -> bool {
 pub enum UpstreamKind {
     #[default]
     Openai,
+    Anthropic,
     Demo,
+}
+
+impl UpstreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamKind::Openai => "openai",
+            UpstreamKind::Anthropic => "anthropic",
+            UpstreamKind::Demo => "demo",
+        }
+    }
 }
 
 impl UpstreamConfig {
@@ -110,6 +127,7 @@ impl UpstreamConfig {
             priority: 0,
             weight: 1,
             enabled: true,
+            drop_betas: Vec::new(),
         }
     }
 }
@@ -498,7 +516,7 @@ impl Config {
             if !names.insert(name.to_string()) {
                 return fail("name", format!("`{name}` is used by two upstreams"));
             }
-            if upstream.kind == UpstreamKind::Openai
+            if upstream.kind != UpstreamKind::Demo
                 && !(upstream.base_url.starts_with("http://")
                     || upstream.base_url.starts_with("https://"))
             {
@@ -561,7 +579,7 @@ impl Config {
                 }
             }
         }
-        for upstream in enabled.iter().filter(|u| u.kind == UpstreamKind::Openai) {
+        for upstream in enabled.iter().filter(|u| u.kind != UpstreamKind::Demo) {
             let name = &upstream.name;
             match (&upstream.api_key, &upstream.api_key_env) {
                 (Some(key), _) if key.is_empty() => warnings.push(format!(

@@ -72,6 +72,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/v1/chat/completions", relay::endpoint(Wire::Chat))
         .route("/v1/completions", relay::endpoint(Wire::Completions))
         .route("/v1/embeddings", relay::endpoint(Wire::Embeddings))
+        .route("/v1/messages", relay::endpoint(Wire::Messages))
+        .route("/v1/messages/count_tokens", post(relay::count_tokens::count_tokens))
         .route("/v1/models", get(relay::models::list_models))
         .route("/v1/{*path}", any(relay::models::unknown_path))
         .route("/v1/dashboard/billing/subscription", get(keys::billing::subscription))
@@ -104,8 +106,13 @@ async fn tag_request(mut request: Request, next: Next) -> Response {
     let id = format!("req_{}", random::alphanumeric(20));
     let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
     request.extensions_mut().insert(RequestId(id.clone()));
+    let gateway = request.uri().path().starts_with("/v1/");
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
+        // Anthropic's clients look for `request-id`.
+        if gateway {
+            response.headers_mut().insert("request-id", value.clone());
+        }
         response.headers_mut().insert("x-request-id", value);
     }
     // The rest of a refused or stalled body is never read, so the connection cannot carry another

@@ -125,7 +125,7 @@ pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Jso
             latencies.sort_unstable();
             let cooling = h.cooldown_until_ms > now_ms;
             let has_api_key = u.api_key.as_deref().is_some_and(|k| !k.is_empty());
-            let state = if u.kind == UpstreamKind::Openai && !has_api_key {
+            let state = if u.kind != UpstreamKind::Demo && !has_api_key {
                 "no_api_key"
             } else if cooling {
                 "cooling_down"
@@ -134,7 +134,7 @@ pub async fn list_upstreams(State(state): State<AppState>, _admin: Admin) -> Jso
             };
             json!({
                 "name": u.name,
-                "kind": match u.kind { UpstreamKind::Openai => "openai", UpstreamKind::Demo => "demo" },
+                "kind": u.kind.as_str(),
                 "base_url": u.base_url,
                 "models": u.models,
                 "priority": u.priority,

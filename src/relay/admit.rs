@@ -80,7 +80,10 @@ async fn check(
             ApiError::bad_request("invalid_body", "could not read the request body")
         }
     })?;
-    let req = ClientRequest::parse(dialect, &body, headers)?;
+    let mut req = ClientRequest::parse(dialect, &body, headers)?;
+    req.received_at = state.clock.now();
+    let default_output = u64::from(state.config().billing.default_max_output_tokens);
+    req.output_bound = dialect.output_bound(&req, default_output);
     log.model = req.model.clone();
     log.stream = req.stream;
     let prices = state.prices();
@@ -101,13 +104,12 @@ async fn check(
     }
     let mut hold = None;
     if !prices.is_free(&req.model) {
-        let default_output = u64::from(state.config().billing.default_max_output_tokens);
         let amount = prices
             .hold(
                 &req.model,
                 &key.group,
                 dialect.prompt_bound(&req),
-                dialect.output_bound(&req, default_output),
+                req.output_bound,
             )
             .map_err(|e| ApiError::bad_request("request_too_large", e.to_string()))?;
         if amount.is_positive() {

@@ -25,6 +25,7 @@
 pub mod admit;
 pub mod attempt;
 pub mod buffers;
+pub mod count_tokens;
 pub mod deliver;
 pub mod dialects;
 pub mod models;

@@ -49,6 +49,12 @@ pub struct ClientRequest {
     pub session: Option<String>,
     /// Client headers an upstream of the same format gets as they are.
     pub forward_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The output bound the hold was sized by (the request's own, else the configured default):
+    /// what a translation asks for when the upstream's format needs a bound and the client set
+    /// none.
+    pub output_bound: u64,
+    /// When the request arrived (Unix seconds), for answers that carry a timestamp.
+    pub received_at: i64,
     counted_prompt: OnceLock<u64>,
 }
 
@@ -81,6 +87,8 @@ impl ClientRequest {
             max_output: None,
             session: None,
             forward_headers: Vec::new(),
+            output_bound: 0,
+            received_at: 0,
             counted_prompt: OnceLock::new(),
         };
         req.model = match req.raw("model") {
@@ -108,6 +116,33 @@ impl ClientRequest {
             }
         };
         dialect.read(&mut req, headers)?;
+        Ok(req)
+    }
+
+    /// Parses a body as `dialect` would, but without an output bound (a token count asks for
+    /// none): `max_tokens` is taken as 1 when missing.
+    pub fn parse_counting(
+        dialect: &'static dyn Dialect,
+        body: &[u8],
+        headers: &HeaderMap,
+    ) -> Result<ClientRequest, ApiError> {
+        let has_bound = serde_json::from_slice::<serde_json::Value>(body)
+            .map(|v| v.get("max_tokens").is_some())
+            .unwrap_or(true);
+        if has_bound {
+            return ClientRequest::parse(dialect, body, headers);
+        }
+        let mut with_bound = body.to_vec();
+        // `{` … `}`: insert the field after the opening brace.
+        match with_bound.iter().position(|b| *b == b'{') {
+            Some(at) => {
+                with_bound.splice(at + 1..at + 1, b"\"max_tokens\":1,".iter().copied());
+            }
+            None => return ClientRequest::parse(dialect, body, headers),
+        }
+        let mut req = ClientRequest::parse(dialect, &with_bound, headers)?;
+        req.fields.retain(|(k, _)| k != "max_tokens");
+        req.max_output = None;
         Ok(req)
     }
 

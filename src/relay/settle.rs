@@ -168,6 +168,15 @@ pub fn refused(
     dialect.error_response(&error)
 }
 
+/// A request that costs nothing (a token count): its log row, status 200 unless set.
+pub fn record_free(state: &AppState, mut log: LogRow, started: Instant) {
+    if log.status == 0 {
+        log.status = 200;
+    }
+    log.latency_ms = started.elapsed().as_millis() as u64;
+    record(state, None, log);
+}
+
 /// What the client is told when no upstream could answer (after `Bill::unserved`).
 pub fn unserved_error(status: StatusCode, code: &'static str, request_id: &str) -> ApiError {
     with_request_id(

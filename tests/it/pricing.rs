@@ -51,6 +51,7 @@ fn priced(config: &mut Config, fake: &Fake) {
         priority: 0,
         weight: 1,
         enabled: true,
+        drop_betas: Vec::new(),
     }];
 }
 

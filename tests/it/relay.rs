@@ -33,6 +33,7 @@ fn priced(config: &mut Config, upstreams: &[(&str, &Fake, i32)]) {
             priority: *priority,
             weight: 1,
             enabled: true,
+            drop_betas: Vec::new(),
         })
         .collect();
 }

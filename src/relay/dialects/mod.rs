@@ -14,6 +14,7 @@
 pub mod chat;
 pub mod completions;
 pub mod embeddings;
+pub mod messages;
 
 use std::borrow::Cow;
 
@@ -30,16 +31,23 @@ pub enum Wire {
     Chat,
     Completions,
     Embeddings,
+    Messages,
 }
 
 impl Wire {
-    pub const ALL: [Wire; 3] = [Wire::Chat, Wire::Completions, Wire::Embeddings];
+    pub const ALL: [Wire; 4] = [
+        Wire::Chat,
+        Wire::Completions,
+        Wire::Embeddings,
+        Wire::Messages,
+    ];
 
     pub fn dialect(self) -> &'static dyn Dialect {
         match self {
             Wire::Chat => &chat::Chat,
             Wire::Completions => &completions::Completions,
             Wire::Embeddings => &embeddings::Embeddings,
+            Wire::Messages => &messages::Messages,
         }
     }
 

@@ -3,6 +3,9 @@
 //! events into the client's as they arrive (never buffering a whole answer). A client's format
 //! that an upstream speaks itself is passed through instead.
 
+pub mod chat_messages;
+pub mod messages_chat;
+
 use super::dialects::{EventKind, Wire};
 use super::request::ClientRequest;
 use super::upstreams::Upstream;
@@ -51,7 +54,10 @@ pub trait StreamTranslator: Send {
 }
 
 /// Every translation the gateway knows.
-static TRANSLATIONS: &[Translation] = &[];
+static TRANSLATIONS: &[&Translation] = &[
+    &messages_chat::MESSAGES_TO_CHAT,
+    &chat_messages::CHAT_TO_MESSAGES,
+];
 
 /// How a request in `client` format can reach `upstream`, if it can.
 pub fn plan(client: Wire, upstream: &Upstream) -> Option<Plan> {
@@ -61,5 +67,17 @@ pub fn plan(client: Wire, upstream: &Upstream) -> Option<Plan> {
     TRANSLATIONS
         .iter()
         .find(|t| t.client == client && upstream.speaks(t.upstream))
-        .map(Plan::Translate)
+        .map(|t| Plan::Translate(t))
+}
+
+/// Appends one SSE event (`event:` line when named) with `data` as JSON.
+pub fn sse_event(out: &mut Vec<u8>, name: Option<&str>, data: &serde_json::Value) {
+    if let Some(name) = name {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    let _ = serde_json::to_writer(&mut *out, data);
+    out.extend_from_slice(b"\n\n");
 }

@@ -2,6 +2,7 @@
 //! `demo`) saying which wire formats it speaks and how to send to it; what an upstream answers
 //! (`Reply`), read with timeouts; and each upstream's health — failures put it in a cool-down.
 
+pub mod anthropic;
 pub mod demo;
 pub mod health;
 pub mod openai;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 
 use super::buffers::{BufferBudget, Buffered};
 use super::dialects::Wire;
@@ -31,6 +32,8 @@ pub struct Upstream {
     pub api_key: Option<String>,
     pub models: Vec<String>,
     pub model_map: BTreeMap<String, String>,
+    /// `anthropic`: beta flags not passed on.
+    pub drop_betas: Vec<String>,
     pub priority: i32,
     pub weight: u32,
     pub health: Arc<Health>,
@@ -45,6 +48,7 @@ impl Upstream {
     pub fn speaks(&self, wire: Wire) -> bool {
         match self.kind {
             UpstreamKind::Openai => openai::speaks(wire),
+            UpstreamKind::Anthropic => anthropic::speaks(wire),
             UpstreamKind::Demo => demo::speaks(wire),
         }
     }
@@ -66,6 +70,9 @@ impl Upstream {
     ) -> Result<Reply, SendError> {
         match self.kind {
             UpstreamKind::Openai => openai::send(state, self, wire, body, first_byte).await,
+            UpstreamKind::Anthropic => {
+                anthropic::send(state, self, wire, body, req, first_byte).await
+            }
             UpstreamKind::Demo => Ok(demo::send(state, self, wire, req)),
         }
     }
@@ -193,6 +200,40 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Sends a built request and waits for the answer's headers, up to `first_byte`.
+pub async fn send_http(
+    request: reqwest::RequestBuilder,
+    first_byte: Duration,
+) -> Result<Reply, SendError> {
+    let response = match tokio::time::timeout(first_byte, request.send()).await {
+        Err(_) => {
+            return Err(SendError::timeout(format!(
+                "did not answer within {}s",
+                first_byte.as_secs()
+            )))
+        }
+        Ok(Err(e)) if e.is_timeout() => return Err(SendError::timeout(error_chain(&e))),
+        Ok(Err(e)) => {
+            return Err(SendError::new(format!(
+                "could not be reached: {}",
+                error_chain(&e)
+            )))
+        }
+        Ok(Ok(response)) => response,
+    };
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    Ok(Reply {
+        status: StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+        content_type,
+        body: ReplyBody::Http(response),
+    })
+}
+
 /// Why a whole answer could not be read.
 pub enum WholeError {
     Send(SendError),
@@ -234,9 +275,10 @@ impl UpstreamSet {
                 let base_url = c.base_url.trim_end_matches('/').to_string();
                 let urls = Wire::ALL.map(|wire| match c.kind {
                     UpstreamKind::Openai => openai::url(&base_url, wire),
+                    UpstreamKind::Anthropic => anthropic::url(&base_url, wire),
                     UpstreamKind::Demo => None,
                 });
-                if c.kind == UpstreamKind::Openai && urls.iter().all(Option::is_none) {
+                if c.kind != UpstreamKind::Demo && urls.iter().all(Option::is_none) {
                     tracing::warn!(upstream = %c.name, %base_url, "base_url does not parse as a URL");
                 }
                 Arc::new(Upstream {
@@ -247,6 +289,7 @@ impl UpstreamSet {
                     api_key,
                     models: c.models.clone(),
                     model_map: c.model_map.clone(),
+                    drop_betas: c.drop_betas.clone(),
                     priority: c.priority,
                     weight: c.weight.max(1),
                     health: old.get(c.name.as_str()).cloned().unwrap_or_default(),

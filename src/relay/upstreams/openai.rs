@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use axum::http::{header, StatusCode};
+use axum::http::header;
 
-use super::{error_chain, Reply, ReplyBody, SendError, Upstream};
+use super::{send_http, Reply, SendError, Upstream};
 use crate::relay::dialects::Wire;
 use crate::state::AppState;
 
@@ -42,31 +42,5 @@ pub async fn send(
     if let Some(key) = &upstream.api_key {
         request = request.bearer_auth(key);
     }
-    let response = match tokio::time::timeout(first_byte, request.send()).await {
-        Err(_) => {
-            return Err(SendError::timeout(format!(
-                "did not answer within {}s",
-                first_byte.as_secs()
-            )))
-        }
-        Ok(Err(e)) if e.is_timeout() => return Err(SendError::timeout(error_chain(&e))),
-        Ok(Err(e)) => {
-            return Err(SendError::new(format!(
-                "could not be reached: {}",
-                error_chain(&e)
-            )))
-        }
-        Ok(Ok(response)) => response,
-    };
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
-    Ok(Reply {
-        status: StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-        content_type,
-        body: ReplyBody::Http(response),
-    })
+    send_http(request, first_byte).await
 }
