@@ -28,7 +28,13 @@ pub struct LogRow {
     pub stream: bool,
     pub client_ip: String,
     pub usage_source: &'static str,
+    /// The detail, in English, for the operator.
     pub error: String,
+    /// What went wrong as a stable code (an API error code, `uncollected`, ...) that the console
+    /// renders in the reader's language; empty when nothing did.
+    pub error_code: &'static str,
+    /// The part of the cost the balance (or the key's limit) could not cover.
+    pub uncollected: Money,
 }
 
 pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
@@ -36,8 +42,8 @@ pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
         .prepare_cached(
         "INSERT INTO request_logs (request_id, created_at, user_id, key_id, key_name, endpoint, model,
              upstream, input_tokens, output_tokens, cost, status, latency_ms, stream, client_ip,
-             usage_source, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             usage_source, error, error_code, uncollected)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )
         .store("prepare a log row")?;
     stmt.execute(params![
@@ -58,6 +64,8 @@ pub fn insert_log(conn: &Connection, row: &LogRow) -> Result<(), StoreError> {
         row.client_ip,
         row.usage_source,
         row.error.chars().take(500).collect::<String>(),
+        row.error_code,
+        row.uncollected.units(),
     ])
     .store("write a request's log row")?;
     Ok(())
