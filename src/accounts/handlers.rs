@@ -356,6 +356,9 @@ pub struct MeResponse {
     /// Referral rewards not yet moved into `balance`.
     pub reward_balance: Money,
     pub referral_code: String,
+    /// When the account was created (the console greets a new account differently).
+    #[schema(format = DateTime)]
+    pub created_at: String,
 }
 
 #[utoipa::path(
@@ -379,5 +382,6 @@ pub async fn me(session: Session) -> Json<serde_json::Value> {
         "balance": u.balance,
         "reward_balance": u.reward_balance,
         "referral_code": u.referral_code,
+        "created_at": crate::clock::rfc3339(u.created_at),
     }))
 }
