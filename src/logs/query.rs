@@ -6,6 +6,7 @@ use rusqlite::{params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{parse_time, rfc3339};
+use crate::db::by_time::{first_id_since, Appended};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 
@@ -238,7 +239,16 @@ pub fn summarize_logs(
     filter: &LogFilter,
     owner: Option<i64>,
 ) -> ApiResult<LogSummary> {
-    let (clause, params) = where_clause(filter, owner)?;
+    let (mut clause, mut params) = where_clause(filter, owner)?;
+    // With a start time, the totals need not read the rows before it (ids run in time order).
+    if let Some(from) = filter.from.as_deref().and_then(parse_time) {
+        params.push(SqlValue::Integer(first_id_since(
+            conn,
+            Appended::RequestLogs,
+            from,
+        )?));
+        clause.push_str(&format!(" AND l.id >= ?{}", params.len()));
+    }
     let sql = format!(
         "SELECT count(*), COALESCE(sum(l.status >= 400), 0), COALESCE(sum(l.input_tokens), 0),
                 COALESCE(sum(l.output_tokens), 0), COALESCE(sum(l.cost), 0),

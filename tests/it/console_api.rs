@@ -225,6 +225,23 @@ async fn log_rows_say_what_went_wrong_as_codes_and_the_filter_has_exact_totals()
         next.get("summary").is_none(),
         "later pages carry no totals: {next}"
     );
+    let today = code_router::clock::rfc3339(now(&m.app));
+    let since_today = get(
+        &m.client,
+        &m.app,
+        &format!("/api/logs?from={}", &today[..10]),
+    )
+    .await;
+    assert_eq!(since_today["summary"], logs["summary"]);
+    let tomorrow = code_router::clock::rfc3339(now(&m.app) + 86_400);
+    let none = get(
+        &m.client,
+        &m.app,
+        &format!("/api/logs?from={}", &tomorrow[..10]),
+    )
+    .await;
+    assert_eq!(none["summary"]["requests"], 0);
+    assert_eq!(none["summary"]["cost"], "0.000000");
     let one = get(&m.client, &m.app, &format!("/api/logs?request_id={short}")).await;
     assert_eq!(one["summary"]["uncollected"], "0.030000");
 
