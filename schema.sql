@@ -124,12 +124,15 @@ CREATE TABLE request_logs (
     stream        INTEGER NOT NULL DEFAULT 0,
     client_ip     TEXT    NOT NULL DEFAULT '',
     usage_source  TEXT    NOT NULL DEFAULT '',      -- upstream | counted | '' (nothing to count)
-    error         TEXT    NOT NULL DEFAULT '',
+    error         TEXT    NOT NULL DEFAULT '',      -- the detail, in English, for the operator
     cache_read_tokens     INTEGER NOT NULL DEFAULT 0,
     cache_write_tokens    INTEGER NOT NULL DEFAULT 0,   -- 5-minute
     cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0,
     reasoning_tokens      INTEGER NOT NULL DEFAULT 0,   -- part of output_tokens
-    sheet_id              INTEGER REFERENCES price_sheets(id)   -- the prices billed (NULL: none)
+    sheet_id              INTEGER REFERENCES price_sheets(id),  -- the prices billed (NULL: none)
+    error_code    TEXT    NOT NULL DEFAULT '',      -- what went wrong as a stable code the console
+                                                    -- translates ('' for none, or a row older than it)
+    uncollected   INTEGER NOT NULL DEFAULT 0        -- the part of cost the balance could not cover
 );
 -- Rows are appended in time order, so ids order them by time: time ranges and pruning walk ids,
 -- and a lookup by request id scans. The one index is written on every request.
@@ -149,6 +152,7 @@ CREATE TABLE redemption_codes (
     expires_at  INTEGER,                             -- NULL = never
     used_by     INTEGER REFERENCES users(id),
     used_at     INTEGER,
+    voided_at   INTEGER,                             -- an operator withdrew the unused code
     CHECK ((used_by IS NULL) = (used_at IS NULL))
 );
 CREATE INDEX redemption_codes_by_user ON redemption_codes(used_by) WHERE used_by IS NOT NULL;
@@ -206,3 +210,11 @@ CREATE UNIQUE INDEX ledger_commission_once ON ledger(ref_type, ref_id) WHERE kin
 -- Reward balance rows (rewards, commission, transfers) by account, for the referral figures; only
 -- those rows are written to it, never a request's charge.
 CREATE INDEX ledger_reward_by_user ON ledger(user_id, kind) WHERE account = 'reward';
+
+-- A member's low-balance warning: the console shows a banner while the balance is below
+-- `threshold` (0: never). Without a row the threshold is a day of the member's recent spend.
+CREATE TABLE low_balance_alerts (
+    user_id     INTEGER PRIMARY KEY REFERENCES users(id),
+    threshold   INTEGER NOT NULL CHECK (threshold >= 0),
+    updated_at  INTEGER NOT NULL
+);

@@ -43,6 +43,8 @@ export async function request(path, options = {}) {
   }
 
   const text = await response.text().catch(() => '');
+  // A body cut off because the page was left is no answer at all: say so, never "empty".
+  if (signal && signal.aborted) throw new DOMException('The request was aborted.', 'AbortError');
   let data = null;
   let parsed = false;
   if (text.trim() !== '') {

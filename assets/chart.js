@@ -1,9 +1,10 @@
-// Small SVG charts drawn by hand (no library): vertical bars by day, horizontal bars by name.
-// Values may be integers or decimal strings; bar lengths are ratios computed with BigInt, so money
-// values never pass through floats on their way to the screen.
+// Small SVG charts drawn by hand (no library): vertical bars by day (one or more series, with a
+// value axis), horizontal bars by name. Values may be integers or decimal strings; bar lengths are
+// ratios computed with BigInt against a round axis maximum, so money values never pass through
+// floats on their way to the screen.
 
 import { h } from './dom.js';
-import { parseDecimal } from './money.js';
+import { parseDecimal, niceCeiling, halfOf } from './money.js';
 
 const NS = 'http://www.w3.org/2000/svg'; // XML namespace identifier, never fetched
 
@@ -24,26 +25,31 @@ function scaled(values) {
   });
 }
 
-/** value / max as a number in [0, 1], to 1/10000 (enough for pixels). */
-function ratios(values) {
-  const units = scaled(values);
-  const max = units.reduce((m, u) => (u > m ? u : m), 0n);
-  return units.map((u) => (max === 0n ? 0 : Number((u * 10000n) / max) / 10000));
+/** value / max as a number in [0, 1], to 1/10000 (enough for pixels); the last value is the max. */
+function ratios(values, max) {
+  const units = scaled(max === undefined ? values : [...values, max]);
+  const top = max === undefined ? units.reduce((m, u) => (u > m ? u : m), 0n) : units.pop();
+  return units.map((u) => (top === 0n ? 0 : Number((u * 10000n) / top) / 10000));
 }
 
 /**
- * Vertical bars: barChart({ points: [{ label, value, title }], ariaLabel }).
- * The bars are SVG (stretched to the box); the labels under them are HTML so text never distorts.
- * Every few labels are shown, so they never collide; `title` is each bar's tooltip.
+ * Vertical bars: barChart({ points: [{ label, values: [v, ...], title }], series: [{ name,
+ * className }], format: (value) => text, ariaLabel }). A single series may pass `value` per point.
+ * The value axis (0, half, a round maximum) and the day labels are HTML beside and under the SVG
+ * (which stretches to its box), so text is never distorted. `title` is each day's tooltip.
  */
-export function barChart({ points, ariaLabel = '' }) {
+export function barChart({ points, series = [{ className: '' }], format = String, ariaLabel = '' }) {
   const W = 600;
   const H = 200;
   const n = Math.max(points.length, 1);
+  const k = series.length;
   const slot = W / n;
-  const barW = Math.max(2, Math.min(28, slot * 0.7));
-  const r = ratios(points.map((p) => p.value));
-  const every = Math.ceil(n / 7);
+  const groupW = Math.max(2, Math.min(28 * k, slot * 0.72));
+  const barW = groupW / k;
+  const valuesOf = (p) => (p.values ? p.values : [p.value]);
+  const all = points.flatMap(valuesOf);
+  const top = niceCeiling(all);
+  const r = ratios(all, top);
 
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': ariaLabel, preserveAspectRatio: 'none' });
   for (const f of [0, 0.5, 1]) {
@@ -51,18 +57,44 @@ export function barChart({ points, ariaLabel = '' }) {
     svg.appendChild(s('line', { x1: 0, x2: W, y1: y, y2: y, class: f === 0 ? 'chart-axis' : 'chart-grid', 'vector-effect': 'non-scaling-stroke' }));
   }
   points.forEach((p, i) => {
-    const x = slot * i + (slot - barW) / 2;
-    const bh = Math.max(r[i] > 0 ? 2 : 0, (H - 4) * r[i]);
-    svg.appendChild(s('rect', { x: x.toFixed(1), y: (H - bh).toFixed(1), width: barW.toFixed(1), height: bh.toFixed(1), class: 'chart-bar' }, s('title', null, p.title || '')));
+    const group = s('g', null, s('title', null, p.title || ''));
+    valuesOf(p).forEach((_, j) => {
+      const ratio = r[i * k + j];
+      const x = slot * i + (slot - groupW) / 2 + j * barW;
+      const bh = Math.max(ratio > 0 ? 2 : 0, H * ratio);
+      group.appendChild(s('rect', { x: x.toFixed(1), y: (H - bh).toFixed(1), width: Math.max(1, barW - (k > 1 ? 1 : 0)).toFixed(1), height: bh.toFixed(1), class: ['chart-bar', series[j] && series[j].className].filter(Boolean).join(' ') }));
+    });
+    svg.appendChild(group);
   });
-  // Label every `every`-th bar counting back from the newest, which is always labelled.
+  // Label about seven days (four on a phone), counting back from the newest, always labelled.
+  const every = Math.ceil(n / 7);
   const labels = h(
     'div',
     { class: 'chart-labels', 'aria-hidden': 'true' },
-    points.map((p, i) => h('span', { class: (n - 1 - i) % every === 0 ? 'chart-label' : 'chart-label chart-label-hidden' }, p.label)),
+    points.map((p, i) => {
+      const back = n - 1 - i;
+      // Every other shown label steps aside on a phone, where seven would touch.
+      const cls = back % every !== 0 ? 'chart-label chart-label-hidden' : (back / every) % 2 === 1 ? 'chart-label chart-label-alt' : 'chart-label';
+      return h('span', { class: cls }, p.label);
+    }),
   );
   labels.style.gridTemplateColumns = `repeat(${n}, minmax(0, 1fr))`; // CSSOM, allowed by the CSP
-  return h('div', { class: 'chart-box' }, svg, labels);
+  const axis = h(
+    'div',
+    { class: 'chart-axis-labels', 'aria-hidden': 'true' },
+    h('span', { class: 'axis-top' }, format(top)),
+    h('span', { class: 'axis-mid' }, format(halfOf(top) ?? '0')),
+    h('span', { class: 'axis-zero' }, format('0')),
+  );
+  const legend =
+    k > 1
+      ? h(
+          'div',
+          { class: 'chart-legend' },
+          series.map((x) => h('span', { class: 'legend-item' }, h('span', { class: ['legend-swatch', x.className].filter(Boolean).join(' ') }), x.name)),
+        )
+      : null;
+  return h('div', { class: 'chart-box' }, legend, h('div', { class: 'chart-plot' }, axis, h('div', { class: 'chart-area' }, svg, labels)));
 }
 
 /** Horizontal bars with text: hbarList([{ name, value, text }]) → a list whose bars compare `value`. */
@@ -76,7 +108,7 @@ export function hbarList(items) {
         s('rect', { x: 0, y: 0, width: 100, height: 8, rx: 4, class: 'hbar-track' }),
         s('rect', { x: 0, y: 0, width: Math.max(r[i] > 0 ? 1 : 0, 100 * r[i]).toFixed(2), height: 8, rx: 4, class: 'hbar-fill' }),
       );
-      return h('li', { class: 'hbar-row' }, h('div', { class: 'hbar-head' }, h('span', { class: 'hbar-name' }, item.name), h('span', { class: 'hbar-text' }, item.text)), svg);
+      return h('li', { class: 'hbar-row' }, h('div', { class: 'hbar-head' }, h('span', { class: 'hbar-name', title: item.name }, item.name), h('span', { class: 'hbar-text' }, item.text)), svg);
     }),
   );
 }

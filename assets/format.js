@@ -1,7 +1,8 @@
 // Display formatting for pages: times, dates, counts, and money per the server's display setting.
 
+import { h } from './dom.js';
 import { lang, t } from './i18n.js';
-import { formatBalance, formatUsd, usdToQuota, formatQuota, parseDecimal } from './money.js';
+import { formatBalance, formatUsd, usdToQuota, formatQuota, parseDecimal, decimalsNeeded } from './money.js';
 import { moneySettings } from './session.js';
 
 /** "2026-11-24 09:15:02" in the viewer's time zone, from an RFC 3339 string ('' → "—"). */
@@ -63,6 +64,34 @@ export function formatSignedMoney(amount) {
   const d = parseDecimal(amount);
   const text = formatMoney(amount);
   return d && d.units > 0n ? '+' + text : text;
+}
+
+/**
+ * A money amount with exactly `decimals` fraction digits (USD mode), so a column of amounts reads
+ * as one format; quota is whole units either way. `signed` shows "+" on credits.
+ */
+export function formatMoneyAt(amount, decimals, { signed = false } = {}) {
+  if (amount === null || amount === undefined) return '—';
+  const settings = moneySettings();
+  const d = parseDecimal(amount);
+  let text;
+  if (settings.display === 'quota') text = formatMoney(amount);
+  else text = formatUsd(amount, { minDecimals: decimals, maxDecimals: decimals });
+  return signed && d && d.units > 0n ? '+' + text : text;
+}
+
+/** The fraction digits a column of USD amounts needs so none is rounded: from 2 up to 9. */
+export function columnDecimals(amounts) {
+  return Math.min(9, Math.max(2, ...amounts.map((a) => decimalsNeeded(a))));
+}
+
+/**
+ * A money amount as an element that never breaks inside the number (a phone's narrow cell wraps
+ * around it, not through it). opts: { signed, decimals, className }.
+ */
+export function money(amount, { signed = false, decimals = null, className = '' } = {}) {
+  const text = decimals === null ? (signed ? formatSignedMoney(amount) : formatMoney(amount)) : formatMoneyAt(amount, decimals, { signed });
+  return h('span', { class: ['money', className].filter(Boolean).join(' ') }, text);
 }
 
 /** A price per 1M tokens (decimal string or null) as "$0.15" ('—' when null). */

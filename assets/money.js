@@ -165,3 +165,75 @@ export function multiplyDecimals(a, b, maxDecimals = 2) {
   }
   return unitsToString(units, scale);
 }
+
+/** A quota-per-USD setting as a parsed decimal (a JSON integer or a decimal string). */
+function rate(quotaPerUsd) {
+  return parseDecimal(typeof quotaPerUsd === 'number' ? numberToDecimalString(quotaPerUsd) : quotaPerUsd);
+}
+
+/** Trailing fraction zeros off a plain decimal string: "12.500" → "12.5", "3.000" → "3". */
+function trimZeros(text) {
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
+/**
+ * USD decimal string → the exact quota it is, as a plain decimal string (never rounded):
+ * usdToQuotaExact("0.000003", 500000) → "1.5". Null when either is invalid.
+ */
+export function usdToQuotaExact(usd, quotaPerUsd) {
+  const a = parseDecimal(usd);
+  const b = rate(quotaPerUsd);
+  if (!a || !b) return null;
+  return trimZeros(unitsToString(a.units * b.units, a.scale + b.scale));
+}
+
+/**
+ * Quota (a decimal string as typed) → the exact USD decimal string with at most `places` (9, the
+ * server's unit) decimals, or null when it is invalid or no such string is exactly that much.
+ */
+export function quotaToUsdExact(quota, quotaPerUsd, places = 9) {
+  const q = parseDecimal(quota);
+  const b = rate(quotaPerUsd);
+  if (!q || !b || b.units === 0n) return null;
+  // usd = q / b, at `places` decimals: q.units × 10^(places + b.scale) / (b.units × 10^q.scale).
+  const num = q.units * pow10(places + b.scale);
+  const den = b.units * pow10(q.scale);
+  if (num % den !== 0n) return null;
+  return trimZeros(unitsToString(num / den, places));
+}
+
+/** The number of fraction digits a decimal string needs (trailing zeros aside). */
+export function decimalsNeeded(value) {
+  const d = parseDecimal(value);
+  if (!d) return 0;
+  let { units, scale } = d;
+  while (scale > 0 && units % 10n === 0n) {
+    units /= 10n;
+    scale -= 1;
+  }
+  return scale;
+}
+
+/**
+ * The round number an axis should end at: the smallest 1, 2 or 5 × 10^k at or above the largest
+ * of `values` (decimal strings or integers), as a decimal string; "0" when all are zero.
+ */
+export function niceCeiling(values) {
+  const parsed = values.map((v) => parseDecimal(String(v ?? '0')) || { units: 0n, scale: 0 });
+  const scale = Math.max(0, ...parsed.map((p) => p.scale));
+  const max = parsed.reduce((m, p) => {
+    const u = p.units * pow10(scale - p.scale);
+    return u > m ? u : m;
+  }, 0n);
+  if (max <= 0n) return '0';
+  const base = pow10(max.toString().length - 1);
+  const step = [1n, 2n, 5n, 10n].map((f) => f * base).find((n) => n >= max);
+  return trimZeros(unitsToString(step, scale));
+}
+
+/** Half of a decimal string, exactly: "5" → "2.5", "0.1" → "0.05". */
+export function halfOf(value) {
+  const d = parseDecimal(value);
+  if (!d) return null;
+  return trimZeros(unitsToString(d.units * 5n, d.scale + 1));
+}

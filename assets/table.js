@@ -48,8 +48,10 @@ export function dataTable(columns, rows = [], { className = '' } = {}) {
 /**
  * A list loaded page by page with a cursor: pagedTable({ columns, load(cursor, signal) → {data, next_cursor},
  * empty: () => node, signal }). Returns { el, reload() }; reload() starts over from the first page.
+ * With `columnsFor(rows)` instead of `columns`, the columns depend on every row loaded so far (a
+ * money column's decimals, say) and the table is redrawn whole as pages arrive.
  */
-export function pagedTable({ columns, load, empty, signal, className }) {
+export function pagedTable({ columns, columnsFor, load, empty, signal, className }) {
   const el = h('div', { class: 'paged' });
   const alerts = alertSlot();
   let generation = 0;
@@ -73,7 +75,8 @@ export function pagedTable({ columns, load, empty, signal, className }) {
       el.replaceChildren(empty());
       return;
     }
-    const table = dataTable(columns, rows, { className });
+    const all = [...rows];
+    let table = dataTable(columnsFor ? columnsFor(all) : columns, rows, { className });
     const more = h('button', { type: 'button', class: 'btn btn-secondary' }, t('common.loadMore'));
     const moreRow = h('div', { class: 'load-more' }, more);
     let cursor = page.next_cursor;
@@ -84,7 +87,12 @@ export function pagedTable({ columns, load, empty, signal, className }) {
         try {
           const next = await load(cursor, signal);
           if (gen !== generation) return;
-          table.append(next.data || []);
+          all.push(...(next.data || []));
+          if (columnsFor) {
+            const redrawn = dataTable(columnsFor(all), all, { className });
+            table.el.replaceWith(redrawn.el);
+            table = redrawn;
+          } else table.append(next.data || []);
           cursor = next.next_cursor;
           moreRow.hidden = !cursor;
         } catch (err) {

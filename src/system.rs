@@ -27,6 +27,12 @@ pub struct StatusResponse {
     /// The label of the balance currency.
     #[schema(example = "USD")]
     pub currency: String,
+    /// Where members reach this server (`[server] public_url`, without a trailing slash): the
+    /// gateway is under `{public_url}/v1`, which the console's setup snippets use.
+    #[schema(example = "https://router.example.com")]
+    pub public_url: String,
+    /// Whether referral rewards are on (`[referral] enabled`).
+    pub referral_enabled: bool,
 }
 
 /// 200 when the database answers.
@@ -45,7 +51,8 @@ pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     tag = "system",
     summary = "Server status",
     description = "What the console needs before sign-in: name, version, whether registration is \
-        open, and how to show balances. Needs no session.",
+        open, how to show balances, the public base URL and whether referrals are on. Needs no \
+        session.",
     responses((status = 200, description = "The server's public settings", body = StatusResponse)),
 )]
 pub async fn status(State(state): State<AppState>) -> Json<Value> {
@@ -57,6 +64,8 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         "display": config.billing.display,
         "quota_per_usd": config.billing.quota_per_usd,
         "currency": config.billing.currency,
+        "public_url": config.server.public_url.trim_end_matches('/'),
+        "referral_enabled": config.referral.enabled,
     }))
 }
 

@@ -1,9 +1,12 @@
-// Signed-in layout: sidebar nav built from the route table, header (user, language, sign-out), mobile drawer.
+// Signed-in layout: sidebar nav built from the route table, header (user, language, sign-out), mobile
+// drawer, and the low-balance banner shown on every page while the balance is below the threshold.
 
 import { h } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
 import { langSwitch, withBusy, toastError } from '../ui.js';
+import { api } from '../api.js';
+import { formatMoney } from '../format.js';
 import { session } from '../session.js';
 import { navigate } from '../router.js';
 import { routes, NAV_SECTIONS } from '../routes.js';
@@ -142,7 +145,8 @@ export function createConsoleLayout() {
   );
 
   const outlet = h('main', { id: 'main', class: 'main', tabindex: '-1' });
-  const root = h('div', { class: 'shell' }, sidebar, backdrop, h('div', { class: 'shell-main' }, header, outlet));
+  const banner = lowBalanceBanner();
+  const root = h('div', { class: 'shell' }, sidebar, backdrop, h('div', { class: 'shell-main' }, header, banner.el, outlet));
 
   return {
     kind: 'console',
@@ -155,9 +159,58 @@ export function createConsoleLayout() {
         else a.removeAttribute('aria-current');
       }
       if (sidebar.classList.contains('open')) setOpen(false);
+      banner.check();
     },
     destroy() {
       document.removeEventListener('keydown', onKey);
+      banner.destroy();
     },
+  };
+}
+
+/** Re-read the warning at most this often while moving between pages (money moves re-read at once). */
+const ALERT_MAX_AGE_MS = 20000;
+
+/**
+ * The banner: GET /api/balance-alert on the first page, then on navigation when older than
+ * ALERT_MAX_AGE_MS and at once on a "balance:changed" event (a top-up, a redemption, a test call).
+ */
+function lowBalanceBanner() {
+  const el = h('div', { class: 'banner-slot', 'data-testid': 'low-balance-banner', role: 'status' });
+  let checkedAt = 0;
+  let pending = null;
+  const show = (alert) => {
+    if (!alert || !alert.low) {
+      el.replaceChildren();
+      return;
+    }
+    const text = t('banner.lowBalance', { balance: formatMoney(alert.balance), threshold: formatMoney(alert.threshold) });
+    el.replaceChildren(
+      h(
+        'div',
+        { class: 'banner banner-warning' },
+        icon('alert'),
+        h('span', { class: 'banner-text' }, text),
+        h('span', { class: 'banner-actions' }, h('a', { class: 'btn btn-small btn-primary', href: '/console/topup' }, t('banner.topUp')), h('a', { class: 'btn btn-small btn-ghost', href: '/console/topup#low-balance' }, t('banner.change'))),
+      ),
+    );
+  };
+  const load = () => {
+    if (pending) return pending;
+    checkedAt = Date.now();
+    pending = api
+      .get('/api/balance-alert', { quiet401: true })
+      .then(show, () => {})
+      .finally(() => {
+        pending = null;
+      });
+    return pending;
+  };
+  const onChange = () => load();
+  window.addEventListener('balance:changed', onChange);
+  return {
+    el,
+    check: () => (Date.now() - checkedAt > ALERT_MAX_AGE_MS ? load() : null),
+    destroy: () => window.removeEventListener('balance:changed', onChange),
   };
 }

@@ -1,4 +1,6 @@
-// Dashboard: balance and reward balance, account facts, referral code, API base URL, usage charts.
+// Dashboard: balance and reward balance, account facts, "Use the API" (setup snippets and a key
+// test), the referral code when referrals are on, and usage by day (with a value axis), by model
+// and by key.
 
 import { h, append } from '../dom.js';
 import { icon } from '../icons.js';
@@ -7,6 +9,7 @@ import { formatBalance, sumDecimals } from '../money.js';
 import { api, qs } from '../api.js';
 import { copyButton, pageHeader, withBusy, toastError, loadingBlock, alertBox, describeError } from '../ui.js';
 import { barChart, hbarList } from '../chart.js';
+import { apiSetup } from '../api-setup.js';
 import { emptyState } from '../table.js';
 import { formatMoney, formatCount } from '../format.js';
 import { session, moneySettings } from '../session.js';
@@ -20,7 +23,7 @@ function moneyCard({ label, amount, hint, iconName }) {
     h(
       'p',
       { class: 'stat-value' },
-      h('span', null, value.text),
+      h('span', { class: 'money' }, value.text),
       value.unit === 'quota' ? h('span', { class: 'stat-unit' }, t('money.quotaUnit')) : null,
     ),
     value.secondary ? h('p', { class: 'stat-secondary' }, t('money.equivalent', { amount: value.secondary })) : null,
@@ -69,23 +72,24 @@ function referralCard(me) {
   );
 }
 
-function quickStartCard() {
-  const base = `${window.location.origin}/v1`;
-  return h(
-    'section',
-    { class: 'card' },
-    h('div', { class: 'card-head' }, icon('terminal'), h('h2', { class: 'card-title' }, t('dash.quickStartTitle'))),
-    h('p', { class: 'card-text' }, t('dash.quickStartText')),
-    h('div', { class: 'copy-list' }, copyRow(t('dash.baseUrl'), base)),
-  );
-}
-
 /** The last `days` UTC dates, oldest first, as "YYYY-MM-DD" (the server groups usage by UTC day). */
 function lastDays(days) {
   const out = [];
   const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
   for (let i = days - 1; i >= 0; i -= 1) out.push(new Date(today - i * 86_400_000).toISOString().slice(0, 10));
   return out;
+}
+
+/** "2026-04-09" → "4/9" (en) or "4月9日" (zh): short, and never cut. */
+function dayLabel(date) {
+  const [, mm, dd] = date.split('-').map(Number);
+  return t('dash.dayLabel', { m: mm, d: dd });
+}
+
+/** A brand-new account (under a day old) is welcomed, not welcomed back. */
+function isNew(me) {
+  const at = me && me.created_at ? Date.parse(me.created_at) : NaN;
+  return Number.isFinite(at) && Date.now() - at < 86_400_000;
 }
 
 const METRICS = {
@@ -132,10 +136,11 @@ function usageCard(signal) {
     const points = lastDays(days).map((date) => {
       const d = byDay.get(date) || zero;
       const v = m.value(d);
-      return { label: date.slice(5), value: v, title: `${date}: ${m.text(v)}` };
+      return { label: dayLabel(date), value: v, title: `${date}: ${m.text(v)}` };
     });
     const sum = totals(data.by_day || []);
     const models = data.by_model || [];
+    const keys = data.by_key || [];
     if (sum.requests === 0) {
       body.replaceChildren(emptyState('chart', t('dash.usageEmptyTitle'), t('dash.usageEmptyText')));
       return;
@@ -148,17 +153,25 @@ function usageCard(signal) {
         stat(t('dash.metric.requests'), formatCount(sum.requests)),
         stat(t('dash.metric.tokens'), formatCount(sum.tokens)),
       ),
+      h('div', { class: 'usage-chart' }, h('h3', { class: 'section-title' }, t('dash.byDay', { metric: t(m.label) })), barChart({ points, format: m.text, ariaLabel: t('dash.byDay', { metric: t(m.label) }) })),
       h(
         'div',
         { class: 'usage-grid' },
-        h('div', { class: 'usage-chart' }, h('h3', { class: 'section-title' }, t('dash.byDay', { metric: t(m.label) })), barChart({ points, ariaLabel: t('dash.byDay', { metric: t(m.label) }) })),
         h(
           'div',
-          { class: 'usage-models' },
+          { class: 'usage-models', 'data-testid': 'usage-by-model' },
           h('h3', { class: 'section-title' }, t('dash.byModel')),
           models.length
             ? hbarList(models.map((x) => ({ name: x.model, value: x.cost, text: `${formatMoney(x.cost)} · ${t('dash.requestsN', { n: formatCount(x.requests) })}` })))
             : h('p', { class: 'muted' }, t('dash.noModels')),
+        ),
+        h(
+          'div',
+          { class: 'usage-keys', 'data-testid': 'usage-by-key' },
+          h('h3', { class: 'section-title' }, t('dash.byKey')),
+          keys.length
+            ? hbarList(keys.map((x) => ({ name: x.deleted ? t('dash.deletedKey', { name: x.name }) : x.name, value: x.cost, text: `${formatMoney(x.cost)} · ${t('dash.requestsN', { n: formatCount(x.requests) })}` })))
+            : h('p', { class: 'muted' }, t('dash.noKeys')),
         ),
       ),
     );
@@ -211,8 +224,9 @@ export async function mount(root, ctx) {
     }),
   );
 
+  const referralsOn = !(ctx.status && ctx.status.referral_enabled === false);
   append(root, [
-    pageHeader(t('nav.dashboard'), t('dash.welcome', { name: me.username }), refresh),
+    pageHeader(t('nav.dashboard'), isNew(me) ? t('dash.welcomeNew', { name: me.username }) : t('dash.welcome', { name: me.username }), refresh),
     h(
       'div',
       { class: 'grid grid-stats' },
@@ -220,7 +234,7 @@ export async function mount(root, ctx) {
       moneyCard({ label: t('dash.rewardBalance'), amount: me.reward_balance, iconName: 'gift', hint: t('dash.rewardHint') }),
       accountCard(me),
     ),
-    h('div', { class: 'grid grid-two' }, referralCard(me), quickStartCard()),
+    h('div', { class: referralsOn ? 'grid grid-dash' : 'grid' }, apiSetup({ signal: ctx.signal }), referralsOn ? referralCard(me) : null),
     usageCard(ctx.signal),
   ]);
 }

@@ -1,15 +1,19 @@
-// API Keys page: list, create (secret shown once), edit, enable/disable and delete own keys.
+// API Keys page: list, create (the secret shown once, with setup for the member's tools and a
+// test call; closing asks first while it was not copied), edit, enable/disable and delete own keys.
 
 import { h, append } from '../dom.js';
 import { icon } from '../icons.js';
 import { t } from '../i18n.js';
 import { api } from '../api.js';
 import { field, validate, splitList } from '../forms.js';
-import { alertSlot, copyButton, pageHeader, withBusy, toast, toastError, loadingBlock, alertBox, describeError } from '../ui.js';
+import { alertSlot, copyText, pageHeader, withBusy, toast, toastError, loadingBlock, alertBox, describeError } from '../ui.js';
 import { openDialog, confirmDialog } from '../dialog.js';
 import { dataTable, emptyState } from '../table.js';
-import { formatMoney, formatDate, formatTime, isPast } from '../format.js';
+import { money, formatDate, formatTime, isPast } from '../format.js';
 import { parseDecimal, compareDecimal } from '../money.js';
+import { amountField } from '../money-input.js';
+import { rowActions } from '../row-actions.js';
+import { apiSetup } from '../api-setup.js';
 
 function statusBadge(key) {
   if (!key.enabled) return h('span', { class: 'badge badge-muted' }, t('keys.status.disabled'));
@@ -19,8 +23,8 @@ function statusBadge(key) {
 }
 
 function limitText(key) {
-  if (key.limit === null) return h('span', null, formatMoney(key.used), ' / ', h('span', { class: 'muted' }, t('keys.unlimited')));
-  return h('span', null, formatMoney(key.used), ' / ', formatMoney(key.limit));
+  if (key.limit === null) return h('span', null, money(key.used), ' / ', h('span', { class: 'muted' }, t('keys.unlimited')));
+  return h('span', null, money(key.used), ' / ', money(key.limit));
 }
 
 function listText(items, emptyKey) {
@@ -31,13 +35,13 @@ function listText(items, emptyKey) {
 /** The key form (create and edit). Returns { form, fields, read() → body or null when invalid }. */
 function keyForm(key) {
   const name = field({ label: t('keys.field.name'), name: 'name', required: true, maxlength: 64, value: key ? key.name : '' });
-  const limit = field({
+  const limit = amountField({
     label: t('keys.field.limit'),
     name: 'limit',
-    inputmode: 'decimal',
     optionalText: t('common.optional'),
     hint: t('keys.hint.limit'),
-    value: key && key.limit !== null ? key.limit.replace(/\.?0+$/, '') : '',
+    value: key && key.limit !== null ? key.limit : '',
+    zero: true,
   });
   const expires = field({
     label: t('keys.field.expires'),
@@ -79,19 +83,18 @@ function keyForm(key) {
 
   const read = () => {
     const nameV = name.value().trim();
-    const limitV = limit.value().trim();
+    const limitV = limit.read();
     const expV = expires.value().trim();
     const rpmV = rpm.value().trim();
-    const limitD = limitV ? parseDecimal(limitV) : null;
     const ok = validate([
       [name, nameV ? null : t('validation.required')],
-      [limit, !limitV || (limitD && limitD.units >= 0n) ? null : t('validation.amount')],
+      [limit, limitV.problem],
       [rpm, !rpmV || /^[1-9]\d*$/.test(rpmV) ? null : t('validation.positiveInteger')],
     ]);
     if (!ok) return null;
     return {
       name: nameV,
-      limit: limitV || null,
+      limit: limitV.usd,
       expires_at: expV || null,
       models: splitList(models.value()),
       ip_allowlist: splitList(ips.value()),
@@ -119,19 +122,63 @@ function showError(err, fields, alerts) {
   } else alerts.error(err);
 }
 
+/**
+ * The new key's secret, this once, with the setup for the member's tools (the secret filled in)
+ * and a test call. Closing it — the button, ×, or Esc — asks first while the secret was neither
+ * copied with its button nor selected and copied by hand.
+ */
 function showSecret(created) {
+  let copied = false;
   const done = h('button', { type: 'button', class: 'btn btn-primary' }, t('keys.secretDone'));
+  const copy = h('button', { type: 'button', class: 'btn btn-small btn-secondary', 'data-testid': 'copy-secret' }, icon('copy', { size: 14 }), h('span', null, t('common.copy')));
+  copy.addEventListener('click', async () => {
+    const ok = await copyText(created.key);
+    copied = copied || ok;
+    toast(ok ? t('common.copied') : t('common.copyFailed'), ok ? 'success' : 'error', 2500);
+  });
+  const onCopy = () => {
+    copied = true;
+  };
+  document.addEventListener('copy', onCopy);
   const dlg = openDialog({
     title: t('keys.secretTitle'),
+    wide: true,
     body: [
       alertBox(t('keys.secretWarning'), 'warning'),
-      h('div', { class: 'secret-box' }, h('code', { class: 'secret-value', 'data-testid': 'key-secret' }, created.key), copyButton(created.key)),
-      h('p', { class: 'field-hint' }, t('keys.secretUse', { base: `${window.location.origin}/v1` })),
+      h('div', { class: 'secret-box' }, h('code', { class: 'secret-value', 'data-testid': 'key-secret' }, created.key), copy),
+      h('h3', { class: 'section-title setup-title' }, t('dash.quickStartTitle')),
+      apiSetup({ secret: created.key, model: created.test_model, compact: true }),
     ],
     footer: [done],
   });
-  done.addEventListener('click', () => dlg.close());
-  return dlg.closed;
+  // Copying a setup snippet copies the secret in it too.
+  dlg.body.addEventListener('click', (e) => {
+    if (e.target instanceof Element && e.target.closest('.snippet-copy')) copied = true;
+  });
+  let asking = false;
+  const leave = async () => {
+    if (copied) return dlg.close();
+    if (asking) return;
+    asking = true;
+    const yes = await confirmDialog({ title: t('keys.notCopiedTitle'), message: t('keys.notCopiedText'), confirmLabel: t('keys.closeAnyway'), danger: true });
+    asking = false;
+    if (yes) dlg.close();
+  };
+  done.addEventListener('click', leave);
+  // Esc and × ask too: the native dialog's cancel is held back until the member says so.
+  dlg.el.addEventListener('cancel', (e) => {
+    e.preventDefault();
+    leave();
+  });
+  const close = dlg.el.querySelector('.dialog-close');
+  if (close) {
+    close.replaceWith(close.cloneNode(true));
+    dlg.el.querySelector('.dialog-close').addEventListener('click', leave);
+  }
+  return dlg.closed.then((v) => {
+    document.removeEventListener('copy', onCopy);
+    return v;
+  });
 }
 
 function openCreate(onDone) {
@@ -224,35 +271,38 @@ export async function mount(root, ctx) {
       listBox.replaceChildren(emptyState('key', t('keys.emptyTitle'), t('keys.emptyText'), first));
       return;
     }
-    const actions = (key) => {
-      const edit = h('button', { type: 'button', class: 'btn btn-small btn-secondary' }, t('common.edit'));
-      edit.addEventListener('click', () => openEdit(key, load));
-      const toggle = h('button', { type: 'button', class: 'btn btn-small btn-secondary' }, key.enabled ? t('keys.disable') : t('keys.enable'));
-      toggle.addEventListener('click', () =>
-        withBusy(toggle, async () => {
-          try {
-            await api.patch(`/api/keys/${key.id}`, { enabled: !key.enabled });
-            toast(key.enabled ? t('keys.disabled', { name: key.name }) : t('keys.enabled', { name: key.name }), 'success');
-            load();
-          } catch (err) {
-            toastError(err);
-          }
-        }),
-      );
-      const del = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost' }, t('common.delete'));
-      del.addEventListener('click', async () => {
-        const yes = await confirmDialog({ title: t('keys.deleteTitle'), message: t('keys.deleteText', { name: key.name }), confirmLabel: t('common.delete'), danger: true });
-        if (!yes) return;
-        try {
-          await api.del(`/api/keys/${key.id}`);
-          toast(t('keys.deleted', { name: key.name }), 'success');
-          load();
-        } catch (err) {
-          toastError(err);
-        }
-      });
-      return h('div', { class: 'row-actions' }, edit, toggle, del);
-    };
+    const actions = (key) =>
+      rowActions([
+        { label: t('common.edit'), onClick: () => openEdit(key, load) },
+        {
+          label: key.enabled ? t('keys.disable') : t('keys.enable'),
+          onClick: (button) =>
+            withBusy(button, async () => {
+              try {
+                await api.patch(`/api/keys/${key.id}`, { enabled: !key.enabled });
+                toast(key.enabled ? t('keys.disabled', { name: key.name }) : t('keys.enabled', { name: key.name }), 'success');
+                load();
+              } catch (err) {
+                toastError(err);
+              }
+            }),
+        },
+        {
+          label: t('common.delete'),
+          danger: true,
+          onClick: async () => {
+            const yes = await confirmDialog({ title: t('keys.deleteTitle'), message: t('keys.deleteText', { name: key.name }), confirmLabel: t('common.delete'), danger: true });
+            if (!yes) return;
+            try {
+              await api.del(`/api/keys/${key.id}`);
+              toast(t('keys.deleted', { name: key.name }), 'success');
+              load();
+            } catch (err) {
+              toastError(err);
+            }
+          },
+        },
+      ]);
     const table = dataTable(
       [
         { label: t('keys.col.name'), cell: (k) => h('div', null, h('strong', null, k.name), h('div', null, h('code', { class: 'muted small nowrap' }, k.key_hint))) },

@@ -1,29 +1,119 @@
-// Request logs view shared by Logs (own) and All Logs (admin): filters in the URL, cursor pages, CSV link.
+// Request logs view shared by Logs (own) and All Logs (admin): filters in the URL, the filter's
+// totals, cursor pages, CSV export, and a row's details (the whole error, tokens and cost) in a
+// dialog. Errors are worded from the row's error code in the reader's language.
 
 import { h, append } from '../dom.js';
 import { icon } from '../icons.js';
-import { t } from '../i18n.js';
+import { t, has } from '../i18n.js';
 import { api, qs } from '../api.js';
 import { field } from '../forms.js';
 import { copyButton, pageHeader, alertSlot } from '../ui.js';
+import { openDialog } from '../dialog.js';
 import { pagedTable, emptyState } from '../table.js';
-import { formatMoney, formatTime, formatCount, formatMs } from '../format.js';
+import { formatMoney, formatTime, formatCount, formatMs, money } from '../format.js';
+import { sumDecimals, parseDecimal } from '../money.js';
 
 const FILTERS = ['from', 'to', 'model', 'key_id', 'status', 'request_id', 'user'];
 
-function statusBadge(row) {
+/**
+ * What went wrong with a request, in the reader's language: from its error code and parameters
+ * when the console knows the code, else the server's own words (rows older than codes).
+ */
+export function logErrorText(row) {
+  const code = row.error_code || '';
+  if (code && has('logs.error.' + code)) {
+    const p = { ...(row.error_params || {}) };
+    if (p.amount !== undefined) p.amount = formatMoney(p.amount);
+    return t('logs.error.' + code, { status: row.status, model: row.model, ...p });
+  }
+  return row.error || '';
+}
+
+function statusBadge(row, open) {
   const ok = row.status < 400;
+  const text = logErrorText(row);
   return h(
     'div',
     { class: 'status-cell' },
     h('span', { class: ok ? 'badge badge-success' : 'badge badge-danger' }, String(row.status)),
     row.stream ? h('span', { class: 'badge badge-muted' }, t('logs.stream')) : null,
-    row.error ? h('p', { class: 'cell-error', title: row.error }, row.error) : null,
+    text ? h('button', { type: 'button', class: ok ? 'cell-error cell-note' : 'cell-error', title: t('logs.details'), onclick: () => open(row) }, text) : null,
   );
 }
 
-function requestIdCell(row) {
-  return h('div', { class: 'rid' }, h('code', { class: 'rid-value', title: row.request_id }, row.request_id), copyButton(row.request_id, t('common.copy')));
+function requestIdCell(row, open) {
+  return h(
+    'div',
+    { class: 'rid' },
+    h('code', { class: 'rid-value', title: row.request_id }, row.request_id),
+    copyButton(row.request_id, t('common.copy')),
+    h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'log-details', onclick: () => open(row) }, t('logs.details')),
+  );
+}
+
+const USAGE_SOURCE = { upstream: 'logs.usage.upstream', counted: 'logs.usage.counted' };
+
+/** A row in full: when, who, what was asked, what it cost and why, and the whole error. */
+function openDetails(row, admin) {
+  const item = (label, value) => h('div', { class: 'kv-row' }, h('dt', null, label), h('dd', null, value));
+  const uncollected = row.uncollected && parseDecimal(row.uncollected)?.units > 0n;
+  const text = logErrorText(row);
+  openDialog({
+    title: t('logs.detailsTitle'),
+    wide: true,
+    body: [
+      h(
+        'dl',
+        { class: 'kv', 'data-testid': 'log-detail' },
+        item(t('logs.col.time'), formatTime(row.created_at)),
+        item(t('logs.col.requestId'), h('span', { class: 'rid' }, h('code', { class: 'break' }, row.request_id), copyButton(row.request_id))),
+        admin ? item(t('logs.col.user'), row.username || '—') : null,
+        item(t('logs.col.key'), row.key_name || '—'),
+        item(t('logs.endpoint'), h('code', null, row.endpoint || '—')),
+        item(t('logs.col.model'), h('code', null, row.model || '—')),
+        item(t('logs.upstream'), row.upstream || '—'),
+        item(t('logs.col.status'), `${row.status}${row.stream ? ` · ${t('logs.stream')}` : ''}`),
+        item(t('logs.col.latency'), formatMs(row.latency_ms)),
+        item(t('logs.clientIp'), h('code', null, row.client_ip || '—')),
+      ),
+      h('h3', { class: 'section-title detail-heading' }, t('logs.costTitle')),
+      h(
+        'dl',
+        { class: 'kv', 'data-testid': 'log-cost' },
+        item(t('logs.inputTokens'), formatCount(row.input_tokens)),
+        item(t('logs.outputTokens'), formatCount(row.output_tokens)),
+        item(t('logs.usageSource'), USAGE_SOURCE[row.usage_source] ? t(USAGE_SOURCE[row.usage_source]) : t('logs.usage.none')),
+        item(t('logs.charged'), money(row.cost)),
+        uncollected ? item(t('logs.uncollected'), money(row.uncollected, { className: 'amount-neg' })) : null,
+        uncollected ? item(t('logs.fullCost'), money(sumDecimals([row.cost, row.uncollected]))) : null,
+      ),
+      text || row.error
+        ? h(
+            'div',
+            { class: 'detail-error' },
+            h('h3', { class: 'section-title detail-heading' }, t('logs.errorTitle')),
+            text ? h('p', { class: row.status >= 400 ? 'amount-neg' : '' }, text) : null,
+            row.error && row.error !== text ? h('pre', { class: 'error-detail', 'data-testid': 'log-error-detail' }, row.error) : null,
+          )
+        : null,
+    ],
+  });
+}
+
+/** The filter's totals, from the first page's `summary`. */
+function summaryBar(summary) {
+  if (!summary) return null;
+  const item = (label, value, testid) => h('div', { class: 'mini-stat' }, h('span', { class: 'mini-label' }, label), h('span', { class: 'mini-value', 'data-testid': testid }, value));
+  const short = parseDecimal(summary.uncollected)?.units > 0n;
+  return h(
+    'div',
+    { class: 'usage-totals logs-summary', 'data-testid': 'logs-summary' },
+    item(t('logs.sum.requests'), formatCount(summary.requests), 'sum-requests'),
+    item(t('logs.sum.errors'), formatCount(summary.errors), 'sum-errors'),
+    item(t('logs.sum.tokens'), `${formatCount(summary.input_tokens)} / ${formatCount(summary.output_tokens)}`, 'sum-tokens'),
+    item(t('logs.sum.cost'), money(summary.cost), 'sum-cost'),
+    short ? item(t('logs.sum.uncollected'), money(summary.uncollected), 'sum-uncollected') : null,
+  );
 }
 
 /** Resolve the admin "user" filter (an id or an exact username) to a user id; null when unknown. */
@@ -124,9 +214,11 @@ export async function mountLogs(root, ctx, { admin }) {
     }
   }
 
-  const csv = admin
+  const csv = unknownUser
     ? null
-    : h('a', { class: 'btn btn-secondary', href: '/api/logs.csv' + qs(filter), download: 'code-router-logs.csv', 'data-testid': 'csv-export' }, icon('logs', { size: 16 }), h('span', null, t('logs.exportCsv')));
+    : h('a', { class: 'btn btn-secondary', href: (admin ? '/api/admin/logs.csv' : '/api/logs.csv') + qs(filter), download: 'code-router-logs.csv', 'data-testid': 'csv-export' }, icon('logs', { size: 16 }), h('span', null, t('logs.exportCsv')));
+  const open = (row) => openDetails(row, admin);
+  const summaryBox = h('div', { class: 'summary-slot' });
 
   const hasFilter = Object.values(values).some(Boolean);
   const columns = [
@@ -135,10 +227,10 @@ export async function mountLogs(root, ctx, { admin }) {
     { label: t('logs.col.key'), cell: (r) => (r.key_name ? h('span', { class: 'nowrap' }, r.key_name) : h('span', { class: 'muted' }, '—')) },
     { label: t('logs.col.model'), cell: (r) => h('div', null, h('code', null, r.model || '—'), r.upstream ? h('div', { class: 'muted small' }, '→ ' + r.upstream) : null) },
     { label: t('logs.col.tokens'), cell: (r) => h('span', { class: 'nowrap', title: t('logs.tokensTitle') }, `${formatCount(r.input_tokens)} / ${formatCount(r.output_tokens)}`), class: 'num' },
-    { label: t('logs.col.cost'), cell: (r) => h('span', { class: 'nowrap' }, formatMoney(r.cost)), class: 'num' },
-    { label: t('logs.col.status'), cell: statusBadge },
+    { label: t('logs.col.cost'), cell: (r) => money(r.cost), class: 'num' },
+    { label: t('logs.col.status'), cell: (r) => statusBadge(r, open) },
     { label: t('logs.col.latency'), cell: (r) => h('span', { class: 'nowrap' }, formatMs(r.latency_ms)), class: 'num' },
-    { label: t('logs.col.requestId'), cell: requestIdCell },
+    { label: t('logs.col.requestId'), cell: (r) => requestIdCell(r, open) },
   ].filter(Boolean);
 
   const list = unknownUser
@@ -147,7 +239,11 @@ export async function mountLogs(root, ctx, { admin }) {
         columns,
         className: 'table-logs',
         signal: ctx.signal,
-        load: (cursor, signal) => api.get((admin ? '/api/admin/logs' : '/api/logs') + qs({ ...filter, cursor, limit: 50 }), { signal }),
+        load: async (cursor, signal) => {
+          const page = await api.get((admin ? '/api/admin/logs' : '/api/logs') + qs({ ...filter, cursor, limit: 50 }), { signal });
+          if (!cursor) summaryBox.replaceChildren(summaryBar(page.summary) || '');
+          return page;
+        },
         empty: () =>
           hasFilter
             ? emptyState('logs', t('logs.emptyFilteredTitle'), t('logs.emptyFilteredText'))
@@ -159,6 +255,7 @@ export async function mountLogs(root, ctx, { admin }) {
     pageHeader(admin ? t('nav.admin.logs') : t('nav.logs'), admin ? t('logs.adminSubtitle') : t('logs.subtitle'), refresh, csv),
     h('section', { class: 'card filters-card' }, form),
     alerts.el,
+    summaryBox,
     h('section', { class: 'card card-flush' }, list.el),
   ]);
 }

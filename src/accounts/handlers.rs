@@ -366,6 +366,9 @@ pub struct MeResponse {
     /// Referral rewards not yet moved into `balance`.
     pub reward_balance: Money,
     pub referral_code: String,
+    /// When the account was created (the console greets a new account differently).
+    #[schema(format = DateTime)]
+    pub created_at: String,
 }
 
 #[utoipa::path(
@@ -414,5 +417,6 @@ pub async fn me(
         "balance": balance,
         "reward_balance": Money::from_units(reward),
         "referral_code": u.referral_code,
+        "created_at": crate::clock::rfc3339(u.created_at),
     })))
 }

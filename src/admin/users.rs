@@ -1,20 +1,22 @@
-//! `/api/admin/users`: list and search accounts (with their referral figures), credit or debit
-//! a balance with a reason, and reset a password.
+//! `/api/admin/users`: list, search and create accounts (with their referral figures and price
+//! multiplier), credit or debit a balance with a reason, and reset a password.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::accounts::session::Admin;
-use crate::accounts::{User, USER_COLUMNS};
+use crate::accounts::{password, NewUser, Role, User, USER_COLUMNS};
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::ledger::{self, money::Money};
 use crate::openapi::{AdminErrors, BodyTooLarge};
 use crate::pagination;
+use crate::pricing::PriceTable;
 use crate::referral::commission::{find_admin_figures, AdminFigures};
 use crate::state::AppState;
 
@@ -37,6 +39,9 @@ pub struct AdminUserView {
     pub role: crate::accounts::Role,
     /// The price group: `default` or a name under `[groups]` of the config.
     pub group: String,
+    /// The group's price multiplier in use now, as a decimal string.
+    #[schema(example = "0.8")]
+    pub multiplier: String,
     pub disabled: bool,
     pub balance: Money,
     pub reward_balance: Money,
@@ -70,12 +75,13 @@ pub struct AdjustResponse {
     pub balance: Money,
 }
 
-fn user_json(u: &User, referral: &AdminFigures) -> Value {
+fn user_json(u: &User, referral: &AdminFigures, prices: &PriceTable) -> Value {
     json!({
         "id": u.id,
         "username": u.username,
         "role": u.role,
         "group": u.group,
+        "multiplier": prices.group_rate(&u.group).normalize().to_string(),
         "disabled": u.disabled,
         "balance": u.balance,
         "reward_balance": u.reward_balance,
@@ -135,7 +141,11 @@ pub async fn list_users(
         })
         .await?;
     let next = pagination::next_cursor(&users, limit, |(_, u)| u.id);
-    let data: Vec<Value> = users.iter().map(|(f, u)| user_json(u, f)).collect();
+    let prices = state.prices();
+    let data: Vec<Value> = users
+        .iter()
+        .map(|(f, u)| user_json(u, f, &prices))
+        .collect();
     Ok(pagination::page_json(data, next))
 }
 
@@ -280,7 +290,94 @@ pub async fn update_user(
     let (user, figures) = user;
     state.keys.invalidate_user(user_id);
     tracing::info!(admin = admin.id, user = user_id, "user changed");
-    Ok(Json(user_json(&user, &figures)))
+    Ok(Json(user_json(&user, &figures, &state.prices())))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// 3 to 32 characters: letters, digits, `_`, `-` or `.`.
+    username: String,
+    /// 8 to 128 characters; the member changes it under Account.
+    password: String,
+    /// `user` unless given.
+    #[serde(default)]
+    role: Option<Role>,
+    /// `default` or a name under `[groups]` of the config; `default` unless given.
+    #[serde(default)]
+    group: Option<String>,
+}
+
+/// Creates an account for someone (registration may be closed); they sign in with the password.
+#[utoipa::path(
+    post,
+    path = "/api/admin/users",
+    tag = "admin",
+    summary = "Create an account",
+    description = "Admin only. Creates an account with a password, a role and a price group, \
+        whether or not registration is open.",
+    request_body = NewAccount,
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 201, description = "The new account", body = AdminUserView),
+        (status = 400, description = "Malformed body, an invalid username (`invalid_username`) or \
+            password (`invalid_password`), or an unknown group (`unknown_group`)", body = ErrorBody),
+        (status = 409, description = "The username is taken (`username_taken`)", body = ErrorBody),
+        BodyTooLarge,
+        AdminErrors,
+    ),
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(req): JsonBody<NewAccount>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    crate::accounts::check_username(&req.username)?;
+    password::check_strength(&req.password)?;
+    let group = req.group.map(|g| g.trim().to_string()).unwrap_or_default();
+    if !group.is_empty() && group != "default" && !state.config().groups.contains_key(&group) {
+        return Err(ApiError::bad_request(
+            "unknown_group",
+            format!("no group `{group}` in [groups] of the config"),
+        ));
+    }
+    let pw = req.password;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw)).await??;
+    let role = req.role.unwrap_or(Role::User);
+    let now = state.clock.now();
+    let username = req.username;
+    let (user, figures) = state
+        .db
+        .write(move |conn| {
+            let tx = crate::db::immediate(conn)?;
+            let user = crate::accounts::create_user(
+                &tx,
+                &NewUser {
+                    username: &username,
+                    password_hash: &hash,
+                    role,
+                    inviter_id: None,
+                },
+                now,
+            )?;
+            if !group.is_empty() && group != "default" {
+                tx.execute(
+                    "UPDATE users SET user_group = ?1 WHERE id = ?2",
+                    params![group, user.id],
+                )?;
+            }
+            let user = crate::accounts::find_user_by_id(&tx, user.id)?
+                .ok_or_else(|| ApiError::internal("a new account vanished"))?;
+            let figures = find_admin_figures(&tx, user.id)?;
+            tx.commit()?;
+            Ok((user, figures))
+        })
+        .await?;
+    tracing::info!(admin = admin.id, user = user.id, username = %user.username, "account created by an admin");
+    Ok((
+        StatusCode::CREATED,
+        Json(user_json(&user, &figures, &state.prices())),
+    ))
 }
 
 /// What `POST /api/admin/users/{id}/reset-password` answers.

@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[Migration] = &[
     // 3 → 4: request logs count cache reads, cache writes (5-minute and 1-hour) and reasoning
     // tokens, and name the prices they were billed at.
     Migration::Sql(TOKEN_KINDS),
+    // 4 → 5: what the console shows of a request log row in any language (a stable error code
+    // and the uncollected part of its cost as a number), codes an operator voids, and each
+    // account's low-balance threshold.
+    Migration::Steps(console_columns),
 ];
 
 const TOKEN_KINDS: &str = "
@@ -74,6 +78,42 @@ const CRYPTO_ORDERS: &str = "
     CREATE UNIQUE INDEX ledger_commission_once ON ledger(ref_type, ref_id) WHERE kind = 'commission';
     CREATE INDEX ledger_reward_by_user ON ledger(user_id, kind) WHERE account = 'reward';
 ";
+
+/// Version 4: new columns are appended with ALTER TABLE (request logs can be large, and adding a
+/// column with a constant default rewrites nothing); old rows that said "N of the cost could not
+/// be collected" in words get that amount as a number, so sums over it are exact.
+fn console_columns(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE request_logs ADD COLUMN error_code TEXT NOT NULL DEFAULT '';
+         ALTER TABLE request_logs ADD COLUMN uncollected INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE redemption_codes ADD COLUMN voided_at INTEGER;
+         CREATE TABLE low_balance_alerts (
+             user_id     INTEGER PRIMARY KEY REFERENCES users(id),
+             threshold   INTEGER NOT NULL CHECK (threshold >= 0),
+             updated_at  INTEGER NOT NULL
+         );",
+    )?;
+    const SAID: &str = " of the cost could not be collected";
+    let said: Vec<(i64, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, error FROM request_logs WHERE error LIKE '% of the cost could not be collected'",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (id, error) in said {
+        let amount = error
+            .strip_suffix(SAID)
+            .and_then(|a| crate::ledger::money::Money::parse(a).ok());
+        if let Some(amount) = amount.filter(|a| a.is_positive()) {
+            tx.execute(
+                "UPDATE request_logs SET error_code = 'uncollected', uncollected = ?1 WHERE id = ?2",
+                params![amount.units(), id],
+            )?;
+        }
+    }
+    Ok(())
+}
 
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 

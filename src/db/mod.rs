@@ -3,6 +3,7 @@
 //! (`ledger::funds`) and the checkpointer each have a connection of their own.
 
 pub mod backup;
+pub mod by_time;
 pub mod checkpoint;
 pub mod commits;
 pub mod error;

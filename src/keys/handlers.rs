@@ -101,6 +101,11 @@ fn clean_models(models: Vec<String>) -> Vec<String> {
     models
 }
 
+/// Fills in the model a test of `key` would use, from the prices and upstreams in use now.
+fn with_test_model(state: &AppState, group: &str, key: &mut super::KeyView) {
+    key.test_model = super::cheapest_model(&state.prices(), &state.upstreams(), group, &key.models);
+}
+
 /// The member's keys, as `GET /api/keys` answers (for the OpenAPI document).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct KeyListResponse {
@@ -149,6 +154,7 @@ pub async fn list_keys(State(state): State<AppState>, session: Session) -> ApiRe
         key.remaining = key
             .limit
             .map(|l| Money::from_units((l.units() - key.used.units()).max(0)));
+        with_test_model(&state, &session.user.group, key);
     }
     Ok(Json(json!({ "data": keys })))
 }
@@ -202,6 +208,8 @@ pub async fn create_key(
         })
         .await?;
     tracing::info!(user = user_id, key = view.id, "API key created");
+    let mut view = view;
+    with_test_model(&state, &session.user.group, &mut view);
     let mut body = serde_json::to_value(&view).map_err(ApiError::internal)?;
     body["key"] = Value::String(key);
     Ok((StatusCode::CREATED, Json(body)))
@@ -275,6 +283,8 @@ pub async fn update_key(
         })
         .await?;
     state.keys.invalidate_key(key_id);
+    let mut view = view;
+    with_test_model(&state, &session.user.group, &mut view);
     Ok(Json(
         serde_json::to_value(&view).map_err(ApiError::internal)?,
     ))

@@ -39,6 +39,10 @@ pub struct KeyView {
     pub last_used_at: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// The model a one-call test of this key uses: a free (`:free`) one it may use, else the
+    /// cheapest priced one for the member's group; `null` when it may use none that is served.
+    #[schema(required = true)]
+    pub test_model: Option<String>,
 }
 
 const VIEW_COLUMNS: &str = "id, name, key_hint, spend_limit, used, expires_at, models, \
@@ -65,7 +69,32 @@ fn view_from_row(r: &Row) -> rusqlite::Result<KeyView> {
         enabled: r.get(9)?,
         last_used_at: r.get::<_, Option<i64>>(10)?.map(crate::clock::rfc3339),
         created_at: crate::clock::rfc3339(r.get(11)?),
+        test_model: None,
     })
+}
+
+/// The model a test call with a key allowed `models` (empty: all) should use: a served free
+/// model if there is one, else the one whose small call (16 tokens in, 16 out) costs least for
+/// `group`, by name among equals.
+pub fn cheapest_model(
+    prices: &crate::pricing::PriceTable,
+    upstreams: &crate::relay::upstreams::UpstreamSet,
+    group: &str,
+    models: &[String],
+) -> Option<String> {
+    let usable: Vec<&str> = upstreams
+        .models()
+        .into_iter()
+        .filter(|m| prices.is_served(m) && (models.is_empty() || models.iter().any(|k| k == m)))
+        .collect();
+    if let Some(free) = usable.iter().find(|m| prices.is_free(m)) {
+        return Some((*free).to_string());
+    }
+    usable
+        .into_iter()
+        .filter_map(|m| prices.hold(m, group, 16, 16).ok().map(|c| (c, m)))
+        .min()
+        .map(|(_, m)| m.to_string())
 }
 
 /// The settings of a key, checked: what create and update write.

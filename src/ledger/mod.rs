@@ -8,6 +8,8 @@ pub mod audit;
 pub mod charges;
 pub mod funds;
 pub mod handlers;
+pub mod history;
+pub mod low_balance;
 pub mod money;
 pub mod writer;
 

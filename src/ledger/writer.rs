@@ -264,9 +264,11 @@ fn write(
         if finish.charge.is_some() {
             if let Some(s) = settlements.next() {
                 finish.log.cost = s.charged;
+                finish.log.uncollected = s.uncollected;
                 if s.uncollected.is_positive() && finish.log.error.is_empty() {
                     finish.log.error =
                         format!("{} of the cost could not be collected", s.uncollected);
+                    finish.log.error_code = "uncollected";
                 }
             }
         } else if let Some(key_id) = finish.log.key_id {

@@ -32,7 +32,13 @@ pub struct LogRow {
     pub stream: bool,
     pub client_ip: String,
     pub usage_source: &'static str,
+    /// The detail, in English, for the operator.
     pub error: String,
+    /// What went wrong as a stable code (an API error code, `uncollected`, ...) that the console
+    /// renders in the reader's language; empty when nothing did.
+    pub error_code: &'static str,
+    /// The part of the cost the balance (or the key's limit) could not cover.
+    pub uncollected: Money,
 }
 
 /// Writes a log row; `sheet_id` is the stored id of `row.sheet` (see [`sheet_id`]).
@@ -46,9 +52,9 @@ pub fn insert_log(
         "INSERT INTO request_logs (request_id, created_at, user_id, key_id, key_name, endpoint, model,
              upstream, input_tokens, output_tokens, cost, status, latency_ms, stream, client_ip,
              usage_source, error, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
-             reasoning_tokens, sheet_id)
+             reasoning_tokens, sheet_id, error_code, uncollected)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                 ?19, ?20, ?21, ?22)",
+                 ?19, ?20, ?21, ?22, ?23, ?24)",
         )
         .store("prepare a log row")?;
     let usage = &row.usage;
@@ -75,6 +81,8 @@ pub fn insert_log(
         usage.cache_write_1h as i64,
         usage.reasoning as i64,
         sheet_id,
+        row.error_code,
+        row.uncollected.units(),
     ])
     .store("write a request's log row")?;
     Ok(())

@@ -1,10 +1,12 @@
-//! Reading logs back: filtered pages (newest first, by cursor), CSV, and per-day/per-model usage.
+//! Reading logs back: filtered pages (newest first, by cursor) with their totals, CSV, and
+//! usage per day, model and key.
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{parse_time, rfc3339};
+use crate::db::by_time::{first_id_since, Appended};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 
@@ -74,7 +76,48 @@ pub struct LogView {
     pub stream: bool,
     pub client_ip: String,
     pub usage_source: String,
+    /// The detail, in English, as the server logged it (for the operator).
     pub error: String,
+    /// What went wrong as a stable code, for the console to say in the reader's language:
+    /// an API error code (`insufficient_quota`, `upstream_failed`, ...), `uncollected` (the
+    /// balance could not cover the whole cost), `client_disconnected`; empty when nothing did
+    /// (and on rows older than codes, which have only `error`).
+    #[schema(example = "upstream_failed")]
+    pub error_code: String,
+    /// What the code's message needs.
+    pub error_params: ErrorParams,
+    /// The part of the cost the balance or the key's limit could not cover (not charged).
+    pub uncollected: Money,
+}
+
+/// The parameters of a log row's error code; a field is absent where it does not apply.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct ErrorParams {
+    /// `uncollected`: what could not be collected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Money>,
+    /// `upstream_refused`: the upstream's HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<i64>,
+    /// `model_not_found`, `model_not_allowed`: the model asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `ip_not_allowed`: the client's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
+/// The parameters a log row's error code is rendered with, from the row itself.
+fn error_params(view: &LogView) -> ErrorParams {
+    let mut p = ErrorParams::default();
+    match view.error_code.as_str() {
+        "uncollected" => p.amount = Some(view.uncollected),
+        "upstream_refused" => p.status = Some(view.status),
+        "model_not_found" | "model_not_allowed" => p.model = Some(view.model.clone()),
+        "ip_not_allowed" => p.ip = Some(view.client_ip.clone()),
+        _ => {}
+    }
+    p
 }
 
 /// A request's prices, as its log row stored them: USD per 1M tokens of each kind (decimal
@@ -231,8 +274,9 @@ pub fn find_logs(
     let sql = format!(
         "SELECT l.id, l.request_id, l.created_at, l.user_id, u.username, l.key_id, l.key_name, l.endpoint,
                 l.model, l.upstream, l.input_tokens, l.output_tokens, l.cost, l.status, l.latency_ms,
-                l.stream, l.client_ip, l.usage_source, l.error, l.cache_read_tokens,
-                l.cache_write_tokens, l.cache_write_1h_tokens, l.reasoning_tokens, p.sheet
+                l.stream, l.client_ip, l.usage_source, l.error, l.error_code, l.uncollected,
+                l.cache_read_tokens, l.cache_write_tokens, l.cache_write_1h_tokens,
+                l.reasoning_tokens, p.sheet
          FROM request_logs l LEFT JOIN users u ON u.id = l.user_id
               LEFT JOIN price_sheets p ON p.id = l.sheet_id
          WHERE {clause} AND l.id < ?{cursor_at} ORDER BY l.id DESC LIMIT ?{limit_at}"
@@ -240,14 +284,14 @@ pub fn find_logs(
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params_from_iter(params), |r| {
         let prices: Option<PriceSheet> = r
-            .get::<_, Option<String>>(23)?
+            .get::<_, Option<String>>(25)?
             .and_then(|text| serde_json::from_str(&text).ok());
-        let tokens = [r.get(10)?, r.get(19)?, r.get(20)?, r.get(21)?, r.get(11)?];
+        let tokens = [r.get(10)?, r.get(21)?, r.get(22)?, r.get(23)?, r.get(11)?];
         Ok(LogView {
             cache_read_tokens: tokens[1],
             cache_write_tokens: tokens[2],
             cache_write_1h_tokens: tokens[3],
-            reasoning_tokens: r.get(22)?,
+            reasoning_tokens: r.get(24)?,
             cost_breakdown: prices.as_ref().and_then(|p| breakdown(p, tokens)),
             prices,
             id: r.get(0)?,
@@ -269,9 +313,64 @@ pub fn find_logs(
             client_ip: r.get(16)?,
             usage_source: r.get(17)?,
             error: r.get(18)?,
+            error_code: r.get(19)?,
+            error_params: ErrorParams::default(),
+            uncollected: Money::from_units(r.get(20)?),
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows: Vec<LogView> = rows.collect::<Result<_, _>>()?;
+    for row in &mut rows {
+        row.error_params = error_params(row);
+    }
+    Ok(rows)
+}
+
+/// Totals over every row a filter matches (the cursor and page size aside).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LogSummary {
+    pub requests: i64,
+    /// Rows with a status of 400 or more.
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// What was charged.
+    pub cost: Money,
+    /// What could not be collected.
+    pub uncollected: Money,
+}
+
+/// The totals of the rows `filter` matches, in one SQL pass.
+pub fn summarize_logs(
+    conn: &Connection,
+    filter: &LogFilter,
+    owner: Option<i64>,
+) -> ApiResult<LogSummary> {
+    let (mut clause, mut params) = where_clause(filter, owner)?;
+    // With a start time, the totals need not read the rows before it (ids run in time order).
+    if let Some(from) = filter.from.as_deref().and_then(parse_time) {
+        params.push(SqlValue::Integer(first_id_since(
+            conn,
+            Appended::RequestLogs,
+            from,
+        )?));
+        clause.push_str(&format!(" AND l.id >= ?{}", params.len()));
+    }
+    let sql = format!(
+        "SELECT count(*), COALESCE(sum(l.status >= 400), 0), COALESCE(sum(l.input_tokens), 0),
+                COALESCE(sum(l.output_tokens), 0), COALESCE(sum(l.cost), 0),
+                COALESCE(sum(l.uncollected), 0)
+         FROM request_logs l WHERE {clause}"
+    );
+    Ok(conn.query_row(&sql, params_from_iter(params), |r| {
+        Ok(LogSummary {
+            requests: r.get(0)?,
+            errors: r.get(1)?,
+            input_tokens: r.get(2)?,
+            output_tokens: r.get(3)?,
+            cost: Money::from_units(r.get(4)?),
+            uncollected: Money::from_units(r.get(5)?),
+        })
+    })?)
 }
 
 /// One CSV field, quoted when it needs to be; a leading formula character is neutralised so a
@@ -351,7 +450,33 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
             by_model.push(entry);
         }
     }
-    Ok(serde_json::json!({ "by_day": by_day, "by_model": by_model }))
+    let mut by_key = Vec::new();
+    {
+        // A key's name is today's (it may have been renamed); a deleted key keeps its last one.
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.key_id, COALESCE(max(k.name), max(l.key_name), ''), COALESCE(max(k.deleted), 1),
+                    count(*), COALESCE(sum(l.input_tokens), 0), COALESCE(sum(l.output_tokens), 0),
+                    COALESCE(sum(l.cost), 0), COALESCE(sum(l.cache_read_tokens), 0),
+                    COALESCE(sum(l.cache_write_tokens + l.cache_write_1h_tokens), 0),
+                    COALESCE(sum(l.reasoning_tokens), 0)
+             FROM request_logs l LEFT JOIN api_keys k ON k.id = l.key_id
+             WHERE l.user_id = ?1 AND l.created_at >= ?2 AND l.key_id IS NOT NULL
+             GROUP BY l.key_id ORDER BY sum(l.cost) DESC, l.key_id",
+        )?;
+        let mut rows = stmt.query(rusqlite::params![user_id, since])?;
+        while let Some(r) = rows.next()? {
+            let key_id: i64 = r.get(0)?;
+            let name: String = r.get(1)?;
+            let deleted: bool = r.get(2)?;
+            let b = bucket(r, 3)?;
+            let mut entry = serde_json::to_value(&b).unwrap_or_default();
+            entry["key_id"] = serde_json::json!(key_id);
+            entry["name"] = serde_json::Value::String(name);
+            entry["deleted"] = serde_json::Value::Bool(deleted);
+            by_key.push(entry);
+        }
+    }
+    Ok(serde_json::json!({ "by_day": by_day, "by_model": by_model, "by_key": by_key }))
 }
 
 #[cfg(test)]

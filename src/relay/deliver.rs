@@ -77,7 +77,7 @@ fn refused(
                 .error_response(&with_request_id(error, bill.request_id()))
         }
     };
-    bill.unserved(status.as_u16(), said);
+    bill.unserved(status.as_u16(), "upstream_refused", said);
     response
 }
 
@@ -133,7 +133,11 @@ fn whole(
                     bill.request_id(),
                 );
                 let upstream = bill.log.upstream.clone();
-                bill.unserved(502, format!("{upstream}: untranslatable answer: {e}"));
+                bill.unserved(
+                    502,
+                    "upstream_failed",
+                    format!("{upstream}: untranslatable answer: {e}"),
+                );
                 return req.dialect.error_response(&error);
             }
         },
@@ -149,15 +153,16 @@ fn whole(
             UsageSource::Counted,
         ),
     };
-    let (status, note) = if bill.client_left() {
+    let (status, code, note) = if bill.client_left() {
         (
             499,
+            "client_disconnected",
             "client disconnected; charged for what the upstream produced".to_string(),
         )
     } else {
-        (200, String::new())
+        (200, "", String::new())
     };
-    bill.served(usage, source, status, note);
+    bill.served(usage, source, status, code, note);
     with_content_type(Response::new(body), &content_type)
 }
 
@@ -352,7 +357,8 @@ impl StreamRelay {
                 );
                 let event = with_request_id(event, self.bill.request_id());
                 last.extend_from_slice(&self.req.dialect.stream_error(&event));
-                self.bill.unserved(502, format!("{upstream}: {error}"));
+                self.bill
+                    .unserved(502, "upstream_failed", format!("{upstream}: {error}"));
             }
             None => {
                 let (usage, source) = match self.usage {
@@ -367,17 +373,18 @@ impl StreamRelay {
                         (usage, UsageSource::Counted)
                     }
                 };
-                let (status, note) = match self.client_gone_at {
+                let (status, code, note) = match self.client_gone_at {
                     Some(_) => (
                         499,
+                        "client_disconnected",
                         "client disconnected; charged for what the upstream produced".to_string(),
                     ),
-                    None => (200, String::new()),
+                    None => (200, "", String::new()),
                 };
                 if let Emit::Translate(t) = &mut self.emit {
                     t.finish(&usage, &mut last);
                 }
-                self.bill.served(usage, source, status, note);
+                self.bill.served(usage, source, status, code, note);
             }
         }
         last

@@ -181,7 +181,7 @@ async fn stages(
                 Some(refusal) => settle::with_request_id(refusal, bill.request_id()),
                 None => settle::unserved_error(unserved.status, unserved.code, bill.request_id()),
             };
-            bill.unserved(error.status.as_u16(), unserved.error);
+            bill.unserved(error.status.as_u16(), error.code, unserved.error);
             dialect.error_response(&error)
         }
     }

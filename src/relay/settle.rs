@@ -69,10 +69,20 @@ impl Bill {
     /// A served request: its exact cost is charged against the hold. The hold is the worst case
     /// the request allowed, so a charge never exceeds it: usage above the request's bound (an
     /// upstream ignoring `max_tokens`, an endless stream) is recorded, not collected.
-    pub fn served(mut self, usage: Usage, source: UsageSource, status: u16, note: String) {
+    /// `code` and `note` say what the client should know of an answer that was served (a client
+    /// that hung up mid-stream), and are empty otherwise.
+    pub fn served(
+        mut self,
+        usage: Usage,
+        source: UsageSource,
+        status: u16,
+        code: &'static str,
+        note: String,
+    ) {
         self.log.usage = usage;
         self.log.usage_source = source.as_str();
         self.log.status = status;
+        self.log.error_code = code;
         self.log.error = note;
         let charge = match self.hold.take() {
             Some(hold) => {
@@ -127,8 +137,10 @@ impl Bill {
     }
 
     /// A request no upstream served: nothing is charged and the hold goes back in full.
-    pub fn unserved(mut self, status: u16, error: String) {
+    /// `code` is the error code the client was told; `error` the detail for the operator.
+    pub fn unserved(mut self, status: u16, code: &'static str, error: String) {
         self.log.status = status;
+        self.log.error_code = code;
         self.log.error = error;
         self.log.cost = Money::ZERO;
         if let Some(hold) = self.hold.take() {
@@ -161,6 +173,7 @@ pub fn refused(
     error: ApiError,
 ) -> Response {
     log.status = error.status.as_u16();
+    log.error_code = error.code;
     log.error = error.message.clone();
     log.latency_ms = started.elapsed().as_millis() as u64;
     let error = with_request_id(error, &log.request_id);

@@ -42,6 +42,8 @@ test('a visitor registers and lands on the dashboard', async () => {
   await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
   await page.getByText('No usage yet').waitFor();
   assert.match(await page.locator('.stat-value').first().innerText(), /\$0\.00/);
+  await page.getByText(`Welcome, ${member.username}.`, { exact: false }).waitFor();
+  assert.equal(await page.getByText('Welcome back').count(), 0, 'a brand-new account is not welcomed back');
   await shot(page, 'dashboard-empty-desktop');
 });
 
@@ -74,8 +76,32 @@ test('a member creates an API key and sees the secret exactly once', async () =>
   await secretEl.waitFor();
   secret = (await secretEl.innerText()).trim();
   assert.match(secret, /^sk-[A-Za-z0-9]{32,}$/);
+  // The setup for the member's tools has the real secret and the server's public base URL.
+  const secretDialog = page.getByRole('dialog', { name: 'Your new API key' });
+  const snippet = secretDialog.getByTestId('setup-snippet');
+  assert.equal(await snippet.innerText(), `export ANTHROPIC_BASE_URL=${BASE_URL}\nexport ANTHROPIC_AUTH_TOKEN=${secret}\nclaude`);
+  await secretDialog.getByRole('tab', { name: 'Codex' }).click();
+  assert.match(await snippet.innerText(), new RegExp(`base_url = "${BASE_URL}/v1"[\\s\\S]*wire_api = "responses"[\\s\\S]*export CODE_ROUTER_API_KEY=${secret}`));
+  assert.match(await snippet.innerText(), /model = "demo:free"/, 'the model the key may use');
+  // One test call with the new key (to the free model it may use, so a zero balance is fine).
+  await secretDialog.getByTestId('test-key').click();
+  const tested = secretDialog.getByTestId('key-test-result');
+  await tested.waitFor();
+  assert.match(await tested.innerText(), /Answer:/);
+  assert.match(await tested.innerText(), /Model demo:free · cost \$0\.00/);
   await shot(page, 'keys-secret-desktop');
+  // Closing before the key was copied asks first; staying keeps the secret on screen.
+  await page.keyboard.press('Escape');
+  const ask = page.getByRole('dialog', { name: 'Close without copying the key?' });
+  await ask.waitFor();
+  await shot(page, 'keys-secret-not-copied-desktop', { fullPage: false });
+  await ask.getByRole('button', { name: 'Cancel' }).click();
+  await secretEl.waitFor();
+  await secretDialog.getByRole('button', { name: 'I have copied it' }).click();
+  await page.getByRole('dialog', { name: 'Close without copying the key?' }).getByRole('button', { name: 'Cancel' }).click();
+  await secretDialog.getByTestId('copy-secret').click();
   await page.getByRole('button', { name: 'I have copied it' }).click();
+  await secretDialog.waitFor({ state: 'detached' });
   const row = page.locator('tbody tr', { hasText: 'e2e key' });
   await row.waitFor();
   assert.match(await row.innerText(), /\$5\.00/);
@@ -135,7 +161,25 @@ test('a call with the key shows up in the logs and on the dashboard', async () =
   assert.match(text, /e2e-model/);
   assert.match(text, /\$0\.006\b/, 'cost = 1000 × $2/M + 500 × $8/M');
   assert.match(text, /200/);
-  assert.equal(await page.locator('tbody tr').count(), 3, 'the refused call, the paid one and the free one');
+  assert.equal(await page.locator('tbody tr').count(), 4, 'the key test, the refused call, the paid one and the free one');
+  // The filter's totals, and the refused call's reason in words, with the server's detail.
+  assert.equal(await page.getByTestId('sum-requests').innerText(), '4');
+  assert.equal(await page.getByTestId('sum-errors').innerText(), '1');
+  assert.equal(await page.getByTestId('sum-cost').innerText(), '$0.006');
+  const refused = page.locator('tbody tr', { hasText: '403' });
+  await refused.getByText('The balance was too low for this request.').waitFor();
+  await refused.getByTestId('log-details').click();
+  const details = page.getByRole('dialog', { name: 'Request details' });
+  await details.getByText('The balance was too low for this request.').waitFor();
+  assert.ok((await details.getByTestId('log-error-detail').innerText()).length > 0, 'the server’s own words stay for the operator');
+  await shot(page, 'logs-details-desktop', { fullPage: false });
+  await page.keyboard.press('Escape');
+  await page.locator('tbody tr', { hasText: firstRequestId }).getByTestId('log-details').click();
+  const cost = await page.getByRole('dialog', { name: 'Request details' }).getByTestId('log-cost').innerText();
+  assert.match(cost, /Input tokens\s+1,000/);
+  assert.match(cost, /Output tokens\s+500/);
+  assert.match(cost, /Charged\s+\$0\.006/);
+  await page.keyboard.press('Escape');
   await shot(page, 'logs-desktop');
 
   // Filters go into the URL and the CSV link carries them.
@@ -158,6 +202,10 @@ test('a call with the key shows up in the logs and on the dashboard', async () =
   const balance = await page.locator('.stat-value').first().innerText();
   assert.match(balance, /\$9\.994/);
   assert.match(await page.locator('.usage-totals').innerText(), /\$0\.006/);
+  assert.match(await page.getByTestId('usage-by-key').innerText(), /e2e key[\s\S]*\$0\.006/);
+  assert.match(await page.getByTestId('usage-by-model').innerText(), /e2e-model[\s\S]*\$0\.006/);
+  // The value axis ends at a round amount above the largest day.
+  assert.deepEqual(await page.locator('.chart-axis-labels span').allInnerTexts(), ['$0.01', '$0.005', '$0.00']);
   await shot(page, 'dashboard-desktop');
 });
 
@@ -170,10 +218,10 @@ test('the logs page pages with a cursor ("Load more")', async () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => chat(bulk.key, 'demo:free')));
     assert.ok(results.every((r) => r.status === 200));
   }
-  // 3 earlier rows + 50 new ones: wait until they are all stored, then page through them.
+  // 4 earlier rows + 50 new ones: wait until they are all stored, then page through them.
   for (let i = 0; ; i += 1) {
     const all = await (await page.request.get(`${BASE_URL}/api/logs?limit=500`)).json();
-    if (all.data.length >= 53) break;
+    if (all.data.length >= 54) break;
     assert.ok(i < 50, 'the bulk log rows were never written');
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -181,7 +229,7 @@ test('the logs page pages with a cursor ("Load more")', async () => {
   await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 50);
   const more = page.getByRole('button', { name: 'Load more' });
   await more.click();
-  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 53);
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 54);
   assert.equal(await more.isVisible(), false, 'no more pages');
   assert.equal(await page.locator('tbody tr', { hasText: firstRequestId }).count(), 1, 'the oldest rows come last');
   assert.equal((await page.request.delete(`${BASE_URL}/api/keys/${bulk.id}`)).status(), 204);
@@ -506,20 +554,48 @@ test('balances and costs show as quota when the server says display = "quota"', 
   await page.context().close();
 });
 
-test('every page renders cleanly at desktop and phone widths', async () => {
+/**
+ * What a phone must never show: a page wider than the screen, a money amount broken across two
+ * lines, or a row's actions stacked into a column.
+ */
+async function phoneProblems(page) {
+  return page.evaluate(() => {
+    const found = [];
+    const html = document.documentElement;
+    if (html.scrollWidth > html.clientWidth) found.push(`scrolls sideways: ${html.scrollWidth} > ${html.clientWidth}`);
+    for (const el of document.querySelectorAll('.money')) {
+      if (el.offsetParent !== null && el.getClientRects().length > 1) found.push(`money broken: ${el.textContent}`);
+    }
+    for (const row of document.querySelectorAll('.row-actions')) {
+      const tops = [...row.children].filter((c) => c.offsetParent !== null).map((c) => Math.round(c.getBoundingClientRect().top));
+      if (new Set(tops).size > 1) found.push(`row actions stacked: ${row.textContent}`);
+    }
+    return found;
+  });
+}
+
+test('every page renders cleanly at desktop and phone widths, in English and Chinese', async () => {
   const memberPaths = { dashboard: '/console', keys: '/console/keys', logs: '/console/logs', topup: '/console/topup', account: '/console/account' };
-  const adminPaths = { 'admin-users': '/console/admin/users', 'admin-codes': '/console/admin/codes', 'admin-upstreams': '/console/admin/upstreams', 'admin-prices': '/console/admin/prices', 'admin-logs': '/console/admin/logs' };
+  const adminPaths = { 'admin-overview': '/console/admin/overview', 'admin-users': '/console/admin/users', 'admin-codes': '/console/admin/codes', 'admin-orders': '/console/admin/orders', 'admin-upstreams': '/console/admin/upstreams', 'admin-prices': '/console/admin/prices', 'admin-logs': '/console/admin/logs' };
   for (const [who, paths, page] of [['member', memberPaths, memberPage], ['admin', adminPaths, adminPage]]) {
-    for (const [name, url] of Object.entries(paths)) {
-      for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-        await page.setViewportSize(viewport);
-        await page.goto(url);
-        await page.locator('h1').first().waitFor();
-        await shot(page, `${name}-${label}`);
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-        assert.ok(overflow <= 1, `${who} ${url} at ${label} scrolls sideways by ${overflow}px`);
+    for (const lang of ['en', 'zh-CN']) {
+      await page.evaluate((l) => localStorage.setItem('code-router.lang', l), lang);
+      for (const [name, url] of Object.entries(paths)) {
+        for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+          await page.setViewportSize(viewport);
+          await page.goto(url);
+          await page.locator('h1').first().waitFor();
+          assert.equal(await page.evaluate(() => document.documentElement.lang), lang);
+          await shot(page, lang === 'en' ? `${name}-${label}` : `${name}-zh-${label}`);
+          if (label === 'phone') assert.deepEqual(await phoneProblems(page), [], `${who} ${url} (${lang}) at ${PHONE.width}px`);
+          else {
+            const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+            assert.ok(overflow <= 0, `${who} ${url} (${lang}) at ${label} scrolls sideways by ${overflow}px`);
+          }
+        }
       }
     }
+    await page.evaluate(() => localStorage.setItem('code-router.lang', 'en'));
     await page.setViewportSize(DESKTOP);
   }
   // Dialogs and the signed-out pages at phone width too.

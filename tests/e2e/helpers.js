@@ -17,8 +17,8 @@ export const NOWPAY_IPN = process.env.E2E_NOWPAY_IPN || 'e2e-nowpayments-ipn';
 export const ARTIFACTS = path.join(here, 'artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
-export const DESKTOP = { width: 1280, height: 860 };
-export const PHONE = { width: 375, height: 740 };
+export const DESKTOP = { width: 1366, height: 860 };
+export const PHONE = { width: 390, height: 844 };
 
 /** Headless Debian Chromium with a fresh profile (Playwright's launch() always uses a new temp dir). */
 export function launch() {
@@ -39,7 +39,7 @@ export async function newPage(browser, { viewport = DESKTOP, locale = 'en-US' } 
   page.on('console', (msg) => {
     if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
   });
-  page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
+  page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message} at ${page.url()}: ${(err.stack || '').split('\n').slice(1, 3).join(' ').trim()}`));
   return page;
 }
 
@@ -57,6 +57,8 @@ export async function signIn(page, username, password) {
 export async function shot(page, name, { fullPage = true } = {}) {
   await page.waitForLoadState('networkidle').catch(() => {});
   await page.waitForFunction(() => !document.querySelector('.loading-block')).catch(() => {});
+  // A full-page shot of a scrolled page would show the sticky bars in the middle of it.
+  if (fullPage) await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage });
 }
 

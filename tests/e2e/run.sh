@@ -4,7 +4,7 @@
 #   needed (honouring CARGO_TARGET_DIR), starts a fake upstream and the server on free ports with a
 #   temp data dir, creates and funds an admin, runs `node --test`, and always stops both.
 # Usage: tests/e2e/run.sh [extra node --test args]     Exit status: non-zero on any failure.
-# Screenshots of every page (desktop and 375px) land in tests/e2e/artifacts/ (git-ignored).
+# Screenshots of every page (1366px and 390px) land in tests/e2e/artifacts/ (git-ignored).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

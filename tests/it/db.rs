@@ -366,6 +366,89 @@ fn assert_schema_of_a_new_file(migrated: &std::path::Path, fresh: &std::path::Pa
     }
 }
 
+/// A file as version 3 left it: a request whose cost was partly uncollected (said only in its
+/// error text), a failed request, and an unused code.
+fn version_3_file(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("fixtures/schema-v3.sql"))
+        .unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 3;
+         INSERT INTO users (id, username, password_hash, referral_code, created_at)
+             VALUES (1, 'spender', 'x', 'R1', 0);
+         INSERT INTO request_logs (request_id, created_at, user_id, model, cost, status, error)
+             VALUES ('req_short', 1, 1, 'm', 300000000, 200, '0.000120500 of the cost could not be collected'),
+                    ('req_failed', 2, 1, 'm', 0, 502, 'up: answered 500 Internal Server Error: boom'),
+                    ('req_fine', 3, 1, 'm', 1000, 200, '');
+         INSERT INTO redemption_codes (id, code_hash, hint, amount, created_at)
+             VALUES (1, x'01', 'AbCdEf…', 5000000000, 0);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_version_3_file_learns_error_codes_uncollected_amounts_and_voided_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("code-router.db");
+    version_3_file(&path);
+
+    let db = Db::open(&path).unwrap();
+    let read = |sql: &str| -> i64 {
+        db.read_blocking(|conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
+            .unwrap()
+    };
+    assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
+    let logs: Vec<(String, String, i64, String)> = db
+        .read_blocking(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT request_id, error_code, uncollected, error FROM request_logs ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        logs,
+        [
+            (
+                "req_short".into(),
+                "uncollected".into(),
+                120_500,
+                "0.000120500 of the cost could not be collected".into()
+            ),
+            (
+                "req_failed".into(),
+                "".into(),
+                0,
+                "up: answered 500 Internal Server Error: boom".into()
+            ),
+            ("req_fine".into(), "".into(), 0, "".into()),
+        ],
+        "the old words become a number; the operator's text stays"
+    );
+    assert_eq!(
+        read("SELECT count(*) FROM redemption_codes WHERE voided_at IS NULL"),
+        1
+    );
+    db.write_blocking(|conn| {
+        conn.execute(
+            "INSERT INTO low_balance_alerts (user_id, threshold, updated_at) VALUES (1, 5, 9)",
+            [],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let negative = db.write_blocking(|conn| {
+        conn.execute("UPDATE low_balance_alerts SET threshold = -1", [])?;
+        Ok(())
+    });
+    assert!(negative.is_err(), "a threshold is never negative");
+    drop(db);
+
+    // The migrated file has the schema a new file gets.
+    assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
+}
+
 #[test]
 fn a_version_3_file_keeps_its_logs_and_counts_token_kinds() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@ mod cli;
 mod codes;
 mod commission;
 mod console;
+mod console_api;
 mod crypto;
 mod csrf;
 mod db;

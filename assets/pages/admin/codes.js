@@ -1,20 +1,35 @@
-// Admin Redemption Codes page: generate a batch (shown once, copyable) and list codes by status.
+// Admin Redemption Codes page: generate a batch (amount in the display unit; shown once, copyable
+// and downloadable as a file), list codes by status, and void an unused one.
 
 import { h, append } from '../../dom.js';
 import { t } from '../../i18n.js';
 import { api, qs } from '../../api.js';
 import { field, validate } from '../../forms.js';
-import { alertSlot, alertBox, copyButton, pageHeader, withBusy, describeError } from '../../ui.js';
+import { alertSlot, alertBox, copyButton, pageHeader, withBusy, describeError, toast, toastError } from '../../ui.js';
+import { confirmDialog } from '../../dialog.js';
 import { pagedTable, emptyState } from '../../table.js';
-import { formatMoney, formatTime, formatDate } from '../../format.js';
-import { parseDecimal } from '../../money.js';
+import { formatMoney, formatTime, formatDate, money } from '../../format.js';
+import { amountField } from '../../money-input.js';
+import { rowActions } from '../../row-actions.js';
+import { icon } from '../../icons.js';
 
-const STATUS_CLASS = { unused: 'badge-success', used: 'badge-muted', expired: 'badge-danger' };
+const STATUS_CLASS = { unused: 'badge-success', used: 'badge-muted', expired: 'badge-danger', voided: 'badge-warning' };
+
+/**
+ * A link that saves `text` as a file: a Blob URL, so the codes never leave the browser.
+ * Its URL is released when the browser leaves the console.
+ */
+function downloadLink(text, filename, label) {
+  const url = URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
+  const a = h('a', { class: 'btn btn-small btn-secondary', href: url, download: filename, 'data-testid': 'download-codes' }, icon('logs', { size: 14 }), h('span', null, label));
+  window.addEventListener('pagehide', () => URL.revokeObjectURL(url), { once: true });
+  return a;
+}
 
 function generateCard(onMade) {
   const alerts = alertSlot();
   const result = h('div', { class: 'codes-result' });
-  const amount = field({ label: t('codes.amount'), name: 'amount', inputmode: 'decimal', required: true, placeholder: '10.00' });
+  const amount = amountField({ label: t('codes.amount'), name: 'amount', required: true, placeholder: '10' });
   const count = field({ label: t('codes.count'), name: 'count', type: 'number', min: 1, max: 1000, step: 1, value: '1', required: true });
   const expires = field({ label: t('codes.expires'), name: 'expires_at', type: 'date', optionalText: t('common.optional') });
   const note = field({ label: t('codes.note'), name: 'note', maxlength: 200, optionalText: t('common.optional') });
@@ -23,26 +38,26 @@ function generateCard(onMade) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     alerts.clear();
-    const a = amount.value().trim();
+    const a = amount.read();
     const c = count.value().trim();
-    const d = parseDecimal(a);
     const ok = validate([
-      [amount, !a ? t('validation.required') : !d || d.units <= 0n ? t('validation.amount') : null],
+      [amount, a.problem],
       [count, /^\d+$/.test(c) && Number(c) >= 1 && Number(c) <= 1000 ? null : t('codes.countInvalid')],
     ]);
     if (!ok) return;
-    const body = { amount: a, count: Number(c) };
+    const body = { amount: a.usd, count: Number(c) };
     if (expires.value()) body.expires_at = expires.value();
     if (note.value().trim()) body.note = note.value().trim();
     await withBusy(submit, async () => {
       try {
         const res = await api.post('/api/admin/codes', body);
         const all = (res.codes || []).join('\n');
+        const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
         result.replaceChildren(
-          alertBox(t('codes.generated', { count: res.codes.length, amount: formatMoney(res.amount || a) }), 'success'),
+          alertBox(t('codes.generated', { count: res.codes.length, amount: formatMoney(res.amount || a.usd) }), 'success'),
           h('p', { class: 'field-hint' }, t('codes.onceWarning')),
           h('pre', { class: 'codes-list', 'data-testid': 'generated-codes' }, all),
-          h('div', { class: 'card-actions' }, copyButton(all, t('codes.copyAll'))),
+          h('div', { class: 'card-actions' }, copyButton(all, t('codes.copyAll')), downloadLink(all + '\n', `redemption-codes-${stamp}.txt`, t('codes.download'))),
         );
         onMade();
       } catch (err) {
@@ -61,7 +76,7 @@ export function mount(root, ctx) {
   const tabs = h(
     'div',
     { class: 'segmented', role: 'group', 'aria-label': t('codes.filter') },
-    ['', 'unused', 'used', 'expired'].map((s) =>
+    ['', 'unused', 'used', 'expired', 'voided'].map((s) =>
       h('a', { class: 'seg-btn', href: ctx.route.path + qs({ status: s }), 'aria-pressed': String(s === status) }, s ? t('codes.status.' + s) : t('codes.status.all')),
     ),
   );
@@ -70,12 +85,39 @@ export function mount(root, ctx) {
     signal: ctx.signal,
     columns: [
       { label: t('codes.col.code'), cell: (c) => h('code', null, c.hint) },
-      { label: t('codes.col.amount'), cell: (c) => formatMoney(c.amount), class: 'num' },
+      { label: t('codes.col.amount'), cell: (c) => money(c.amount), class: 'num' },
       { label: t('codes.col.status'), cell: (c) => h('span', { class: 'badge ' + (STATUS_CLASS[c.status] || '') }, t('codes.status.' + c.status)) },
       { label: t('codes.col.note'), cell: (c) => c.note || h('span', { class: 'muted' }, '—') },
       { label: t('codes.col.created'), cell: (c) => h('span', null, formatTime(c.created_at), h('div', { class: 'muted small' }, c.created_by)) },
       { label: t('codes.col.expires'), cell: (c) => (c.expires_at ? formatDate(c.expires_at) : h('span', { class: 'muted' }, t('keys.never'))) },
-      { label: t('codes.col.usedBy'), cell: (c) => (c.used_at ? h('span', null, c.used_by_username || `#${c.used_by}`, h('div', { class: 'muted small' }, formatTime(c.used_at))) : h('span', { class: 'muted' }, '—')) },
+      { label: t('codes.col.usedBy'), cell: (c) => (c.used_at ? h('span', null, c.used_by_username || `#${c.used_by}`, h('div', { class: 'muted small' }, formatTime(c.used_at))) : c.voided_at ? h('span', { class: 'muted small' }, t('codes.voidedAt', { time: formatTime(c.voided_at) })) : h('span', { class: 'muted' }, '—')) },
+      {
+        label: t('common.actions'),
+        hideLabel: true,
+        class: 'actions',
+        cell: (c) =>
+          c.status === 'unused' || c.status === 'expired'
+            ? rowActions([
+                {
+                  label: t('codes.void'),
+                  danger: true,
+                  onClick: async (button) => {
+                    const yes = await confirmDialog({ title: t('codes.voidTitle'), message: t('codes.voidText', { code: c.hint, amount: formatMoney(c.amount) }), confirmLabel: t('codes.void'), danger: true });
+                    if (!yes) return;
+                    await withBusy(button, async () => {
+                      try {
+                        await api.post(`/api/admin/codes/${c.id}/void`, {});
+                        toast(t('codes.voided', { code: c.hint }), 'success');
+                        list.reload();
+                      } catch (err) {
+                        toastError(err);
+                      }
+                    });
+                  },
+                },
+              ])
+            : '',
+      },
     ],
     load: async (cursor, signal) => {
       try {

@@ -1,11 +1,14 @@
-// Admin Upstreams page: each configured upstream's health, cool-down, traffic, latency and last error.
+// Admin Upstreams page: each configured upstream's health, cool-down, traffic, latency and last
+// error, and a test that sends one small request per model to it and shows each answer or error.
 
 import { h, append } from '../../dom.js';
 import { icon } from '../../icons.js';
 import { t } from '../../i18n.js';
 import { api } from '../../api.js';
-import { pageHeader, alertBox, loadingBlock, describeError } from '../../ui.js';
+import { pageHeader, alertBox, loadingBlock, describeError, withBusy } from '../../ui.js';
 import { dataTable, emptyState } from '../../table.js';
+import { openDialog } from '../../dialog.js';
+import { rowActions } from '../../row-actions.js';
 import { formatTime, formatCount, formatMs } from '../../format.js';
 import { reloadButton } from './reload-button.js';
 
@@ -38,6 +41,43 @@ function trafficCell(u) {
   );
 }
 
+/** Runs the upstream's test and shows one line per model: status, latency, answer or error. */
+async function runTest(u, button, after) {
+  await withBusy(button, async () => {
+    let report;
+    try {
+      report = await api.post(`/api/admin/upstreams/${encodeURIComponent(u.name)}/test`, {});
+    } catch (err) {
+      openDialog({ title: t('upstreams.testTitle', { name: u.name }), body: [alertBox(describeError(err), 'error')] });
+      return;
+    }
+    const results = report.results || [];
+    openDialog({
+      title: t('upstreams.testTitle', { name: u.name }),
+      wide: true,
+      body: [
+        h('p', { class: 'dialog-text' }, t('upstreams.testText', { n: results.length })),
+        results.length
+          ? h(
+              'div',
+              { 'data-testid': 'upstream-test' },
+              dataTable(
+                [
+                  { label: t('upstreams.col.model'), cell: (r) => h('div', null, h('code', null, r.model), r.upstream_model !== r.model ? h('div', { class: 'muted small' }, '→ ' + r.upstream_model) : null) },
+                  { label: t('upstreams.col.result'), cell: (r) => h('span', { class: r.ok ? 'badge badge-success' : 'badge badge-danger' }, r.ok ? t('upstreams.testOk') : r.status ? String(r.status) : t('upstreams.testFailed')) },
+                  { label: t('upstreams.col.latency'), cell: (r) => h('span', { class: 'nowrap' }, formatMs(r.latency_ms)), class: 'num' },
+                  { label: t('upstreams.col.answer'), cell: (r) => (r.ok ? h('span', null, r.answer || t('setup.emptyAnswer')) : h('span', { class: 'amount-neg break' }, r.error || '')) },
+                ],
+                results,
+              ).el,
+            )
+          : h('p', { class: 'muted' }, t('upstreams.testNoModels')),
+      ],
+    });
+    after();
+  });
+}
+
 export function mount(root, ctx) {
   const box = h('section', { class: 'card card-flush' }, loadingBlock());
   const updated = h('span', { class: 'muted small', 'aria-live': 'polite' });
@@ -65,6 +105,7 @@ export function mount(root, ctx) {
             { label: t('upstreams.col.priority'), cell: (u) => `${u.priority} / ${u.weight}`, class: 'num' },
             { label: t('upstreams.col.traffic'), cell: trafficCell },
             { label: t('upstreams.col.lastError'), cell: errorCell },
+            { label: t('common.actions'), hideLabel: true, class: 'actions', cell: (u) => rowActions([{ label: t('upstreams.test'), onClick: (button) => runTest(u, button, load) }]) },
           ],
           rows,
         ).el,

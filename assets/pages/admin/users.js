@@ -1,5 +1,6 @@
-// Admin Users page: search accounts, change role/group, enable/disable, adjust balance with a
-// reason, reset a password (a new random one, shown to the admin once); each account's invitees
+// Admin Users page: search and create accounts, change role/group, enable/disable, adjust balance
+// with a reason (in the display unit), reset a password (a new random one, shown to the admin
+// once); each account's group with its price multiplier, invitees
 // and the commission it earned on their top-ups.
 
 import { h, append } from '../../dom.js';
@@ -9,8 +10,12 @@ import { field, checkField, validate } from '../../forms.js';
 import { alertSlot, alertBox, copyButton, pageHeader, withBusy, toast, toastError, describeError } from '../../ui.js';
 import { openDialog, confirmDialog } from '../../dialog.js';
 import { pagedTable, emptyState } from '../../table.js';
-import { formatMoney, formatDate } from '../../format.js';
-import { parseDecimal } from '../../money.js';
+import { formatMoney, formatDate, money } from '../../format.js';
+import { formatDecimal } from '../../money.js';
+import { amountField } from '../../money-input.js';
+import { rowActions } from '../../row-actions.js';
+import { usernameProblem, passwordProblem } from '../register.js';
+import { icon } from '../../icons.js';
 import { session } from '../../session.js';
 
 function roleBadge(u) {
@@ -61,7 +66,7 @@ function openEdit(user, onDone) {
 
 function openAdjust(user, onDone) {
   const alerts = alertSlot();
-  const amount = field({ label: t('users.amount'), name: 'amount', inputmode: 'decimal', required: true, hint: t('users.amountHint'), placeholder: '10.00' });
+  const amount = amountField({ label: t('users.amount'), name: 'amount', required: true, hint: t('users.amountHint'), placeholder: '10', negative: true });
   const reason = field({ label: t('users.reason'), name: 'reason', required: true, maxlength: 200, hint: t('users.reasonHint') });
   const cancel = h('button', { type: 'button', class: 'btn btn-secondary' }, t('common.cancel'));
   const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('users.adjust'));
@@ -79,17 +84,16 @@ function openAdjust(user, onDone) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     alerts.clear();
-    const a = amount.value().trim();
+    const a = amount.read();
     const r = reason.value().trim();
-    const d = parseDecimal(a);
     const ok = validate([
-      [amount, !a ? t('validation.required') : !d || d.units === 0n ? t('users.amountInvalid') : null],
+      [amount, a.problem],
       [reason, r ? null : t('validation.required')],
     ]);
     if (!ok) return;
     await withBusy(submit, async () => {
       try {
-        const res = await api.post(`/api/admin/users/${user.id}/adjust`, { amount: a, reason: r });
+        const res = await api.post(`/api/admin/users/${user.id}/adjust`, { amount: a.usd, reason: r });
         dlg.close();
         toast(t('users.adjusted', { name: user.username, balance: formatMoney(res.balance) }), 'success');
         onDone();
@@ -129,6 +133,42 @@ async function resetPassword(u, button) {
   });
 }
 
+/** A new account: username, a first password to hand over, role and price group. */
+function openCreate(onDone) {
+  const alerts = alertSlot();
+  const username = field({ label: t('field.username'), name: 'username', required: true, maxlength: 32, autocomplete: 'off', autocapitalize: 'none', spellcheck: false, hint: t('hint.username') });
+  const password = field({ label: t('field.password'), name: 'password', type: 'password', required: true, maxlength: 128, autocomplete: 'new-password', hint: t('users.createPasswordHint') });
+  const role = field({ label: t('users.role'), name: 'role', value: 'user', options: [{ value: 'user', label: t('role.user') }, { value: 'admin', label: t('role.admin') }] });
+  const group = field({ label: t('users.group'), name: 'group', value: 'default', hint: t('users.groupHint'), spellcheck: false, autocapitalize: 'none', maxlength: 64 });
+  const cancel = h('button', { type: 'button', class: 'btn btn-secondary' }, t('common.cancel'));
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary' }, t('users.create'));
+  const form = h('form', { class: 'form', novalidate: true }, username.el, password.el, h('div', { class: 'form-row' }, role.el, group.el), h('div', { class: 'form-actions' }, cancel, submit));
+  const dlg = openDialog({ title: t('users.createTitle'), body: [alerts.el, form] });
+  cancel.addEventListener('click', () => dlg.close());
+  username.input.focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    alerts.clear();
+    const name = username.value().trim();
+    const pw = password.value();
+    const g = group.value().trim() || 'default';
+    if (!validate([[username, usernameProblem(name)], [password, passwordProblem(pw)]])) return;
+    await withBusy(submit, async () => {
+      try {
+        await api.post('/api/admin/users', { username: name, password: pw, role: role.value(), group: g });
+        dlg.close();
+        toast(t('users.created', { name }), 'success');
+        onDone();
+      } catch (err) {
+        const byCode = { username_taken: username, invalid_username: username, invalid_password: password, unknown_group: group };
+        const f = byCode[err && err.code];
+        if (f) f.setError(describeError(err));
+        else alerts.error(err);
+      }
+    });
+  });
+}
+
 export function mount(root, ctx) {
   const q = (ctx.query.get('q') || '').trim();
   const search = field({ label: t('users.search'), name: 'q', type: 'search', value: q, placeholder: t('users.searchPlaceholder'), spellcheck: false, autocapitalize: 'none' });
@@ -142,16 +182,13 @@ export function mount(root, ctx) {
   let list;
   const reload = () => list.reload();
   const actions = (u) => {
-    const edit = h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: () => openEdit(u, reload) }, t('common.edit'));
-    const adjust = h('button', { type: 'button', class: 'btn btn-small btn-secondary', onclick: () => openAdjust(u, reload) }, t('users.adjust'));
     const self = session.me && session.me.id === u.id;
-    const toggle = h('button', { type: 'button', class: u.disabled ? 'btn btn-small btn-secondary' : 'btn btn-small btn-danger-ghost', disabled: self }, u.disabled ? t('users.enable') : t('users.disable'));
-    toggle.addEventListener('click', async () => {
+    const toggle = async (button) => {
       if (!u.disabled) {
         const yes = await confirmDialog({ title: t('users.disableTitle'), message: t('users.disableText', { name: u.username }), confirmLabel: t('users.disable'), danger: true });
         if (!yes) return;
       }
-      await withBusy(toggle, async () => {
+      await withBusy(button, async () => {
         try {
           await api.patch(`/api/admin/users/${u.id}`, { disabled: !u.disabled });
           toast(u.disabled ? t('users.enabledDone', { name: u.username }) : t('users.disabledDone', { name: u.username }), 'success');
@@ -160,11 +197,14 @@ export function mount(root, ctx) {
           toastError(err);
         }
       });
-    });
-    const reset = h('button', { type: 'button', class: 'btn btn-small btn-secondary', disabled: self, title: self ? t('users.resetSelf') : null }, t('users.reset'));
-    reset.addEventListener('click', () => resetPassword(u, reset));
-    const logs = h('a', { class: 'btn btn-small btn-ghost', href: '/console/admin/logs' + qs({ user: u.username }) }, t('users.logs'));
-    return h('div', { class: 'row-actions' }, edit, adjust, toggle, reset, logs);
+    };
+    return rowActions([
+      { label: t('users.adjust'), onClick: () => openAdjust(u, reload) },
+      { label: t('common.edit'), onClick: () => openEdit(u, reload) },
+      { label: u.disabled ? t('users.enable') : t('users.disable'), danger: !u.disabled, disabled: self, onClick: toggle },
+      { label: t('users.reset'), disabled: self, onClick: (button) => resetPassword(u, button) },
+      { label: t('users.logs'), ghost: true, href: '/console/admin/logs' + qs({ user: u.username }) },
+    ]);
   };
 
   list = pagedTable({
@@ -173,12 +213,12 @@ export function mount(root, ctx) {
       { label: t('users.col.id'), cell: (u) => String(u.id), class: 'num' },
       { label: t('users.col.username'), cell: (u) => h('strong', null, u.username) },
       { label: t('users.col.role'), cell: roleBadge },
-      { label: t('users.col.group'), cell: (u) => h('code', null, u.group) },
+      { label: t('users.col.group'), cell: (u) => h('span', { class: 'nowrap', 'data-testid': 'user-group' }, h('code', null, u.group), u.multiplier ? h('span', { class: 'muted small multiplier' }, ` × ${formatDecimal(u.multiplier, { minDecimals: 0 })}`) : null) },
       { label: t('users.col.status'), cell: stateBadge },
-      { label: t('users.col.balance'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.balance)), class: 'num' },
-      { label: t('users.col.reward'), cell: (u) => h('span', { class: 'nowrap' }, formatMoney(u.reward_balance)), class: 'num' },
+      { label: t('users.col.balance'), cell: (u) => money(u.balance), class: 'num' },
+      { label: t('users.col.reward'), cell: (u) => money(u.reward_balance), class: 'num' },
       { label: t('users.col.invitees'), cell: (u) => h('span', { 'data-testid': 'user-invitees' }, String(u.invitees ?? 0)), class: 'num' },
-      { label: t('users.col.commission'), cell: (u) => h('span', { class: 'nowrap', 'data-testid': 'user-commission' }, formatMoney(u.commission_earned ?? '0')), class: 'num' },
+      { label: t('users.col.commission'), cell: (u) => h('span', { class: 'money', 'data-testid': 'user-commission' }, formatMoney(u.commission_earned ?? '0')), class: 'num' },
       { label: t('users.col.created'), cell: (u) => h('span', { class: 'nowrap' }, formatDate(u.created_at)) },
       { label: t('common.actions'), cell: actions, hideLabel: true, class: 'actions' },
     ],
@@ -186,5 +226,6 @@ export function mount(root, ctx) {
     empty: () => emptyState('users', q ? t('users.noMatch', { q }) : t('users.empty'), null),
   });
 
-  append(root, [pageHeader(t('nav.admin.users'), t('users.subtitle')), h('section', { class: 'card filters-card' }, form), h('section', { class: 'card card-flush' }, list.el)]);
+  const create = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'create-user', onclick: () => openCreate(reload) }, icon('user', { size: 16 }), h('span', null, t('users.create')));
+  append(root, [pageHeader(t('nav.admin.users'), t('users.subtitle'), create), h('section', { class: 'card filters-card' }, form), h('section', { class: 'card card-flush' }, list.el)]);
 }

@@ -1,5 +1,6 @@
 //! Redemption codes over HTTP: `POST /api/topup/redeem` for members, and the admin's
-//! `POST /api/admin/codes` (generate) and `GET /api/admin/codes` (list).
+//! `POST /api/admin/codes` (generate), `GET /api/admin/codes` (list) and
+//! `POST /api/admin/codes/{id}/void`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use super::{CodeStatus, NewCodes};
 use crate::accounts::session::{Admin, Session};
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, PathId, QueryParams};
 use crate::ledger::money::Money;
 use crate::net::ClientIp;
 use crate::openapi::{AdminErrors, BodyTooLarge, MemberErrors};
@@ -50,9 +51,9 @@ pub struct RedeemResponse {
     security(("cr_session" = [])),
     responses(
         (status = 200, description = "Credited", body = RedeemResponse),
-        (status = 400, description = "Malformed body, the code has expired (`code_expired`), or \
-            the balance would pass the largest balance, $1,000,000,000 (`balance_limit`; the code \
-            stays unused)", body = ErrorBody),
+        (status = 400, description = "Malformed body, the code has expired (`code_expired`) or was \
+            voided by the operator (`code_voided`), or the balance would pass the largest balance, \
+            $1,000,000,000 (`balance_limit`; the code stays unused)", body = ErrorBody),
         (status = 404, description = "No such code (`code_not_found`)", body = ErrorBody),
         (status = 409, description = "The code was already redeemed (`code_used`)", body = ErrorBody),
         (status = 429, description = "Too many failed attempts (`rate_limited`); see `Retry-After`", body = ErrorBody),
@@ -244,4 +245,35 @@ pub async fn list(
         .read(move |conn| super::find_codes(conn, status, before, limit, now))
         .await?;
     Ok(pagination::page(&rows, limit, |r| r.id))
+}
+
+/// Withdraws an unused code: from now on redeeming it answers `code_voided`.
+#[utoipa::path(
+    post,
+    path = "/api/admin/codes/{id}/void",
+    tag = "admin",
+    summary = "Void a redemption code",
+    description = "Admin only. Withdraws an unused code so it can never be redeemed; voiding a \
+        voided code changes nothing. A redeemed code cannot be voided: its credit stands.",
+    params(("id" = i64, Path, description = "The code's id (from `GET /api/admin/codes`)")),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "The code, now voided", body = super::CodeRow),
+        (status = 404, description = "No such code (`code_not_found`)", body = ErrorBody),
+        (status = 409, description = "The code was already redeemed (`code_used`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
+pub async fn void(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    PathId(code_id): PathId,
+) -> ApiResult<Json<super::CodeRow>> {
+    let now = state.clock.now();
+    let row = state
+        .db
+        .write(move |conn| super::void_code(conn, code_id, now))
+        .await?;
+    tracing::info!(admin = admin.id, code = code_id, "redemption code voided");
+    Ok(Json(row))
 }

@@ -1,5 +1,6 @@
 //! Redemption codes: generated in batches and shown once (the table keeps only their SHA-256),
-//! redeemed exactly once with their ledger credit in one transaction, and listed for the admin.
+//! redeemed exactly once with their ledger credit in one transaction, listed for the admin, and
+//! voided by the admin while unused.
 
 pub mod handlers;
 
@@ -177,7 +178,8 @@ pub fn redeem(
     let claimed: Option<(i64, String, i64)> = tx
         .query_row(
             "UPDATE redemption_codes SET used_by = ?1, used_at = ?2
-             WHERE code_hash = ?3 AND used_by IS NULL AND (expires_at IS NULL OR expires_at > ?2)
+             WHERE code_hash = ?3 AND used_by IS NULL AND voided_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?2)
              RETURNING id, hint, amount",
             params![user_id, now, hash],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -222,20 +224,43 @@ fn code_not_found() -> ApiError {
     ApiError::not_found("code_not_found", "no such redemption code")
 }
 
-/// Why the claim matched nothing: the code is unknown, already used, or expired.
+/// Why the claim matched nothing: the code is unknown, already used, voided, or expired.
 fn why_not_redeemable(conn: &Connection, hash: &[u8]) -> ApiResult<ApiError> {
-    let used: Option<bool> = conn
+    let state: Option<(bool, bool)> = conn
         .query_row(
-            "SELECT used_by IS NOT NULL FROM redemption_codes WHERE code_hash = ?1",
+            "SELECT used_by IS NOT NULL, voided_at IS NOT NULL FROM redemption_codes WHERE code_hash = ?1",
             [hash],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(match used {
+    Ok(match state {
         None => code_not_found(),
-        Some(true) => ApiError::conflict("code_used", "this code has already been redeemed"),
-        Some(false) => ApiError::bad_request("code_expired", "this code has expired"),
+        Some((true, _)) => ApiError::conflict("code_used", "this code has already been redeemed"),
+        Some((false, true)) => {
+            ApiError::bad_request("code_voided", "this code was withdrawn by the operator")
+        }
+        Some((false, false)) => ApiError::bad_request("code_expired", "this code has expired"),
     })
+}
+
+/// Withdraws an unused code so it can never be redeemed; voiding a voided code changes nothing.
+/// A used code cannot be voided (its credit stands): 409 `code_used`.
+pub fn void_code(conn: &mut Connection, code_id: i64, now: i64) -> ApiResult<CodeRow> {
+    let tx = db::immediate(conn)?;
+    let voided = tx.execute(
+        "UPDATE redemption_codes SET voided_at = ?2
+         WHERE id = ?1 AND used_by IS NULL AND voided_at IS NULL",
+        params![code_id, now],
+    )?;
+    let row = find_code(&tx, code_id, now)?.ok_or_else(code_not_found)?;
+    if voided == 0 && row.status == CodeStatus::Used {
+        return Err(ApiError::conflict(
+            "code_used",
+            "this code has already been redeemed; its credit stands",
+        ));
+    }
+    tx.commit()?;
+    Ok(row)
 }
 
 /// Which codes a list shows.
@@ -245,6 +270,8 @@ pub enum CodeStatus {
     Unused,
     Used,
     Expired,
+    /// Withdrawn by an operator before anyone redeemed it.
+    Voided,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -265,6 +292,53 @@ pub struct CodeRow {
     pub used_by_username: Option<String>,
     #[schema(format = DateTime, required = true)]
     pub used_at: Option<String>,
+    /// When an operator voided it.
+    #[schema(format = DateTime, required = true)]
+    pub voided_at: Option<String>,
+}
+
+const CODE_COLUMNS: &str = "c.id, c.hint, c.amount, c.note, c.created_by, c.created_at, \
+                            c.expires_at, c.used_by, u.username, c.used_at, c.voided_at";
+
+fn code_from_row(r: &rusqlite::Row, now: i64) -> rusqlite::Result<CodeRow> {
+    let expires_at: Option<i64> = r.get(6)?;
+    let used_by: Option<i64> = r.get(7)?;
+    let used_at: Option<i64> = r.get(9)?;
+    let voided_at: Option<i64> = r.get(10)?;
+    let status = if used_by.is_some() {
+        CodeStatus::Used
+    } else if voided_at.is_some() {
+        CodeStatus::Voided
+    } else if expires_at.is_some_and(|at| at <= now) {
+        CodeStatus::Expired
+    } else {
+        CodeStatus::Unused
+    };
+    Ok(CodeRow {
+        id: r.get(0)?,
+        hint: r.get(1)?,
+        amount: Money::from_units(r.get(2)?),
+        note: r.get(3)?,
+        status,
+        created_by: r.get(4)?,
+        created_at: clock::rfc3339(r.get(5)?),
+        expires_at: expires_at.map(clock::rfc3339),
+        used_by,
+        used_by_username: r.get(8)?,
+        used_at: used_at.map(clock::rfc3339),
+        voided_at: voided_at.map(clock::rfc3339),
+    })
+}
+
+/// One code by id.
+pub fn find_code(conn: &Connection, code_id: i64, now: i64) -> ApiResult<Option<CodeRow>> {
+    let sql = format!(
+        "SELECT {CODE_COLUMNS} FROM redemption_codes c LEFT JOIN users u ON u.id = c.used_by
+         WHERE c.id = ?1"
+    );
+    Ok(conn
+        .query_row(&sql, [code_id], |r| code_from_row(r, now))
+        .optional()?)
 }
 
 /// Codes newest first, strictly older than `before_id` when given, optionally of one status.
@@ -280,45 +354,24 @@ pub fn find_codes(
         Some(CodeStatus::Unused) => "unused",
         Some(CodeStatus::Used) => "used",
         Some(CodeStatus::Expired) => "expired",
+        Some(CodeStatus::Voided) => "voided",
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.hint, c.amount, c.note, c.created_by, c.created_at, c.expires_at,
-                c.used_by, u.username, c.used_at
+    let sql = format!(
+        "SELECT {CODE_COLUMNS}
          FROM redemption_codes c LEFT JOIN users u ON u.id = c.used_by
          WHERE c.id < ?1 AND CASE ?3
              WHEN 'used' THEN c.used_by IS NOT NULL
-             WHEN 'unused' THEN c.used_by IS NULL AND (c.expires_at IS NULL OR c.expires_at > ?4)
-             WHEN 'expired' THEN c.used_by IS NULL AND c.expires_at <= ?4
+             WHEN 'voided' THEN c.used_by IS NULL AND c.voided_at IS NOT NULL
+             WHEN 'unused' THEN c.used_by IS NULL AND c.voided_at IS NULL
+                                AND (c.expires_at IS NULL OR c.expires_at > ?4)
+             WHEN 'expired' THEN c.used_by IS NULL AND c.voided_at IS NULL AND c.expires_at <= ?4
              ELSE 1 END
-         ORDER BY c.id DESC LIMIT ?2",
-    )?;
+         ORDER BY c.id DESC LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         params![before_id.unwrap_or(i64::MAX), limit, status, now],
-        |r| {
-            let expires_at: Option<i64> = r.get(6)?;
-            let used_by: Option<i64> = r.get(7)?;
-            let used_at: Option<i64> = r.get(9)?;
-            let status = if used_by.is_some() {
-                CodeStatus::Used
-            } else if expires_at.is_some_and(|at| at <= now) {
-                CodeStatus::Expired
-            } else {
-                CodeStatus::Unused
-            };
-            Ok(CodeRow {
-                id: r.get(0)?,
-                hint: r.get(1)?,
-                amount: Money::from_units(r.get(2)?),
-                note: r.get(3)?,
-                status,
-                created_by: r.get(4)?,
-                created_at: clock::rfc3339(r.get(5)?),
-                expires_at: expires_at.map(clock::rfc3339),
-                used_by,
-                used_by_username: r.get(8)?,
-                used_at: used_at.map(clock::rfc3339),
-            })
-        },
+        |r| code_from_row(r, now),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -8,6 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -103,6 +104,9 @@ pub struct AdminOrderView {
     pub order: OrderView,
     pub id: i64,
     pub user_id: i64,
+    /// The account's username (`null` if it is gone).
+    #[schema(required = true)]
+    pub username: Option<String>,
     /// The provider's id of the checkout or payment, once known.
     #[schema(required = true)]
     pub provider_ref: Option<String>,
@@ -466,11 +470,34 @@ pub async fn list_all_orders(
 ) -> ApiResult<Json<Value>> {
     let (limit, before, status) = page_of(&q)?;
     let user_id = q.user_id;
-    let rows = state
+    let (rows, names) = state
         .db
-        .read(move |conn| orders::find_orders(conn, user_id, status.as_deref(), before, limit))
+        .read(move |conn| {
+            let rows = orders::find_orders(conn, user_id, status.as_deref(), before, limit)?;
+            let mut names: std::collections::HashMap<i64, Option<String>> =
+                std::collections::HashMap::new();
+            let mut stmt = conn.prepare_cached("SELECT username FROM users WHERE id = ?1")?;
+            for order in &rows {
+                if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(order.user_id)
+                {
+                    slot.insert(stmt.query_row([order.user_id], |r| r.get(0)).optional()?);
+                }
+            }
+            Ok((rows, names))
+        })
         .await?;
-    Ok(page_json(&rows, limit, true))
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|o| {
+            let mut v = o.to_json(true);
+            v["username"] = json!(names.get(&o.user_id).cloned().flatten());
+            v
+        })
+        .collect();
+    Ok(pagination::page_json(
+        data,
+        pagination::next_cursor(&rows, limit, |o| o.id),
+    ))
 }
 
 pub(super) fn body_of(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {

@@ -1,0 +1,229 @@
+//! `GET /api/admin/overview`: the operator's picture of a period — revenue (paid top-ups) and
+//! redemptions against spend (request charges) per day, requests and errors, what could not be
+//! collected, active and new members, and the top members and models.
+
+use axum::extract::State;
+use axum::Json;
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::session::Admin;
+use crate::db::by_time::{first_id_since, Appended};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::QueryParams;
+use crate::ledger::money::Money;
+use crate::openapi::AdminErrors;
+use crate::state::AppState;
+
+/// Rows in each top list.
+const TOP: i64 = 10;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OverviewQuery {
+    /// How many days back, today included: default 14, from 1 to 366.
+    days: Option<u32>,
+}
+
+/// One day of the period (UTC).
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct OverviewDay {
+    #[schema(format = Date)]
+    pub date: String,
+    /// Paid top-ups credited.
+    pub revenue: Money,
+    /// Redemption codes credited.
+    pub redeemed: Money,
+    /// What requests were charged.
+    pub spend: Money,
+    pub requests: i64,
+    /// Requests that answered 400 or more.
+    pub errors: i64,
+    /// What requests cost beyond what the balance (or the key's limit) could cover.
+    pub uncollected: Money,
+}
+
+/// The whole period's figures.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct OverviewTotals {
+    pub revenue: Money,
+    pub redeemed: Money,
+    pub spend: Money,
+    pub requests: i64,
+    pub errors: i64,
+    pub uncollected: Money,
+    /// Requests whose cost was not collected in full.
+    pub uncollected_requests: i64,
+    /// Accounts that made at least one request.
+    pub active_members: i64,
+    /// Accounts created in the period.
+    pub new_members: i64,
+    /// Every account there is.
+    pub members: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TopMember {
+    pub user_id: i64,
+    pub username: String,
+    /// What their requests were charged.
+    pub spend: Money,
+    /// Requests charged.
+    pub requests: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TopModel {
+    pub model: String,
+    pub cost: Money,
+    pub requests: i64,
+    pub uncollected: Money,
+}
+
+/// What `GET /api/admin/overview` answers.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Overview {
+    pub days: i64,
+    /// Days with any figure, oldest first.
+    pub by_day: Vec<OverviewDay>,
+    pub totals: OverviewTotals,
+    /// By spend, highest first.
+    pub top_members: Vec<TopMember>,
+    /// By cost, highest first.
+    pub top_models: Vec<TopModel>,
+}
+
+/// The overview of everything since `since` (Unix seconds).
+pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
+    let mut out = Overview::default();
+    let mut days: std::collections::BTreeMap<String, OverviewDay> = Default::default();
+    let ledger_from = first_id_since(conn, Appended::Ledger, since)?;
+    let logs_from = first_id_since(conn, Appended::RequestLogs, since)?;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT date(created_at, 'unixepoch') AS day, kind, COALESCE(sum(amount), 0)
+             FROM ledger WHERE id >= ?1 AND created_at >= ?2 AND kind IN ('topup', 'redeem', 'settle')
+             GROUP BY day, kind",
+        )?;
+        let mut rows = stmt.query(params![ledger_from, since])?;
+        while let Some(r) = rows.next()? {
+            let date: String = r.get(0)?;
+            let kind: String = r.get(1)?;
+            let amount: i64 = r.get(2)?;
+            let day = days.entry(date.clone()).or_insert_with(|| OverviewDay {
+                date,
+                ..OverviewDay::default()
+            });
+            match kind.as_str() {
+                "topup" => day.revenue = Money::from_units(amount),
+                "redeem" => day.redeemed = Money::from_units(amount),
+                _ => day.spend = Money::from_units(-amount),
+            }
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT date(created_at, 'unixepoch') AS day, count(*), COALESCE(sum(status >= 400), 0),
+                    COALESCE(sum(uncollected), 0), COALESCE(sum(uncollected > 0), 0)
+             FROM request_logs WHERE id >= ?1 AND created_at >= ?2 GROUP BY day",
+        )?;
+        let mut rows = stmt.query(params![logs_from, since])?;
+        while let Some(r) = rows.next()? {
+            let date: String = r.get(0)?;
+            let day = days.entry(date.clone()).or_insert_with(|| OverviewDay {
+                date,
+                ..OverviewDay::default()
+            });
+            day.requests = r.get(1)?;
+            day.errors = r.get(2)?;
+            day.uncollected = Money::from_units(r.get(3)?);
+            out.totals.uncollected_requests += r.get::<_, i64>(4)?;
+        }
+    }
+    let sum = |f: fn(&OverviewDay) -> i64| days.values().map(f).sum::<i64>();
+    out.totals.revenue = Money::from_units(sum(|d| d.revenue.units()));
+    out.totals.redeemed = Money::from_units(sum(|d| d.redeemed.units()));
+    out.totals.spend = Money::from_units(sum(|d| d.spend.units()));
+    out.totals.uncollected = Money::from_units(sum(|d| d.uncollected.units()));
+    out.totals.requests = sum(|d| d.requests);
+    out.totals.errors = sum(|d| d.errors);
+    out.by_day = days.into_values().collect();
+    out.totals.active_members = conn
+        .prepare_cached(
+            "SELECT count(DISTINCT user_id) FROM request_logs
+             WHERE id >= ?1 AND created_at >= ?2 AND user_id IS NOT NULL",
+        )?
+        .query_row(params![logs_from, since], |r| r.get(0))?;
+    (out.totals.members, out.totals.new_members) = conn.query_row(
+        "SELECT count(*), COALESCE(sum(created_at >= ?1), 0) FROM users",
+        [since],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT l.user_id, u.username, -sum(l.amount) AS spend, count(*)
+             FROM ledger l JOIN users u ON u.id = l.user_id
+             WHERE l.id >= ?1 AND l.created_at >= ?2 AND l.kind = 'settle'
+             GROUP BY l.user_id ORDER BY spend DESC, l.user_id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![ledger_from, since, TOP], |r| {
+            Ok(TopMember {
+                user_id: r.get(0)?,
+                username: r.get(1)?,
+                spend: Money::from_units(r.get(2)?),
+                requests: r.get(3)?,
+            })
+        })?;
+        out.top_members = rows.collect::<Result<_, _>>()?;
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT model, COALESCE(sum(cost), 0) AS total, count(*), COALESCE(sum(uncollected), 0)
+             FROM request_logs WHERE id >= ?1 AND created_at >= ?2 AND model != ''
+             GROUP BY model ORDER BY total DESC, count(*) DESC, model LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![logs_from, since, TOP], |r| {
+            Ok(TopModel {
+                model: r.get(0)?,
+                cost: Money::from_units(r.get(1)?),
+                requests: r.get(2)?,
+                uncollected: Money::from_units(r.get(3)?),
+            })
+        })?;
+        out.top_models = rows.collect::<Result<_, _>>()?;
+    }
+    Ok(out)
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/admin/overview",
+    tag = "admin",
+    summary = "The operator's overview",
+    description = "Admin only. Over the last `days` (UTC, from the start of the first day): \
+        revenue (paid top-ups), redemptions and spend (request charges) per day, requests and \
+        errors, amounts that could not be collected, active and new members, and the top \
+        members and models.",
+    params(OverviewQuery),
+    security(("cr_session" = ["admin"])),
+    responses(
+        (status = 200, description = "The overview", body = Overview),
+        (status = 400, description = "A malformed query (`invalid_query`)", body = ErrorBody),
+        AdminErrors,
+    ),
+)]
+pub async fn overview(
+    State(state): State<AppState>,
+    _admin: Admin,
+    QueryParams(q): QueryParams<OverviewQuery>,
+) -> ApiResult<Json<Overview>> {
+    let days = i64::from(q.days.unwrap_or(14).clamp(1, 366));
+    let since = (state.clock.now() - (days - 1) * 86_400).div_euclid(86_400) * 86_400;
+    let mut body = state
+        .db
+        .read(move |conn| find_overview(conn, since))
+        .await?;
+    body.days = days;
+    Ok(Json(body))
+}
