@@ -18,14 +18,34 @@ use crate::net::ClientIp;
 use crate::router::RequestId;
 use crate::state::AppState;
 
-/// The models this key may use.
-pub async fn list_models(State(state): State<AppState>, caller: ApiKey) -> Json<Value> {
+/// The models this key may use: in Anthropic's list shape for a client that names an
+/// `anthropic-version` (Claude Code's model discovery), else OpenAI's.
+pub async fn list_models(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: ApiKey,
+) -> Json<Value> {
     let prices = state.prices();
     let upstreams = state.upstreams();
-    let data: Vec<Value> = upstreams
+    let models: Vec<&str> = upstreams
         .models()
         .into_iter()
         .filter(|m| prices.is_served(m) && caller.key.allows_model(m))
+        .collect();
+    if headers.contains_key("anthropic-version") {
+        let data: Vec<Value> = models
+            .iter()
+            .map(|m| json!({ "type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z" }))
+            .collect();
+        return Json(json!({
+            "data": data,
+            "has_more": false,
+            "first_id": models.first(),
+            "last_id": models.last(),
+        }));
+    }
+    let data: Vec<Value> = models
+        .iter()
         .map(|m| json!({ "id": m, "object": "model", "created": 0, "owned_by": "code-router" }))
         .collect();
     Json(json!({ "object": "list", "data": data }))
@@ -43,7 +63,12 @@ pub async fn unknown_path(
 ) -> Response {
     let started = Instant::now();
     let error = ApiError::not_found("not_found", format!("no route for {method} {}", uri.path()));
-    let dialect = Wire::Chat.dialect();
+    // Anthropic's clients name a version; they get errors in their own shape.
+    let dialect = if headers.contains_key("anthropic-version") {
+        Wire::Messages.dialect()
+    } else {
+        Wire::Chat.dialect()
+    };
     let Ok(key) = authenticate(&state, &headers, ip).await else {
         return dialect.error_response(&error);
     };
