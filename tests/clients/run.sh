@@ -60,13 +60,36 @@ login_attempts = 1000
 name = "fake-openai"
 base_url = "http://127.0.0.1:$fake_port/openai/v1"
 api_key = "sk-fake-openai"
-models = ["gpt-fake"]
+# claude-translated: Claude's own format from the client, chat completions to this upstream.
+models = ["gpt-fake", "claude-translated"]
+
+[[upstreams]]
+name = "fake-anthropic"
+kind = "anthropic"
+base_url = "http://127.0.0.1:$fake_port/anthropic"
+api_key = "sk-ant-fake"
+models = ["claude-native"]
 
 # As an operator prices an OpenAI model with prompt caching.
 [models."gpt-fake"]
 input = "2"
 output = "8"
 cache_read = "0.5"
+
+# As an operator prices a Claude model: reads at 0.1x, writes at 1.25x (5m) and 2x (1h).
+[models."claude-native"]
+input = "3"
+output = "15"
+cache_read = "0.3"
+cache_write = "3.75"
+cache_write_1h = "6"
+
+[models."claude-translated"]
+input = "3"
+output = "15"
+cache_read = "0.3"
+cache_write = "3.75"
+cache_write_1h = "6"
 TOML
 "$bin" config check --config "$config" >/dev/null
 
