@@ -39,6 +39,7 @@ export const routes = [
   },
   { path: '/console/keys', page: () => import('./pages/keys.js'), title: 'nav.keys', auth: true, nav: { icon: 'key', section: 'main' } },
   { path: '/console/logs', page: () => import('./pages/logs.js'), title: 'nav.logs', auth: true, nav: { icon: 'logs', section: 'main' } },
+  { path: '/console/models', page: () => import('./pages/models.js'), title: 'nav.models', auth: true, nav: { icon: 'tag', section: 'main' } },
   { path: '/console/topup', page: () => import('./pages/topup.js'), title: 'nav.topup', auth: true, nav: { icon: 'wallet', section: 'main' } },
   { path: '/console/account', page: () => import('./pages/account.js'), title: 'nav.account', auth: true, nav: { icon: 'user', section: 'main' } },
   { path: '/console/admin/overview', page: () => import('./pages/admin/overview.js'), title: 'nav.admin.overview', admin: true, nav: { icon: 'chart', section: 'admin' } },

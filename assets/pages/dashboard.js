@@ -95,15 +95,20 @@ function isNew(me) {
 const METRICS = {
   cost: { label: 'dash.metric.cost', value: (d) => d.cost, text: (v) => formatMoney(v) },
   requests: { label: 'dash.metric.requests', value: (d) => d.requests, text: (v) => formatCount(v) },
-  tokens: { label: 'dash.metric.tokens', value: (d) => d.input_tokens + d.output_tokens, text: (v) => formatCount(v) },
+  tokens: { label: 'dash.metric.tokens', value: (d) => allTokens(d), text: (v) => formatCount(v) },
 };
+
+/** Every token of a bucket: fresh input, cache reads and writes, and output. */
+function allTokens(d) {
+  return d.input_tokens + (d.cache_read_tokens || 0) + (d.cache_write_tokens || 0) + d.output_tokens;
+}
 
 function totals(rows) {
   let requests = 0;
   let tokens = 0;
   for (const r of rows) {
     requests += r.requests;
-    tokens += r.input_tokens + r.output_tokens;
+    tokens += allTokens(r);
   }
   return { requests, tokens, cost: sumDecimals(rows.map((r) => r.cost)) };
 }

@@ -14,6 +14,7 @@ import { parseDecimal, compareDecimal } from '../money.js';
 import { amountField } from '../money-input.js';
 import { rowActions } from '../row-actions.js';
 import { apiSetup } from '../api-setup.js';
+import { modelPicker } from '../model-picker.js';
 
 function statusBadge(key) {
   if (!key.enabled) return h('span', { class: 'badge badge-muted' }, t('keys.status.disabled'));
@@ -51,15 +52,7 @@ function keyForm(key) {
     hint: t('keys.hint.expires'),
     value: key && key.expires_at ? key.expires_at.slice(0, 10) : '',
   });
-  const models = field({
-    label: t('keys.field.models'),
-    name: 'models',
-    multiline: true,
-    optionalText: t('common.optional'),
-    hint: t('keys.hint.models'),
-    spellcheck: false,
-    value: key ? key.models.join('\n') : '',
-  });
+  const models = modelPicker({ label: t('keys.field.models'), selected: key ? key.models : [] });
   const ips = field({
     label: t('keys.field.ips'),
     name: 'ip_allowlist',
@@ -96,7 +89,7 @@ function keyForm(key) {
       name: nameV,
       limit: limitV.usd,
       expires_at: expV || null,
-      models: splitList(models.value()),
+      models: models.value(),
       ip_allowlist: splitList(ips.value()),
       rpm: rpmV ? Number(rpmV) : null,
     };
@@ -233,7 +226,7 @@ function openEdit(key, onDone) {
     if ((v.limit === null) !== (key.limit === null) || (v.limit !== null && compareDecimal(v.limit, key.limit) !== 0)) body.limit = v.limit;
     const oldExp = key.expires_at ? key.expires_at.slice(0, 10) : null;
     if (v.expires_at !== oldExp) body.expires_at = v.expires_at;
-    if (v.models.join('\n') !== key.models.join('\n')) body.models = v.models;
+    if (v.models.join('\n') !== [...key.models].sort().join('\n')) body.models = v.models;
     if (v.ip_allowlist.join('\n') !== key.ip_allowlist.join('\n')) body.ip_allowlist = v.ip_allowlist;
     if (v.rpm !== key.rpm) body.rpm = v.rpm;
     if (Object.keys(body).length === 0) {

@@ -10,8 +10,8 @@ import { field } from '../forms.js';
 import { copyButton, pageHeader, alertSlot } from '../ui.js';
 import { openDialog } from '../dialog.js';
 import { pagedTable, emptyState } from '../table.js';
-import { formatMoney, formatTime, formatCount, formatMs, money } from '../format.js';
-import { sumDecimals, parseDecimal } from '../money.js';
+import { formatMoney, formatTime, formatCount, formatMs, formatPrice, money } from '../format.js';
+import { sumDecimals, parseDecimal, formatUsd, formatDecimal } from '../money.js';
 
 const FILTERS = ['from', 'to', 'model', 'key_id', 'status', 'request_id', 'user'];
 
@@ -53,6 +53,35 @@ function requestIdCell(row, open) {
 
 const USAGE_SOURCE = { upstream: 'logs.usage.upstream', counted: 'logs.usage.counted' };
 
+/**
+ * Each kind of token with its price and what it came to (from the row's price sheet), so a
+ * charge can be checked by hand: tokens × price / 1M = amount, then the flat price, the sum and
+ * the group multiplier. A row billed at no price shows just its tokens.
+ */
+function costLines(row, item) {
+  const prices = row.prices;
+  const b = row.cost_breakdown;
+  const line = (label, tokens, priceKey, amountKey) => {
+    if (!tokens && priceKey !== 'input' && priceKey !== 'output') return null;
+    if (!prices || !b) return item(label, formatCount(tokens));
+    return item(label, t('logs.breakdown', { tokens: formatCount(tokens), price: formatPrice(prices[priceKey]), amount: formatUsd(b[amountKey], { minDecimals: 2, maxDecimals: 9 }) }));
+  };
+  const lines = [
+    line(t('logs.inputTokens'), row.input_tokens, 'input', 'input'),
+    line(t('logs.cacheRead'), row.cache_read_tokens, 'cache_read', 'cache_read'),
+    line(t('logs.cacheWrite'), row.cache_write_tokens, 'cache_write', 'cache_write'),
+    line(t('logs.cacheWrite1h'), row.cache_write_1h_tokens, 'cache_write_1h', 'cache_write_1h'),
+    line(t('logs.outputTokens'), row.output_tokens, 'output', 'output'),
+    row.reasoning_tokens ? item(t('logs.reasoning'), formatCount(row.reasoning_tokens)) : null,
+  ];
+  if (prices && b) {
+    if (parseDecimal(prices.per_request)?.units > 0n) lines.push(item(t('logs.flat'), formatUsd(b.per_request, { minDecimals: 2, maxDecimals: 9 })));
+    lines.push(item(t('logs.subtotal'), formatUsd(b.subtotal, { minDecimals: 2, maxDecimals: 9 })));
+    lines.push(item(t('logs.multiplier'), `× ${formatDecimal(b.multiplier, { minDecimals: 0 })}`));
+  }
+  return lines;
+}
+
 /** A row in full: when, who, what was asked, what it cost and why, and the whole error. */
 function openDetails(row, admin) {
   const item = (label, value) => h('div', { class: 'kv-row' }, h('dt', null, label), h('dd', null, value));
@@ -80,8 +109,7 @@ function openDetails(row, admin) {
       h(
         'dl',
         { class: 'kv', 'data-testid': 'log-cost' },
-        item(t('logs.inputTokens'), formatCount(row.input_tokens)),
-        item(t('logs.outputTokens'), formatCount(row.output_tokens)),
+        ...costLines(row, item),
         item(t('logs.usageSource'), USAGE_SOURCE[row.usage_source] ? t(USAGE_SOURCE[row.usage_source]) : t('logs.usage.none')),
         item(t('logs.charged'), money(row.cost)),
         uncollected ? item(t('logs.uncollected'), money(row.uncollected, { className: 'amount-neg' })) : null,
@@ -226,7 +254,19 @@ export async function mountLogs(root, ctx, { admin }) {
     admin ? { label: t('logs.col.user'), cell: (r) => (r.username ? h('a', { href: ctx.route.path + qs({ user: r.username }) }, r.username) : h('span', { class: 'muted' }, '—')) } : null,
     { label: t('logs.col.key'), cell: (r) => (r.key_name ? h('span', { class: 'nowrap' }, r.key_name) : h('span', { class: 'muted' }, '—')) },
     { label: t('logs.col.model'), cell: (r) => h('div', null, h('code', null, r.model || '—'), r.upstream ? h('div', { class: 'muted small' }, '→ ' + r.upstream) : null) },
-    { label: t('logs.col.tokens'), cell: (r) => h('span', { class: 'nowrap', title: t('logs.tokensTitle') }, `${formatCount(r.input_tokens)} / ${formatCount(r.output_tokens)}`), class: 'num' },
+    {
+      label: t('logs.col.tokens'),
+      cell: (r) =>
+        h(
+          'div',
+          null,
+          h('span', { class: 'nowrap', title: t('logs.tokensTitle') }, `${formatCount(r.input_tokens)} / ${formatCount(r.output_tokens)}`),
+          r.cache_read_tokens || r.cache_write_tokens || r.cache_write_1h_tokens
+            ? h('div', { class: 'muted small nowrap', 'data-testid': 'log-cache' }, t('logs.cacheLine', { read: formatCount(r.cache_read_tokens), written: formatCount(r.cache_write_tokens + r.cache_write_1h_tokens) }))
+            : null,
+        ),
+      class: 'num',
+    },
     { label: t('logs.col.cost'), cell: (r) => money(r.cost), class: 'num' },
     { label: t('logs.col.status'), cell: (r) => statusBadge(r, open) },
     { label: t('logs.col.latency'), cell: (r) => h('span', { class: 'nowrap' }, formatMs(r.latency_ms)), class: 'num' },

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{ModelPrice, PriceTable, Rate, Tier};
 use crate::accounts::session::Session;
 use crate::error::ApiResult;
+use crate::extract::QueryParams;
 use crate::openapi::MemberErrors;
 use crate::state::AppState;
 
@@ -106,6 +107,15 @@ pub struct MemberPriceList {
     pub unit: String,
 }
 
+/// `GET /api/models` query.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ModelsQuery {
+    /// Every served model, whatever the member's keys allow (for choosing a new key's models).
+    pub all: Option<bool>,
+}
+
 #[utoipa::path(
     get,
     path = "/api/models",
@@ -115,21 +125,28 @@ pub struct MemberPriceList {
         allows all, or when there is no key yet), each with its prices per 1M tokens of each kind \
         and per request after the member's group multiplier, long-context tiers included. A cache \
         price the operator did not set is the input price.",
+    params(ModelsQuery),
     security(("cr_session" = [])),
     responses(
         (status = 200, description = "The member's price list", body = MemberPriceList),
+        (status = 400, description = "A malformed query (`invalid_query`)", body = crate::error::ErrorBody),
         MemberErrors,
     ),
 )]
 pub async fn list_models(
     State(state): State<AppState>,
     session: Session,
+    QueryParams(query): QueryParams<ModelsQuery>,
 ) -> ApiResult<Json<MemberPriceList>> {
     let user_id = session.user.id;
-    let allowed = state
-        .db
-        .read(move |conn| crate::keys::allowed_models_of_user(conn, user_id))
-        .await?;
+    let allowed = if query.all == Some(true) {
+        None
+    } else {
+        state
+            .db
+            .read(move |conn| crate::keys::allowed_models_of_user(conn, user_id))
+            .await?
+    };
     let prices = state.prices();
     let upstreams = state.upstreams();
     let multiplier = prices.group_rate(&session.user.group);

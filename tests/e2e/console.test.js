@@ -68,7 +68,11 @@ test('a member creates an API key and sees the secret exactly once', async () =>
   const dialog = page.getByRole('dialog');
   await dialog.getByLabel('Name').fill('e2e key');
   await dialog.getByLabel('Spending limit (USD)').fill('5');
-  await dialog.getByLabel('Allowed models').fill('e2e-model, demo:free');
+  // The models are picked from those the server serves, not typed.
+  const picker = dialog.getByTestId('model-picker');
+  await picker.getByRole('checkbox', { name: 'e2e-model' }).check();
+  await picker.getByRole('checkbox', { name: 'demo:free' }).check();
+  assert.match(await dialog.getByText(/may call only the 2 ticked/).innerText(), /2/);
   await dialog.getByLabel('Requests per minute').fill('60');
   await shot(page, 'keys-create-dialog-desktop');
   await dialog.getByRole('button', { name: 'Create key' }).click();
@@ -574,8 +578,22 @@ async function phoneProblems(page) {
   });
 }
 
+test('a member sees the models their keys can call at their own prices', async () => {
+  const page = memberPage;
+  await page.goto('/console/models');
+  const row = page.locator('tbody tr', { hasText: 'e2e-model' });
+  await row.waitFor();
+  // e2e-model: input $2, output $8 per 1M, cache prices unset (billed at input), group default × 1.
+  const cells = await row.locator('td').allInnerTexts();
+  assert.deepEqual(cells.slice(1, 7).map((c) => c.trim()), ['$2.00', '$2.00', '$2.00', '$2.00', '$8.00', '—']);
+  assert.match(await page.getByTestId('models-group').innerText(), /group default, × 1/);
+  await page.getByLabel('Filter models').fill('demo');
+  assert.equal(await page.locator('tbody tr', { hasText: 'e2e-model' }).count(), 0);
+  await shot(page, 'models-desktop');
+});
+
 test('every page renders cleanly at desktop and phone widths, in English and Chinese', async () => {
-  const memberPaths = { dashboard: '/console', keys: '/console/keys', logs: '/console/logs', topup: '/console/topup', account: '/console/account' };
+  const memberPaths = { dashboard: '/console', keys: '/console/keys', logs: '/console/logs', models: '/console/models', topup: '/console/topup', account: '/console/account' };
   const adminPaths = { 'admin-overview': '/console/admin/overview', 'admin-users': '/console/admin/users', 'admin-codes': '/console/admin/codes', 'admin-orders': '/console/admin/orders', 'admin-upstreams': '/console/admin/upstreams', 'admin-prices': '/console/admin/prices', 'admin-logs': '/console/admin/logs' };
   for (const [who, paths, page] of [['member', memberPaths, memberPage], ['admin', adminPaths, adminPage]]) {
     for (const lang of ['en', 'zh-CN']) {

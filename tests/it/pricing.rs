@@ -235,4 +235,14 @@ async fn a_group_multiplier_applies_to_every_kind_and_the_member_sees_their_pric
         .map(|m| m["model"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["flat"]);
+    // For choosing a new key's models: every served one.
+    let (_, all) = json_of(
+        member
+            .get(app.url("/api/models?all=true"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(all["data"].as_array().unwrap().len(), 4);
 }
