@@ -132,9 +132,75 @@ def wrk(url, conc, duration, lua, threads):
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": pct(50), "p99": pct(99),
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "requests": requests,
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def cpu_seconds(pids):
+    """User + system CPU of `pids` and their children (threads included), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    seen = set()
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                todo.extend(int(c) for c in f.read().split())
+        except FileNotFoundError:
+            pass
+    return total / tick
+
+
+PEERS = os.path.join(ROOT, "bench", ".peers")
+LITELLM = "litellm[proxy]==1.108.7"
+PORTKEY = "@portkey-ai/gateway@1.15.2"
+
+
+def start_peers(work, procs):
+    """LiteLLM's proxy (one worker, no database: it keeps no books) and Portkey's gateway, each
+    pointed at the same mock, installed into bench/.peers on first use."""
+    venv = os.path.join(PEERS, "litellm")
+    if not os.path.exists(os.path.join(venv, "bin", "litellm")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", LITELLM], check=True)
+    portkey = os.path.join(PEERS, "portkey")
+    server_js = os.path.join(portkey, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js")
+    if not os.path.exists(server_js):
+        os.makedirs(portkey, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", portkey, "--no-audit", "--no-fund", "--loglevel=error",
+                        PORTKEY], check=True)
+
+    lite_port, portkey_port = free_port(), free_port()
+    lite_config = os.path.join(work, "litellm.yaml")
+    with open(lite_config, "w") as f:
+        f.write("model_list:\n")
+        for kind in ("json", "sse"):
+            f.write(f"  - model_name: bench-{kind}\n    litellm_params:\n      model: openai/bench-{kind}\n"
+                    f"      api_base: http://127.0.0.1:{MOCK_PORT}/{kind}/v1\n      api_key: sk-bench\n")
+    log = open(os.path.join(work, "peers.log"), "w")
+    lite = subprocess.Popen([os.path.join(venv, "bin", "litellm"), "--config", lite_config, "--host", "127.0.0.1",
+                             "--port", str(lite_port), "--num_workers", "1"], stdout=log, stderr=log)
+    procs.append(lite)
+    pk = subprocess.Popen(["node", server_js, f"--port={portkey_port}", "--headless"], stdout=log, stderr=log)
+    procs.append(pk)
+    wait_http(f"http://127.0.0.1:{lite_port}/health/liveliness", timeout=120)
+    wait_http(f"http://127.0.0.1:{portkey_port}/", timeout=60)
+    no_key = lambda kind: {"Authorization": "Bearer sk-bench"}
+    portkey_headers = lambda kind: {"Authorization": "Bearer sk-bench", "x-portkey-provider": "openai",
+                                    "x-portkey-custom-host": f"http://127.0.0.1:{MOCK_PORT}/{kind}/v1"}
+    return {
+        "litellm": (lambda kind: f"http://127.0.0.1:{lite_port}/v1/chat/completions", no_key, [lite.pid]),
+        "portkey": (lambda kind: f"http://127.0.0.1:{portkey_port}/v1/chat/completions", portkey_headers, [pk.pid]),
+    }
 
 
 def main():
@@ -142,6 +208,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--conc", default="1,32,128")
     ap.add_argument("--binary", default=None)
+    ap.add_argument("--peers", action="store_true",
+                    help="also measure LiteLLM (PyPI) and Portkey's gateway (npm), installed into bench/.peers")
     args = ap.parse_args()
     concurrencies = [int(c) for c in args.conc.split(",")]
     ensure_tools()
@@ -197,56 +265,78 @@ models = ["bench-sse"]
         _, body = call(base + "/api/keys", {"name": "bench"}, cookie=cookie)
         key = json.loads(body)["key"]
 
-        lua = {}
-        for kind in ("json", "sse"):
+        def script(name, kind, headers):
             payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
                                   "messages": [{"role": "user", "content": "Hello there, how are you?"}]})
-            path = os.path.join(work, f"{kind}.lua")
+            path = os.path.join(work, f"{name}-{kind}.lua")
             with open(path, "w") as f:
                 f.write('wrk.method = "POST"\n')
                 f.write('wrk.headers["Content-Type"] = "application/json"\n')
-                f.write(f'wrk.headers["Authorization"] = "Bearer {key}"\n')
+                for k, v in headers(kind).items():
+                    f.write(f'wrk.headers["{k}"] = "{v}"\n')
                 f.write(f"wrk.body = {json.dumps(payload)}\n")
-            lua[kind] = path
+            return path
 
+        bearer = lambda kind: {"Authorization": f"Bearer {key}"}
+        # name -> (url for a body kind, request headers for a body kind, pids whose CPU it costs)
         targets = {
-            "direct": lambda kind: f"http://127.0.0.1:{MOCK_PORT}/{kind}/v1/chat/completions",
-            "nginx": lambda kind: f"http://127.0.0.1:{PROXY_PORT}/{kind}/v1/chat/completions",
-            "gateway": lambda kind: f"{base}/v1/chat/completions",
+            # nginx's CPU: the mock alone (direct), the mock and the proxy hop (nginx).
+            "direct": (lambda kind: f"http://127.0.0.1:{MOCK_PORT}/{kind}/v1/chat/completions", bearer, [procs[0].pid]),
+            "nginx": (lambda kind: f"http://127.0.0.1:{PROXY_PORT}/{kind}/v1/chat/completions", bearer, [procs[0].pid]),
+            "gateway": (lambda kind: f"{base}/v1/chat/completions", bearer, [gateway.pid]),
         }
+        if args.peers:
+            targets.update(start_peers(work, procs))
+        lua = {(name, kind): script(name, kind, t[1]) for name, t in targets.items() for kind in ("json", "sse")}
         # Warm up every path once.
         for kind in ("json", "sse"):
-            for name, url in targets.items():
-                wrk(url(kind), 4, 2, lua[kind], 1)
+            for name, t in targets.items():
+                wrk(t[0](kind), 4, 2, lua[(name, kind)], 1)
 
         results = {}
         for kind in ("json", "sse"):
             for conc in concurrencies:
-                for name, url in targets.items():
+                for name, t in targets.items():
                     threads = 1 if conc == 1 else 2
-                    results[(kind, conc, name)] = wrk(url(kind), conc, args.duration, lua[kind], threads)
-                    print(f"  {kind:4} c={conc:<4} {name:8} {results[(kind, conc, name)]}", file=sys.stderr)
+                    cpu0 = cpu_seconds(t[2])
+                    r = wrk(t[0](kind), conc, args.duration, lua[(name, kind)], threads)
+                    cpu = cpu_seconds(t[2]) - cpu0
+                    r["cpu_ms"] = cpu * 1000 / max(1, r["requests"]) if t[2] else None
+                    results[(kind, conc, name)] = r
+                    print(f"  {kind:4} c={conc:<4} {name:8} {r}", file=sys.stderr)
 
         with open(f"/proc/{gateway.pid}/status") as f:
             hwm = next(l for l in f if l.startswith("VmHWM")).split()[1]
         rss_mb = int(hwm) / 1024
 
         print()
-        print("| body | conc | target | req/s | p50 ms | p99 ms | req/s vs direct | p50 +ms | p99 +ms |")
-        print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+        print("| body | conc | target | req/s | p50 ms | p99 ms | req/s vs direct | p50 +ms | p99 +ms | CPU ms/req |")
+        print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for kind in ("json", "sse"):
             for conc in concurrencies:
                 d = results[(kind, conc, "direct")]
-                for name in ("direct", "nginx", "gateway"):
+                for name in targets:
                     r = results[(kind, conc, name)]
+                    cpu = "" if r["cpu_ms"] is None else f"{r['cpu_ms']:.3f}"
                     flag = "" if not (r["non2xx"] or r["socket_errors"]) else f" (errors: {r['non2xx']} non-2xx {r['socket_errors']})"
                     print(f"| {kind} | {conc} | {name} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | "
-                          f"{r['rps'] / d['rps'] * 100:.0f}% | {r['p50'] - d['p50']:+.3f} | {r['p99'] - d['p99']:+.3f} |{flag}")
+                          f"{r['rps'] / d['rps'] * 100:.0f}% | {r['p50'] - d['p50']:+.3f} | {r['p99'] - d['p99']:+.3f} | {cpu} |{flag}")
         print()
         for kind in ("json", "sse"):
             c = 32 if 32 in concurrencies else concurrencies[-1]
             g, n = results[(kind, c, "gateway")], results[(kind, c, "nginx")]
             print(f"{kind}: gateway throughput at c={c} is {g['rps'] / n['rps'] * 100:.0f}% of the nginx proxy's")
+        for kind in ("json", "sse"):
+            for conc in concurrencies:
+                hop = results[(kind, conc, "nginx")]["cpu_ms"] - results[(kind, conc, "direct")]["cpu_ms"]
+                print(f"{kind} c={conc}: CPU per request, gateway {results[(kind, conc, 'gateway')]['cpu_ms']:.3f} ms, "
+                      f"nginx proxy hop {hop:.3f} ms (nginx's CPU with the proxy minus the mock's alone)")
+        if args.peers:
+            for kind in ("json", "sse"):
+                c = 32 if 32 in concurrencies else concurrencies[-1]
+                g = results[(kind, c, "gateway")]["rps"]
+                print(f"{kind} c={c}: gateway req/s is " + ", ".join(
+                    f"{g / results[(kind, c, p)]['rps']:.0f}x {p}'s" for p in ("litellm", "portkey")))
         print(f"gateway peak RSS: {rss_mb:.1f} MB")
         # Every request must have been billed from the usage the mock reported: a counted one
         # means the mock's body was not read as the relay would read a real provider's.

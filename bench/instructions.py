@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Instructions per request, counted by valgrind's callgrind: a figure that does not move with
+whatever else the machine is doing (wrk's req/s on a shared 2-core VM does), so two builds can be
+compared in one sitting on a busy machine.
+
+  python3 bench/instructions.py BINARY [BINARY ...] [--requests 2000]
+
+For each binary: nginx as the mock upstream (the same bodies as bench/run.py), the gateway under
+callgrind with billing and logging on, a funded member and a key, then requests one after another
+on one keep-alive connection. It runs twice, with N/4 and N requests, and reports
+(Ir(N) - Ir(N/4)) / (3N/4): the instructions one more request costs in the gateway process (all its
+threads: serving, request writer, checkpointer), start-up and shutdown cancelled out. Prints one
+table row per binary and body. Needs valgrind, nginx (Debian packages).
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench  # noqa: E402  (the mock bodies and nginx config of the throughput bench)
+
+
+def measure(binary, kind, count, work):
+    work = tempfile.mkdtemp(dir=work)
+    data = os.path.join(work, "data")
+    port = bench.free_port()
+    config = os.path.join(work, "config.toml")
+    with open(config, "w") as f:
+        f.write(f"""
+[server]
+listen = "127.0.0.1:{port}"
+data_dir = "{data}"
+log_level = "warn"
+[models."bench-{kind}"]
+input = "0.15"
+output = "0.60"
+[[upstreams]]
+name = "mock"
+base_url = "http://127.0.0.1:{bench.MOCK_PORT}/{kind}/v1"
+models = ["bench-{kind}"]
+""")
+    cli = lambda *a, stdin="": subprocess.run([binary, *a, "--config", config], input=stdin, text=True,
+                                              capture_output=True, check=True)
+    cli("user", "create", "--username", "bench", "--password-stdin", stdin="bench password\n")
+    cli("user", "adjust", "--username", "bench", "--amount", "1000000", "--reason", "benchmark")
+    out = os.path.join(work, "callgrind.out")
+    gateway = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+                                binary, "serve", "--config", config],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        bench.wait_http(base + "/healthz", timeout=120)
+        headers, _ = bench.call(base + "/api/auth/login", {"username": "bench", "password": "bench password"})
+        cookie = headers["set-cookie"].split(";")[0]
+        _, body = bench.call(base + "/api/keys", {"name": "bench"}, cookie=cookie)
+        key = json.loads(body)["key"]
+        payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
+                              "messages": [{"role": "user", "content": "Hello there, how are you?"}]})
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(count):
+            conn.request("POST", "/v1/chat/completions", body=payload,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                sys.exit(f"instructions: {binary}: status {r.status}")
+        conn.close()
+        time.sleep(1)  # let the request writer commit the last batch
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        gateway.wait(timeout=120)
+    total = 0
+    for path in [p for p in os.listdir(work) if p.startswith(os.path.basename(out))]:
+        with open(os.path.join(work, path)) as f:
+            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+            total += int(m.group(1)) if m else 0
+    audit = subprocess.run([binary, "audit", "--config", config], capture_output=True, text=True)
+    if audit.returncode != 0:
+        sys.exit(f"instructions: audit failed: {audit.stdout}{audit.stderr}")
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binaries", nargs="+")
+    ap.add_argument("--requests", type=int, default=2000)
+    args = ap.parse_args()
+    for tool in ("valgrind", "nginx"):
+        if not shutil.which(tool):
+            sys.exit(f"instructions: install {tool} (Debian package {tool if tool != 'nginx' else 'nginx-light'})")
+    work = tempfile.mkdtemp(prefix="code-router-instructions-")
+    for d in ("body", "proxy"):
+        os.makedirs(os.path.join(work, d))
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(bench.nginx_conf(work))
+    nginx = subprocess.Popen(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
+    try:
+        bench.wait_http(f"http://127.0.0.1:{bench.MOCK_PORT}/json/v1/chat/completions")
+        n, small = args.requests, args.requests // 4
+        print("| binary | body | instructions per request |")
+        print("|---|---|---:|")
+        for binary in args.binaries:
+            for kind in ("json", "sse"):
+                a = measure(os.path.abspath(binary), kind, small, work)
+                b = measure(os.path.abspath(binary), kind, n, work)
+                print(f"| {os.path.basename(binary)} | {kind} | {(b - a) / (n - small):,.0f} |", flush=True)
+    finally:
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(timeout=15)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
