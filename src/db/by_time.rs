@@ -62,3 +62,11 @@ pub fn first_id_since(conn: &Connection, table: Appended, since: i64) -> Result<
     }
     Ok(lo)
 }
+
+/// An id below which every row of `table` created before `until` lies (one past the last id
+/// when rows that late are not there yet).
+pub fn end_id_before(conn: &Connection, table: Appended, until: i64) -> Result<i64, StoreError> {
+    // A row created before `until` was committed before any row created SLACK_SECS after it,
+    // and the search starts SLACK_SECS early.
+    first_id_since(conn, table, until.saturating_add(2 * SLACK_SECS))
+}
