@@ -135,8 +135,39 @@ CREATE TABLE request_logs (
     uncollected   INTEGER NOT NULL DEFAULT 0        -- the part of cost the balance could not cover
 );
 -- Rows are appended in time order, so ids order them by time: time ranges and pruning walk ids,
--- and a lookup by request id scans. The one index is written on every request.
+-- and a lookup by request id scans. Every index but the partial ones is written on every request:
+-- by account; by model, for each account and for everyone (a filter on a rare model reads only
+-- its rows); and failed requests alone (few), by account and for everyone.
 CREATE INDEX request_logs_by_user ON request_logs(user_id, id);
+CREATE INDEX request_logs_by_user_model ON request_logs(user_id, model, id);
+CREATE INDEX request_logs_by_model ON request_logs(model, id);
+CREATE INDEX request_logs_failed_by_user ON request_logs(user_id, id) WHERE status >= 400;
+CREATE INDEX request_logs_failed ON request_logs(status, id) WHERE status >= 400;
+
+-- What request logs add up to, per account, key, model, day and status: written by the request
+-- writer in the same transaction as the log rows it sums (so the two never differ), and read by
+-- usage charts, the operator's overview and the totals of a log filter, which then read days
+-- instead of requests. Pruning logs prunes their whole days here too. Amounts as in request_logs.
+CREATE TABLE usage_daily (
+    user_id               INTEGER NOT NULL,          -- 0: no account (the request named no valid key)
+    day                   INTEGER NOT NULL,          -- Unix day, UTC: created_at / 86400
+    key_id                INTEGER NOT NULL,          -- 0: no key
+    model                 TEXT    NOT NULL,
+    status                INTEGER NOT NULL,
+    requests              INTEGER NOT NULL,
+    charged               INTEGER NOT NULL,          -- requests with a cost, each one ledger row
+    input_tokens          INTEGER NOT NULL,
+    cache_read_tokens     INTEGER NOT NULL,
+    cache_write_tokens    INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL,
+    output_tokens         INTEGER NOT NULL,
+    reasoning_tokens      INTEGER NOT NULL,
+    cost                  INTEGER NOT NULL,
+    uncollected           INTEGER NOT NULL,
+    uncollected_requests  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, day, key_id, model, status)
+) WITHOUT ROWID;
+CREATE INDEX usage_daily_by_day ON usage_daily(day);
 
 -- Redemption codes. The code itself is shown once, when generated; the table keeps only its
 -- SHA-256 (so a leaked file hands out no unused code) and `hint`, its first characters, for the
@@ -210,6 +241,9 @@ CREATE UNIQUE INDEX ledger_commission_once ON ledger(ref_type, ref_id) WHERE kin
 -- Reward balance rows (rewards, commission, transfers) by account, for the referral figures; only
 -- those rows are written to it, never a request's charge.
 CREATE INDEX ledger_reward_by_user ON ledger(user_id, kind) WHERE account = 'reward';
+-- Credits from outside (paid top-ups, redeemed codes), few among the request charges, by time,
+-- for the operator's overview.
+CREATE INDEX ledger_credits ON ledger(created_at) WHERE kind IN ('topup', 'redeem');
 
 -- A member's low-balance warning: the console shows a banner while the balance is below
 -- `threshold` (0: never). Without a row the threshold is a day of the member's recent spend.

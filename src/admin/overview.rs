@@ -8,10 +8,10 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::session::Admin;
-use crate::db::by_time::{first_id_since, Appended};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::QueryParams;
 use crate::ledger::money::Money;
+use crate::logs::usage::DAY;
 use crate::openapi::AdminErrors;
 use crate::state::AppState;
 
@@ -94,19 +94,20 @@ pub struct Overview {
     pub top_models: Vec<TopModel>,
 }
 
-/// The overview of everything since `since` (Unix seconds).
+/// The overview of everything since `since` (Unix seconds, the start of a day): requests from
+/// the daily usage rollups, credits from the ledger's few credit rows, so its cost follows the
+/// number of days, members and models, not of requests.
 pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     let mut out = Overview::default();
     let mut days: std::collections::BTreeMap<String, OverviewDay> = Default::default();
-    let ledger_from = first_id_since(conn, Appended::Ledger, since)?;
-    let logs_from = first_id_since(conn, Appended::RequestLogs, since)?;
+    let since_day = since.div_euclid(DAY);
     {
         let mut stmt = conn.prepare_cached(
             "SELECT date(created_at, 'unixepoch') AS day, kind, COALESCE(sum(amount), 0)
-             FROM ledger WHERE id >= ?1 AND created_at >= ?2 AND kind IN ('topup', 'redeem', 'settle')
+             FROM ledger WHERE kind IN ('topup', 'redeem') AND created_at >= ?1
              GROUP BY day, kind",
         )?;
-        let mut rows = stmt.query(params![ledger_from, since])?;
+        let mut rows = stmt.query(params![since])?;
         while let Some(r) = rows.next()? {
             let date: String = r.get(0)?;
             let kind: String = r.get(1)?;
@@ -117,18 +118,18 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
             });
             match kind.as_str() {
                 "topup" => day.revenue = Money::from_units(amount),
-                "redeem" => day.redeemed = Money::from_units(amount),
-                _ => day.spend = Money::from_units(-amount),
+                _ => day.redeemed = Money::from_units(amount),
             }
         }
     }
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT date(created_at, 'unixepoch') AS day, count(*), COALESCE(sum(status >= 400), 0),
-                    COALESCE(sum(uncollected), 0), COALESCE(sum(uncollected > 0), 0)
-             FROM request_logs WHERE id >= ?1 AND created_at >= ?2 GROUP BY day",
+            "SELECT date(day * 86400, 'unixepoch'), sum(requests),
+                    sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(cost),
+                    sum(uncollected), sum(uncollected_requests)
+             FROM usage_daily WHERE day >= ?1 GROUP BY day",
         )?;
-        let mut rows = stmt.query(params![logs_from, since])?;
+        let mut rows = stmt.query(params![since_day])?;
         while let Some(r) = rows.next()? {
             let date: String = r.get(0)?;
             let day = days.entry(date.clone()).or_insert_with(|| OverviewDay {
@@ -137,8 +138,9 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
             });
             day.requests = r.get(1)?;
             day.errors = r.get(2)?;
-            day.uncollected = Money::from_units(r.get(3)?);
-            out.totals.uncollected_requests += r.get::<_, i64>(4)?;
+            day.spend = Money::from_units(r.get(3)?);
+            day.uncollected = Money::from_units(r.get(4)?);
+            out.totals.uncollected_requests += r.get::<_, i64>(5)?;
         }
     }
     let sum = |f: fn(&OverviewDay) -> i64| days.values().map(f).sum::<i64>();
@@ -151,10 +153,9 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     out.by_day = days.into_values().collect();
     out.totals.active_members = conn
         .prepare_cached(
-            "SELECT count(DISTINCT user_id) FROM request_logs
-             WHERE id >= ?1 AND created_at >= ?2 AND user_id IS NOT NULL",
+            "SELECT count(DISTINCT user_id) FROM usage_daily WHERE day >= ?1 AND user_id != 0",
         )?
-        .query_row(params![logs_from, since], |r| r.get(0))?;
+        .query_row(params![since_day], |r| r.get(0))?;
     (out.totals.members, out.totals.new_members) = conn.query_row(
         "SELECT count(*), COALESCE(sum(created_at >= ?1), 0) FROM users",
         [since],
@@ -162,12 +163,13 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     )?;
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT l.user_id, u.username, -sum(l.amount) AS spend, count(*)
-             FROM ledger l JOIN users u ON u.id = l.user_id
-             WHERE l.id >= ?1 AND l.created_at >= ?2 AND l.kind = 'settle'
-             GROUP BY l.user_id ORDER BY spend DESC, l.user_id LIMIT ?3",
+            "SELECT d.user_id, u.username, sum(d.cost) AS spend, sum(d.charged)
+             FROM usage_daily d JOIN users u ON u.id = d.user_id
+             WHERE d.day >= ?1 AND d.user_id != 0
+             GROUP BY d.user_id HAVING sum(d.charged) > 0
+             ORDER BY spend DESC, d.user_id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![ledger_from, since, TOP], |r| {
+        let rows = stmt.query_map(params![since_day, TOP], |r| {
             Ok(TopMember {
                 user_id: r.get(0)?,
                 username: r.get(1)?,
@@ -179,11 +181,11 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     }
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT model, COALESCE(sum(cost), 0) AS total, count(*), COALESCE(sum(uncollected), 0)
-             FROM request_logs WHERE id >= ?1 AND created_at >= ?2 AND model != ''
-             GROUP BY model ORDER BY total DESC, count(*) DESC, model LIMIT ?3",
+            "SELECT model, sum(cost) AS total, sum(requests), sum(uncollected)
+             FROM usage_daily WHERE day >= ?1 AND model != ''
+             GROUP BY model ORDER BY total DESC, sum(requests) DESC, model LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![logs_from, since, TOP], |r| {
+        let rows = stmt.query_map(params![since_day, TOP], |r| {
             Ok(TopModel {
                 model: r.get(0)?,
                 cost: Money::from_units(r.get(1)?),

@@ -30,15 +30,17 @@ const SLACK_SECS: i64 = 300;
 /// The smallest id at or after which every row of `table` created at or after `since` lies.
 pub fn first_id_since(conn: &Connection, table: Appended, since: i64) -> Result<i64, StoreError> {
     let name = table.table();
-    let bounds: Option<(i64, i64)> = conn
-        .query_row(&format!("SELECT min(id), max(id) FROM {name}"), [], |r| {
-            Ok(match (r.get(0)?, r.get(1)?) {
-                (Some(lo), Some(hi)) => Some((lo, hi)),
-                _ => None,
-            })
-        })
-        .store("find the ids of a table")?;
-    let Some((mut lo, max)) = bounds else {
+    // Two queries: SQLite answers a lone min() or max() of the rowid from the end of the B-tree,
+    // but `SELECT min(id), max(id)` together by reading the whole table.
+    let end = |sql: String| -> Result<Option<i64>, StoreError> {
+        conn.prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .store("find the ids of a table")
+    };
+    let (Some(mut lo), Some(max)) = (
+        end(format!("SELECT min(id) FROM {name}"))?,
+        end(format!("SELECT max(id) FROM {name}"))?,
+    ) else {
         return Ok(0);
     };
     let mut hi = max + 1;
@@ -61,4 +63,12 @@ pub fn first_id_since(conn: &Connection, table: Appended, since: i64) -> Result<
         }
     }
     Ok(lo)
+}
+
+/// An id below which every row of `table` created before `until` lies (one past the last id
+/// when rows that late are not there yet).
+pub fn end_id_before(conn: &Connection, table: Appended, until: i64) -> Result<i64, StoreError> {
+    // A row created before `until` was committed before any row created SLACK_SECS after it,
+    // and the search starts SLACK_SECS early.
+    first_id_since(conn, table, until.saturating_add(2 * SLACK_SECS))
 }

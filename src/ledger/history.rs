@@ -365,19 +365,16 @@ pub struct ChargeDay {
     pub amount: Money,
 }
 
-/// A member's request charges per day since `since` (Unix seconds), newest day first. Rows of
-/// older versions that held and released in the ledger count by what they moved in total.
+/// A member's request charges per day since `since` (Unix seconds, the start of a day), newest
+/// day first, from the usage rollups (a few rows a day, whatever the number of requests): each
+/// request's charge is its log row's cost, which is what its ledger rows moved in total.
 pub fn charges_per_day(conn: &Connection, user_id: i64, since: i64) -> ApiResult<Vec<ChargeDay>> {
-    let first = first_id_since(conn, Appended::Ledger, since)?;
     let mut stmt = conn.prepare_cached(
-        "SELECT date(created_at, 'unixepoch') AS day, COALESCE(sum(kind = 'settle'), 0),
-                -COALESCE(sum(amount), 0)
-         FROM ledger
-         WHERE user_id = ?1 AND id >= ?2 AND created_at >= ?3
-               AND kind IN ('settle', 'hold', 'release')
-         GROUP BY day ORDER BY day DESC",
+        "SELECT date(day * 86400, 'unixepoch'), sum(charged), sum(cost)
+         FROM usage_daily WHERE user_id = ?1 AND day >= ?2
+         GROUP BY day HAVING sum(charged) > 0 ORDER BY day DESC",
     )?;
-    let rows = stmt.query_map(params![user_id, first, since], |r| {
+    let rows = stmt.query_map(params![user_id, since.div_euclid(86_400)], |r| {
         Ok(ChargeDay {
             date: r.get(0)?,
             requests: r.get(1)?,

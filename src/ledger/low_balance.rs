@@ -9,7 +9,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::money::Money;
 use crate::accounts::session::Session;
-use crate::db::by_time::{first_id_since, Appended};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::openapi::{BodyTooLarge, MemberErrors};
@@ -55,14 +54,14 @@ pub fn find_balance_alert(conn: &Connection, user_id: i64, now: i64) -> ApiResul
             |r| r.get(0),
         )
         .optional()?;
-    let since = now - RECENT_DAYS * 86_400;
-    let first = first_id_since(conn, Appended::Ledger, since)?;
+    // From the usage rollups of the days the last RECENT_DAYS touch (a few rows a day, however
+    // many requests): the first of them may add a part day, which warns a little early.
+    let since_day = (now - RECENT_DAYS * 86_400).div_euclid(86_400);
     let spent: i64 = conn
         .prepare_cached(
-            "SELECT -COALESCE(sum(amount), 0) FROM ledger
-             WHERE user_id = ?1 AND id >= ?2 AND created_at >= ?3 AND kind = 'settle'",
+            "SELECT COALESCE(sum(cost), 0) FROM usage_daily WHERE user_id = ?1 AND day >= ?2",
         )?
-        .query_row(params![user_id, first, since], |r| r.get(0))?;
+        .query_row(params![user_id, since_day], |r| r.get(0))?;
     // Rounded up: a warning a little early is better than one a little late.
     let daily = Money::from_units((spent.max(0) as u64).div_ceil(RECENT_DAYS as u64) as i64);
     let (threshold, source) = match custom {

@@ -21,6 +21,7 @@ use super::charges::{write_charges, ChargeLine};
 use super::funds::{Charge, Funds};
 use crate::background::Scheduling;
 use crate::db::{self, Failure, Store, StoreError};
+use crate::logs::usage::Rollups;
 use crate::logs::{insert_log, sheet_id, LogRow};
 use crate::pricing::Sheet;
 
@@ -234,7 +235,7 @@ fn charges(finishes: &[Box<Finished>]) -> Vec<&Charge> {
 }
 
 /// Writes the finishes in one transaction: charges first (which fix each log row's cost), then
-/// log rows, then when each key was last used.
+/// log rows and what they add to the usage rollups, then when each key was last used.
 fn write(
     conn: &mut Connection,
     funds: &Funds,
@@ -260,6 +261,7 @@ fn write(
     drop(lines);
     let mut settlements = settlements.into_iter();
     let mut touched: HashMap<i64, i64> = HashMap::new();
+    let mut rollups = Rollups::default();
     for finish in finishes.iter_mut() {
         if finish.charge.is_some() {
             if let Some(s) = settlements.next() {
@@ -287,7 +289,9 @@ fn write(
             },
         };
         insert_log(&tx, &finish.log, sheet_id)?;
+        rollups.add(&finish.log);
     }
+    rollups.write(&tx)?;
     for (key_id, at) in touched {
         tx.prepare_cached("UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2")
             .and_then(|mut s| s.execute(params![at, key_id]))

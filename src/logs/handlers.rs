@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::query::{self, csv_field, LogFilter};
+use super::query::{self, csv_field, Filter, LogFilter};
 use crate::accounts::session::{Admin, Session};
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
@@ -51,10 +51,12 @@ fn find_page(
     owner: Option<i64>,
     limit: u32,
 ) -> ApiResult<(Vec<query::LogView>, Option<query::LogSummary>)> {
-    let rows = query::find_logs(conn, filter, owner, limit)?;
+    let f = Filter::parse(filter, owner)?;
+    let before = query::parse_cursor(filter.cursor.as_deref())?;
+    let rows = query::find_logs(conn, &f, before, limit)?;
     let first_page = filter.cursor.as_deref().is_none_or(str::is_empty);
     let summary = if first_page {
-        Some(query::summarize_logs(conn, filter, owner)?)
+        Some(query::summarize_logs(conn, &f)?)
     } else {
         None
     };
@@ -125,13 +127,17 @@ pub async fn list_all_logs(
     page(rows, limit, summary)
 }
 
-/// The CSV header and rows of `rows`; `with_user` adds the account (for admins).
-fn csv_of(rows: Vec<query::LogView>, with_user: bool) -> String {
-    let mut out = String::from(if with_user {
+/// The CSV header; `with_user` adds the account (for admins).
+fn csv_header(with_user: bool) -> &'static str {
+    if with_user {
         "time,request_id,user,key,model,upstream,input_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,output_tokens,reasoning_tokens,cost_usd,status,latency_ms,stream,client_ip,usage_source,error,error_code,uncollected_usd\n"
     } else {
         "time,request_id,key,model,upstream,input_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,output_tokens,reasoning_tokens,cost_usd,status,latency_ms,stream,client_ip,usage_source,error,error_code,uncollected_usd\n"
-    });
+    }
+}
+
+/// Appends `rows` as CSV lines to `out`.
+fn csv_lines(rows: Vec<query::LogView>, with_user: bool, out: &mut String) {
     for r in rows {
         let mut fields = vec![r.created_at, r.request_id];
         if with_user {
@@ -161,10 +167,69 @@ fn csv_of(rows: Vec<query::LogView>, with_user: bool) -> String {
         out.push_str(&line.join(","));
         out.push('\n');
     }
-    out
 }
 
-fn csv_response(body: String) -> Response {
+/// Rows read per page of a CSV export: each page is its own short read, so an export of any size
+/// never holds a read transaction open (which would keep checkpoints from recycling the WAL).
+const CSV_PAGE: u32 = 1000;
+
+/// Pages of CSV in flight between the reading thread and the client: the export's memory.
+const CSV_PAGES_IN_FLIGHT: usize = 4;
+
+/// A CSV download of every row `f` matches below id `before` (the first `cap` of them when
+/// asked), streamed: a blocking task reads page after page by cursor and hands each to the body
+/// through a bounded channel, so memory stays the same whatever the size, and a client that
+/// reads slowly (or leaves) stops the reading.
+fn stream_csv(
+    state: &AppState,
+    f: Filter,
+    before: i64,
+    cap: Option<u32>,
+    with_user: bool,
+) -> Response {
+    let (sender, receiver) =
+        tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(CSV_PAGES_IN_FLIGHT);
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut left = cap.map(u64::from);
+        let mut before = before;
+        let mut chunk = String::from(csv_header(with_user));
+        loop {
+            let limit = match left {
+                Some(0) => break,
+                Some(n) => n.min(u64::from(CSV_PAGE)) as u32,
+                None => CSV_PAGE,
+            };
+            let rows = match db.read_blocking(|conn| query::find_logs(conn, &f, before, limit)) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e.cli_text(), "a CSV export stopped: reading failed");
+                    let _ = sender.blocking_send(Err(std::io::Error::other("reading logs failed")));
+                    return;
+                }
+            };
+            let full = rows.len() == limit as usize;
+            if let Some(last) = rows.last() {
+                before = last.id;
+            }
+            if let Some(n) = left.as_mut() {
+                *n -= rows.len() as u64;
+            }
+            csv_lines(rows, with_user, &mut chunk);
+            if sender
+                .blocking_send(Ok(std::mem::take(&mut chunk)))
+                .is_err()
+            {
+                return; // the client left
+            }
+            if !full {
+                break;
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -173,24 +238,19 @@ fn csv_response(body: String) -> Response {
                 "attachment; filename=\"code-router-logs.csv\"",
             ),
         ],
-        body,
+        axum::body::Body::from_stream(body),
     )
         .into_response()
 }
 
-/// The CSV page size: default and at most 100,000 rows.
-fn csv_limit(asked: Option<u32>) -> u32 {
-    asked.unwrap_or(100_000).clamp(1, 100_000)
-}
-
-/// The same rows as CSV (up to 100,000 of them), for spreadsheets.
+/// The same rows as CSV, every one of them (or the first `limit`), for spreadsheets.
 #[utoipa::path(
     get,
     path = "/api/logs.csv",
     tag = "logs",
     summary = "The member's request logs as CSV",
-    description = "The rows of `GET /api/logs` with the same filters, as a CSV download (up to \
-        100000 rows). Columns: time, request_id, key, model, upstream, input_tokens, \
+    description = "The rows of `GET /api/logs` with the same filters, as a CSV download: every row the filter matches, streamed (or the first \
+        `limit`). Columns: time, request_id, key, model, upstream, input_tokens, \
         cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, output_tokens, \
         reasoning_tokens, cost_usd, status, latency_ms, stream, client_ip, usage_source, error, \
         error_code, uncollected_usd.",
@@ -214,13 +274,9 @@ pub async fn export_csv(
             "user_id is for admins",
         ));
     }
-    let limit = csv_limit(filter.limit);
-    let user_id = session.user.id;
-    let rows = state
-        .db
-        .read(move |conn| query::find_logs(conn, &filter, Some(user_id), limit))
-        .await?;
-    Ok(csv_response(csv_of(rows, false)))
+    let f = Filter::parse(&filter, Some(session.user.id))?;
+    let before = query::parse_cursor(filter.cursor.as_deref())?;
+    Ok(stream_csv(&state, f, before, filter.limit, false))
 }
 
 /// Everyone's rows as CSV, with the account of each.
@@ -230,7 +286,7 @@ pub async fn export_csv(
     tag = "admin",
     summary = "Everyone's request logs as CSV",
     description = "Admin only. The rows of `GET /api/admin/logs` with the same filters, as a CSV \
-        download (up to 100000 rows). Columns: time, request_id, user, key, model, upstream, \
+        download: every row the filter matches, streamed (or the first `limit`). Columns: time, request_id, user, key, model, upstream, \
         input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, \
         output_tokens, reasoning_tokens, cost_usd, status, latency_ms, stream, client_ip, \
         usage_source, error, error_code, uncollected_usd.",
@@ -248,12 +304,9 @@ pub async fn export_all_csv(
     _admin: Admin,
     QueryParams(filter): QueryParams<LogFilter>,
 ) -> ApiResult<Response> {
-    let limit = csv_limit(filter.limit);
-    let rows = state
-        .db
-        .read(move |conn| query::find_logs(conn, &filter, None, limit))
-        .await?;
-    Ok(csv_response(csv_of(rows, true)))
+    let f = Filter::parse(&filter, None)?;
+    let before = query::parse_cursor(filter.cursor.as_deref())?;
+    Ok(stream_csv(&state, f, before, filter.limit, true))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -271,7 +324,7 @@ pub struct UsageDay {
     #[schema(format = Date)]
     pub date: String,
     #[serde(flatten)]
-    pub totals: query::UsageBucket,
+    pub totals: super::usage::UsageBucket,
 }
 
 /// One model's totals in `GET /api/usage` (for the OpenAPI document).
@@ -279,7 +332,7 @@ pub struct UsageDay {
 pub struct UsageModel {
     pub model: String,
     #[serde(flatten)]
-    pub totals: query::UsageBucket,
+    pub totals: super::usage::UsageBucket,
 }
 
 /// One key's totals in `GET /api/usage` (for the OpenAPI document).
@@ -291,7 +344,7 @@ pub struct UsageKey {
     /// The key was deleted since.
     pub deleted: bool,
     #[serde(flatten)]
-    pub totals: query::UsageBucket,
+    pub totals: super::usage::UsageBucket,
 }
 
 /// What `GET /api/usage` answers (for the OpenAPI document).
@@ -335,7 +388,7 @@ pub async fn usage(
     let user_id = session.user.id;
     let mut body = state
         .db
-        .read(move |conn| query::usage_of_user(conn, user_id, since))
+        .read(move |conn| super::usage::usage_of_user(conn, user_id, since))
         .await?;
     body["days"] = json!(days);
     Ok(Json(body))

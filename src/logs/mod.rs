@@ -4,6 +4,7 @@
 pub mod handlers;
 pub mod query;
 pub mod retention;
+pub mod usage;
 
 use rusqlite::{params, Connection};
 
@@ -86,6 +87,17 @@ pub fn insert_log(
     ])
     .store("write a request's log row")?;
     Ok(())
+}
+
+/// Writes log rows without prices, with what they add to the usage rollups, in the caller's
+/// transaction: rows that did not come through the request writer (imports, tests).
+pub fn record_logs(conn: &Connection, rows: &[LogRow]) -> Result<(), StoreError> {
+    let mut rollups = usage::Rollups::default();
+    for row in rows {
+        insert_log(conn, row, None)?;
+        rollups.add(row);
+    }
+    rollups.write(conn)
 }
 
 /// The stored id of a price sheet, writing it the first time it is seen.

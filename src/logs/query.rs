@@ -5,8 +5,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 
+use super::usage::DAY;
 use crate::clock::{parse_time, rfc3339};
-use crate::db::by_time::{first_id_since, Appended};
+use crate::db::by_time::{end_id_before, first_id_since, Appended};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 
@@ -29,7 +30,7 @@ pub struct LogFilter {
     pub request_id: Option<String>,
     /// Admin only.
     pub user_id: Option<i64>,
-    /// Rows per page: default 50, at most 500 (CSV: default and at most 100000).
+    /// Rows per page: default 50, at most 500 (CSV: every row unless given).
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -196,62 +197,181 @@ fn breakdown(sheet: &PriceSheet, tokens: [i64; 5]) -> Option<CostBreakdown> {
     })
 }
 
-/// WHERE clause and parameters for a filter; `owner` restricts to one user (members).
-fn where_clause(filter: &LogFilter, owner: Option<i64>) -> ApiResult<(String, Vec<SqlValue>)> {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut params: Vec<SqlValue> = Vec::new();
-    let mut add = |clause: &str, value: SqlValue| {
-        params.push(value);
-        clauses.push(clause.replace('?', &format!("?{}", params.len())));
-    };
-    if let Some(user) = owner.or(filter.user_id) {
-        add("l.user_id = ?", SqlValue::Integer(user));
-    }
-    let time = |text: &str, name: &str| {
-        parse_time(text).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("{name} must be an RFC 3339 time or YYYY-MM-DD"),
-            )
-        })
-    };
-    if let Some(from) = filter.from.as_deref().filter(|s| !s.is_empty()) {
-        add("l.created_at >= ?", SqlValue::Integer(time(from, "from")?));
-    }
-    if let Some(to) = filter.to.as_deref().filter(|s| !s.is_empty()) {
-        // A bare date means the whole of that day.
-        let end = time(to, "to")? + if to.len() == 10 { 86_400 } else { 0 };
-        add("l.created_at < ?", SqlValue::Integer(end));
-    }
-    if let Some(model) = filter.model.as_deref().filter(|s| !s.is_empty()) {
-        add("l.model = ?", SqlValue::Text(model.to_string()));
-    }
-    if let Some(key) = filter.key_id {
-        add("l.key_id = ?", SqlValue::Integer(key));
-    }
-    if let Some(request_id) = filter.request_id.as_deref().filter(|s| !s.is_empty()) {
-        add("l.request_id = ?", SqlValue::Text(request_id.to_string()));
-    }
-    match filter.status.as_deref() {
-        None | Some("") => {}
-        Some("success") => clauses.push("l.status < 400".into()),
-        Some("error") => clauses.push("l.status >= 400".into()),
-        Some(code) => {
-            let code: i64 = code.parse().map_err(|_| {
+/// How a filter narrows by status.
+#[derive(Debug, Clone, Copy)]
+enum StatusIs {
+    Code(i64),
+    Success,
+    Error,
+}
+
+/// A log filter, checked and parsed: times in Unix seconds, `user` the account it is limited to.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    user: Option<i64>,
+    from: Option<i64>,
+    to: Option<i64>,
+    model: Option<String>,
+    key_id: Option<i64>,
+    request_id: Option<String>,
+    status: Option<StatusIs>,
+}
+
+impl Filter {
+    /// `owner` restricts to one user (members); otherwise the filter's own `user_id` does.
+    pub fn parse(filter: &LogFilter, owner: Option<i64>) -> ApiResult<Filter> {
+        let time = |text: &str, name: &str| {
+            parse_time(text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("{name} must be an RFC 3339 time or YYYY-MM-DD"),
+                )
+            })
+        };
+        let given = |s: &Option<String>| s.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+        let from = match given(&filter.from) {
+            Some(from) => Some(time(&from, "from")?),
+            None => None,
+        };
+        let to = match given(&filter.to) {
+            // A bare date means the whole of that day.
+            Some(to) => Some(time(&to, "to")? + if to.len() == 10 { DAY } else { 0 }),
+            None => None,
+        };
+        let status = match filter.status.as_deref() {
+            None | Some("") => None,
+            Some("success") => Some(StatusIs::Success),
+            Some("error") => Some(StatusIs::Error),
+            Some(code) => Some(StatusIs::Code(code.parse().map_err(|_| {
                 ApiError::bad_request(
                     "invalid_query",
                     "status must be an HTTP status, success or error",
                 )
-            })?;
-            add("l.status = ?", SqlValue::Integer(code));
+            })?)),
+        };
+        Ok(Filter {
+            user: owner.or(filter.user_id),
+            from,
+            to,
+            model: given(&filter.model),
+            key_id: filter.key_id,
+            request_id: given(&filter.request_id),
+            status,
+        })
+    }
+}
+
+/// Numbered SQL conditions and their parameters.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    params: Vec<SqlValue>,
+}
+
+impl Conditions {
+    fn add(&mut self, clause: &str, value: SqlValue) {
+        self.params.push(value);
+        let at = format!("?{}", self.params.len());
+        self.clauses.push(clause.replace('?', &at));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            self.clauses.join(" AND ")
         }
     }
-    let sql = if clauses.is_empty() {
-        "1 = 1".to_string()
-    } else {
-        clauses.join(" AND ")
+}
+
+/// The conditions of a filter on `request_logs l`, times and rows excepted (see [`id_range`]).
+fn log_conditions(f: &Filter) -> Conditions {
+    let mut c = Conditions::default();
+    if let Some(user) = f.user {
+        c.add("l.user_id = ?", SqlValue::Integer(user));
+    }
+    if let Some(from) = f.from {
+        c.add("l.created_at >= ?", SqlValue::Integer(from));
+    }
+    if let Some(to) = f.to {
+        c.add("l.created_at < ?", SqlValue::Integer(to));
+    }
+    if let Some(model) = &f.model {
+        c.add("l.model = ?", SqlValue::Text(model.clone()));
+    }
+    if let Some(key) = f.key_id {
+        c.add("l.key_id = ?", SqlValue::Integer(key));
+    }
+    if let Some(request_id) = &f.request_id {
+        c.add("l.request_id = ?", SqlValue::Text(request_id.clone()));
+    }
+    match f.status {
+        None => {}
+        Some(StatusIs::Success) => c.clauses.push("l.status < 400".into()),
+        // Stated as the partial indexes of failed requests state it, so they can serve it.
+        Some(StatusIs::Error) => c.clauses.push("l.status >= 400".into()),
+        Some(StatusIs::Code(code)) => {
+            c.add("l.status = ?", SqlValue::Integer(code));
+            if code >= 400 {
+                c.clauses.push("l.status >= 400".into());
+            }
+        }
+    }
+    c
+}
+
+/// The conditions of a filter on `usage_daily` over days `from_day..to_day` (a request id aside).
+fn rollup_conditions(f: &Filter, from_day: Option<i64>, to_day: Option<i64>) -> Conditions {
+    let mut c = Conditions::default();
+    if let Some(user) = f.user {
+        c.add("user_id = ?", SqlValue::Integer(user));
+    }
+    if let Some(day) = from_day {
+        c.add("day >= ?", SqlValue::Integer(day));
+    }
+    if let Some(day) = to_day {
+        c.add("day < ?", SqlValue::Integer(day));
+    }
+    if let Some(model) = &f.model {
+        c.add("model = ?", SqlValue::Text(model.clone()));
+    }
+    if let Some(key) = f.key_id {
+        c.add("key_id = ?", SqlValue::Integer(key));
+    }
+    match f.status {
+        None => {}
+        Some(StatusIs::Success) => c.clauses.push("status < 400".into()),
+        Some(StatusIs::Error) => c.clauses.push("status >= 400".into()),
+        Some(StatusIs::Code(code)) => c.add("status = ?", SqlValue::Integer(code)),
+    }
+    c
+}
+
+/// The ids `lo..hi` within which every row of the filter's time range lies (ids run in time
+/// order), so a page or a total never walks rows outside it.
+fn id_range(conn: &Connection, f: &Filter) -> ApiResult<(i64, i64)> {
+    let lo = match f.from {
+        Some(from) => first_id_since(conn, Appended::RequestLogs, from)?,
+        None => 0,
     };
-    Ok((sql, params))
+    let hi = match f.to {
+        Some(to) => end_id_before(conn, Appended::RequestLogs, to)?,
+        None => i64::MAX,
+    };
+    Ok((lo, hi))
+}
+
+/// Whether the rollups know of any request the filter matches (a request id aside), over the
+/// whole days its time range touches. `false` means no log row matches.
+fn rollups_know_of_any(conn: &Connection, f: &Filter) -> ApiResult<bool> {
+    let from_day = f.from.map(|t| t.div_euclid(DAY));
+    let to_day = f.to.map(|t| (t + DAY - 1).div_euclid(DAY));
+    let c = rollup_conditions(f, from_day, to_day);
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM usage_daily WHERE {})",
+        c.sql()
+    );
+    Ok(conn.query_row(&sql, params_from_iter(c.params), |r| r.get(0))?)
 }
 
 /// Where a page of logs starts: below the cursor, or at the newest row.
@@ -259,18 +379,24 @@ pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<i64> {
     Ok(crate::pagination::cursor(cursor)?.unwrap_or(i64::MAX))
 }
 
-/// A page of logs, newest first, older than the cursor.
+/// A page of logs, newest first, below id `before`.
 pub fn find_logs(
     conn: &Connection,
-    filter: &LogFilter,
-    owner: Option<i64>,
+    f: &Filter,
+    before: i64,
     limit: u32,
 ) -> ApiResult<Vec<LogView>> {
-    let (clause, mut params) = where_clause(filter, owner)?;
-    params.push(SqlValue::Integer(parse_cursor(filter.cursor.as_deref())?));
-    let cursor_at = params.len();
-    params.push(SqlValue::Integer(i64::from(limit)));
-    let limit_at = params.len();
+    // A key no request used answers from the rollups alone, instead of walking the account's
+    // rows to their end (models and failures have indexes of their own, which answer at once).
+    if f.key_id.is_some() && f.request_id.is_none() && !rollups_know_of_any(conn, f)? {
+        return Ok(Vec::new());
+    }
+    let (lo, hi) = id_range(conn, f)?;
+    let mut c = log_conditions(f);
+    c.add("l.id < ?", SqlValue::Integer(before.min(hi)));
+    c.add("l.id >= ?", SqlValue::Integer(lo));
+    c.params.push(SqlValue::Integer(i64::from(limit)));
+    let limit_at = c.params.len();
     let sql = format!(
         "SELECT l.id, l.request_id, l.created_at, l.user_id, u.username, l.key_id, l.key_name, l.endpoint,
                 l.model, l.upstream, l.input_tokens, l.output_tokens, l.cost, l.status, l.latency_ms,
@@ -279,10 +405,11 @@ pub fn find_logs(
                 l.reasoning_tokens, p.sheet
          FROM request_logs l LEFT JOIN users u ON u.id = l.user_id
               LEFT JOIN price_sheets p ON p.id = l.sheet_id
-         WHERE {clause} AND l.id < ?{cursor_at} ORDER BY l.id DESC LIMIT ?{limit_at}"
+         WHERE {} ORDER BY l.id DESC LIMIT ?{limit_at}",
+        c.sql()
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(params), |r| {
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(c.params), |r| {
         let prices: Option<PriceSheet> = r
             .get::<_, Option<String>>(25)?
             .and_then(|text| serde_json::from_str(&text).ok());
@@ -339,38 +466,97 @@ pub struct LogSummary {
     pub uncollected: Money,
 }
 
-/// The totals of the rows `filter` matches, in one SQL pass.
-pub fn summarize_logs(
-    conn: &Connection,
-    filter: &LogFilter,
-    owner: Option<i64>,
-) -> ApiResult<LogSummary> {
-    let (mut clause, mut params) = where_clause(filter, owner)?;
-    // With a start time, the totals need not read the rows before it (ids run in time order).
-    if let Some(from) = filter.from.as_deref().and_then(parse_time) {
-        params.push(SqlValue::Integer(first_id_since(
-            conn,
-            Appended::RequestLogs,
-            from,
-        )?));
-        clause.push_str(&format!(" AND l.id >= ?{}", params.len()));
+/// The totals of the rows a filter matches: whole days from the rollups, the part days at the
+/// ends of a time range (and a request id) from the rows themselves.
+pub fn summarize_logs(conn: &Connection, f: &Filter) -> ApiResult<LogSummary> {
+    if f.request_id.is_some() {
+        return summarize_rows(conn, f);
     }
+    let from_day = f.from.map(|t| (t + DAY - 1).div_euclid(DAY));
+    let to_day = f.to.map(|t| t.div_euclid(DAY));
+    if let (Some(a), Some(b)) = (from_day, to_day) {
+        if a >= b {
+            return summarize_rows(conn, f);
+        }
+    }
+    let mut total = summarize_days(conn, f, from_day, to_day)?;
+    if let (Some(from), Some(day)) = (f.from, from_day) {
+        if from < day * DAY {
+            let head = Filter {
+                to: Some(day * DAY),
+                ..f.clone()
+            };
+            total = total.plus(&summarize_rows(conn, &head)?);
+        }
+    }
+    if let (Some(to), Some(day)) = (f.to, to_day) {
+        if to > day * DAY {
+            let tail = Filter {
+                from: Some(day * DAY),
+                ..f.clone()
+            };
+            total = total.plus(&summarize_rows(conn, &tail)?);
+        }
+    }
+    Ok(total)
+}
+
+/// The totals of whole days `from_day..to_day`, from the rollups.
+fn summarize_days(
+    conn: &Connection,
+    f: &Filter,
+    from_day: Option<i64>,
+    to_day: Option<i64>,
+) -> ApiResult<LogSummary> {
+    let c = rollup_conditions(f, from_day, to_day);
+    let sql = format!(
+        "SELECT COALESCE(sum(requests), 0), COALESCE(sum(CASE WHEN status >= 400 THEN requests END), 0),
+                COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
+                COALESCE(sum(cost), 0), COALESCE(sum(uncollected), 0)
+         FROM usage_daily WHERE {}",
+        c.sql()
+    );
+    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of)?)
+}
+
+/// The totals of the rows themselves, in one pass over the filter's id range.
+fn summarize_rows(conn: &Connection, f: &Filter) -> ApiResult<LogSummary> {
+    let (lo, hi) = id_range(conn, f)?;
+    let mut c = log_conditions(f);
+    c.add("l.id >= ?", SqlValue::Integer(lo));
+    c.add("l.id < ?", SqlValue::Integer(hi));
     let sql = format!(
         "SELECT count(*), COALESCE(sum(l.status >= 400), 0), COALESCE(sum(l.input_tokens), 0),
                 COALESCE(sum(l.output_tokens), 0), COALESCE(sum(l.cost), 0),
                 COALESCE(sum(l.uncollected), 0)
-         FROM request_logs l WHERE {clause}"
+         FROM request_logs l WHERE {}",
+        c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(params), |r| {
-        Ok(LogSummary {
-            requests: r.get(0)?,
-            errors: r.get(1)?,
-            input_tokens: r.get(2)?,
-            output_tokens: r.get(3)?,
-            cost: Money::from_units(r.get(4)?),
-            uncollected: Money::from_units(r.get(5)?),
-        })
-    })?)
+    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of)?)
+}
+
+fn summary_of(r: &rusqlite::Row) -> rusqlite::Result<LogSummary> {
+    Ok(LogSummary {
+        requests: r.get(0)?,
+        errors: r.get(1)?,
+        input_tokens: r.get(2)?,
+        output_tokens: r.get(3)?,
+        cost: Money::from_units(r.get(4)?),
+        uncollected: Money::from_units(r.get(5)?),
+    })
+}
+
+impl LogSummary {
+    fn plus(&self, other: &LogSummary) -> LogSummary {
+        LogSummary {
+            requests: self.requests + other.requests,
+            errors: self.errors + other.errors,
+            input_tokens: self.input_tokens + other.input_tokens,
+            output_tokens: self.output_tokens + other.output_tokens,
+            cost: Money::from_units(self.cost.units() + other.cost.units()),
+            uncollected: Money::from_units(self.uncollected.units() + other.uncollected.units()),
+        }
+    }
 }
 
 /// One CSV field, quoted when it needs to be; a leading formula character is neutralised so a
@@ -389,94 +575,6 @@ pub fn csv_field(text: &str) -> String {
     } else {
         text
     }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct UsageBucket {
-    pub requests: i64,
-    pub input_tokens: i64,
-    pub cache_read_tokens: i64,
-    /// 5-minute and 1-hour cache writes together.
-    pub cache_write_tokens: i64,
-    pub output_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub cost: Money,
-}
-
-/// Per-day and per-model totals of a user's requests since `since` (Unix seconds).
-pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<serde_json::Value> {
-    let bucket = |r: &rusqlite::Row, at: usize| -> rusqlite::Result<UsageBucket> {
-        Ok(UsageBucket {
-            requests: r.get(at)?,
-            input_tokens: r.get(at + 1)?,
-            output_tokens: r.get(at + 2)?,
-            cost: Money::from_units(r.get(at + 3)?),
-            cache_read_tokens: r.get(at + 4)?,
-            cache_write_tokens: r.get(at + 5)?,
-            reasoning_tokens: r.get(at + 6)?,
-        })
-    };
-    let totals = "count(*), COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0), COALESCE(sum(cost), 0),
-                  COALESCE(sum(cache_read_tokens), 0),
-                  COALESCE(sum(cache_write_tokens + cache_write_1h_tokens), 0),
-                  COALESCE(sum(reasoning_tokens), 0)";
-    let mut by_day = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT date(created_at, 'unixepoch') AS day, {totals} FROM request_logs
-             WHERE user_id = ?1 AND created_at >= ?2 GROUP BY day ORDER BY day"
-        ))?;
-        let mut rows = stmt.query(rusqlite::params![user_id, since])?;
-        while let Some(r) = rows.next()? {
-            let day: String = r.get(0)?;
-            let b = bucket(r, 1)?;
-            let mut entry = serde_json::to_value(&b).unwrap_or_default();
-            entry["date"] = serde_json::Value::String(day);
-            by_day.push(entry);
-        }
-    }
-    let mut by_model = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT model, {totals} FROM request_logs
-             WHERE user_id = ?1 AND created_at >= ?2 AND model != '' GROUP BY model ORDER BY sum(cost) DESC, model"
-        ))?;
-        let mut rows = stmt.query(rusqlite::params![user_id, since])?;
-        while let Some(r) = rows.next()? {
-            let model: String = r.get(0)?;
-            let b = bucket(r, 1)?;
-            let mut entry = serde_json::to_value(&b).unwrap_or_default();
-            entry["model"] = serde_json::Value::String(model);
-            by_model.push(entry);
-        }
-    }
-    let mut by_key = Vec::new();
-    {
-        // A key's name is today's (it may have been renamed); a deleted key keeps its last one.
-        let mut stmt = conn.prepare_cached(
-            "SELECT l.key_id, COALESCE(max(k.name), max(l.key_name), ''), COALESCE(max(k.deleted), 1),
-                    count(*), COALESCE(sum(l.input_tokens), 0), COALESCE(sum(l.output_tokens), 0),
-                    COALESCE(sum(l.cost), 0), COALESCE(sum(l.cache_read_tokens), 0),
-                    COALESCE(sum(l.cache_write_tokens + l.cache_write_1h_tokens), 0),
-                    COALESCE(sum(l.reasoning_tokens), 0)
-             FROM request_logs l LEFT JOIN api_keys k ON k.id = l.key_id
-             WHERE l.user_id = ?1 AND l.created_at >= ?2 AND l.key_id IS NOT NULL
-             GROUP BY l.key_id ORDER BY sum(l.cost) DESC, l.key_id",
-        )?;
-        let mut rows = stmt.query(rusqlite::params![user_id, since])?;
-        while let Some(r) = rows.next()? {
-            let key_id: i64 = r.get(0)?;
-            let name: String = r.get(1)?;
-            let deleted: bool = r.get(2)?;
-            let b = bucket(r, 3)?;
-            let mut entry = serde_json::to_value(&b).unwrap_or_default();
-            entry["key_id"] = serde_json::json!(key_id);
-            entry["name"] = serde_json::Value::String(name);
-            entry["deleted"] = serde_json::Value::Bool(deleted);
-            by_key.push(entry);
-        }
-    }
-    Ok(serde_json::json!({ "by_day": by_day, "by_model": by_model, "by_key": by_key }))
 }
 
 #[cfg(test)]

@@ -6,24 +6,32 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::usage::{delete_days_before, DAY};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
 const CHUNK: i64 = 5000;
 
-/// Deletes log rows created before `cutoff` (Unix seconds); returns how many.
+/// Deletes log rows of the days before the one `cutoff` (Unix seconds) falls in, and those
+/// days' usage rollups (whole days, so the rollups stay the sums of the logs kept); returns how
+/// many log rows.
 pub fn delete_logs_before(conn: &mut Connection, cutoff: i64) -> ApiResult<usize> {
+    let day = cutoff.div_euclid(DAY);
     let mut total = 0;
     loop {
         let tx = crate::db::immediate(conn)?;
         let deleted = tx.execute(
             "DELETE FROM request_logs WHERE id IN
                (SELECT id FROM request_logs WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
-            rusqlite::params![cutoff, CHUNK],
+            rusqlite::params![day * DAY, CHUNK],
         )?;
+        let last = (deleted as i64) < CHUNK;
+        if last {
+            delete_days_before(&tx, day)?;
+        }
         tx.commit()?;
         total += deleted;
-        if (deleted as i64) < CHUNK {
+        if last {
             return Ok(total);
         }
     }

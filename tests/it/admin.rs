@@ -420,16 +420,17 @@ async fn old_request_logs_are_pruned_but_never_the_ledger() {
     app.state
         .db
         .write(move |conn| {
-            for age_days in [100, 31, 29, 0] {
-                let row = code_router::logs::LogRow {
+            let rows: Vec<code_router::logs::LogRow> = [100, 31, 29, 0]
+                .into_iter()
+                .map(|age_days| code_router::logs::LogRow {
                     request_id: format!("req_{age_days}"),
                     created_at: now - age_days * 86_400,
                     user_id: Some(user),
                     status: 200,
                     ..Default::default()
-                };
-                code_router::logs::insert_log(conn, &row, None)?;
-            }
+                })
+                .collect();
+            code_router::logs::record_logs(conn, &rows)?;
             Ok(())
         })
         .await
@@ -447,6 +448,10 @@ async fn old_request_logs_are_pruned_but_never_the_ledger() {
         .map(|r| r["request_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["req_0", "req_29"]);
+    assert_eq!(
+        logs["summary"]["requests"], 2,
+        "the pruned days leave the rollups too"
+    );
     assert_eq!(
         app.ledger_of(user).await.len(),
         1,

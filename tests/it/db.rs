@@ -492,3 +492,63 @@ fn a_version_3_file_keeps_its_logs_and_counts_token_kinds() {
     drop(db);
     assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
 }
+
+/// A file as version 5 left it, with request logs over two days, of two accounts (and of no
+/// account), keys, models and statuses: migration 6 sums them into the usage rollups, and the
+/// file then has the schema a new one gets.
+#[test]
+fn a_version_5_file_gets_usage_rollups_summed_from_its_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("code-router.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("fixtures/schema-v5.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 5;
+             INSERT INTO users (id, username, password_hash, referral_code, created_at)
+                 VALUES (1, 'a', 'x', 'R1', 0), (2, 'b', 'x', 'R2', 0);
+             INSERT INTO request_logs (request_id, created_at, user_id, key_id, model, input_tokens,
+                                       cache_read_tokens, output_tokens, reasoning_tokens, cost,
+                                       uncollected, status)
+                 VALUES ('r1', 86400 * 10 + 5, 1, 7, 'm', 10, 4, 20, 5, 300, 0, 200),
+                        ('r2', 86400 * 10 + 9, 1, 7, 'm', 1, 0, 2, 0, 100, 50, 200),
+                        ('r3', 86400 * 10 + 60, 1, 7, 'm', 0, 0, 0, 0, 0, 0, 502),
+                        ('r4', 86400 * 11 + 1, 1, 7, 'm', 3, 0, 4, 0, 30, 0, 200),
+                        ('r5', 86400 * 11 + 2, 2, NULL, 'n', 0, 0, 0, 0, 0, 0, 404),
+                        ('r6', 86400 * 11 + 3, NULL, NULL, '', 0, 0, 0, 0, 0, 0, 401);",
+        )
+        .unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    type Rollup = (i64, i64, i64, String, i64, [i64; 8]);
+    let rollups: Vec<Rollup> = db
+        .read_blocking(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT user_id, day, key_id, model, status, requests, charged, input_tokens,
+                        cache_read_tokens, output_tokens, reasoning_tokens, cost, uncollected
+                 FROM usage_daily ORDER BY user_id, day, status",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let mut sums = [0; 8];
+                for (at, sum) in sums.iter_mut().enumerate() {
+                    *sum = r.get(5 + at)?;
+                }
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, sums))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        rollups,
+        [
+            (0, 11, 0, "".into(), 401, [1, 0, 0, 0, 0, 0, 0, 0]),
+            (1, 10, 7, "m".into(), 200, [2, 2, 11, 4, 22, 5, 400, 50]),
+            (1, 10, 7, "m".into(), 502, [1, 0, 0, 0, 0, 0, 0, 0]),
+            (1, 11, 7, "m".into(), 200, [1, 1, 3, 0, 4, 0, 30, 0]),
+            (2, 11, 0, "n".into(), 404, [1, 0, 0, 0, 0, 0, 0, 0]),
+        ]
+    );
+    drop(db);
+    assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
+}
