@@ -47,10 +47,7 @@ name = "mock"
 base_url = "http://127.0.0.1:{bench.MOCK_PORT}/{kind}/v1"
 models = ["bench-{kind}"]
 """)
-    cli = lambda *a, stdin="": subprocess.run([binary, *a, "--config", config], input=stdin, text=True,
-                                              capture_output=True, check=True)
-    cli("user", "create", "--username", "bench", "--password-stdin", stdin="bench password\n")
-    cli("user", "adjust", "--username", "bench", "--amount", "1000000", "--reason", "benchmark")
+    bench.fund_member(binary, config)
     out = os.path.join(work, "callgrind.out")
     gateway = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                                 binary, "serve", "--config", config],
@@ -58,10 +55,7 @@ models = ["bench-{kind}"]
     try:
         base = f"http://127.0.0.1:{port}"
         bench.wait_http(base + "/healthz", timeout=120)
-        headers, _ = bench.call(base + "/api/auth/login", {"username": "bench", "password": "bench password"})
-        cookie = headers["set-cookie"].split(";")[0]
-        _, body = bench.call(base + "/api/keys", {"name": "bench"}, cookie=cookie)
-        key = json.loads(body)["key"]
+        key = bench.member_key(base)
         payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
                               "messages": [{"role": "user", "content": "Hello there, how are you?"}]})
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

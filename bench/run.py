@@ -112,6 +112,22 @@ def call(url, body=None, cookie=None, method="POST"):
         return r.headers, r.read()
 
 
+def fund_member(binary, config):
+    """The benchmark's member, created and funded through the command line."""
+    cli = lambda *a, stdin="": subprocess.run([binary, *a, "--config", config], input=stdin, text=True,
+                                              capture_output=True, check=True)
+    cli("user", "create", "--username", "bench", "--password-stdin", stdin="bench password\n")
+    cli("user", "adjust", "--username", "bench", "--amount", "1000000", "--reason", "benchmark")
+
+
+def member_key(base):
+    """A new API key of the benchmark's member, made through the API as a member would."""
+    headers, _ = call(base + "/api/auth/login", {"username": "bench", "password": "bench password"})
+    cookie = headers["set-cookie"].split(";")[0]
+    _, body = call(base + "/api/keys", {"name": "bench"}, cookie=cookie)
+    return json.loads(body)["key"]
+
+
 def ensure_tools():
     missing = [t for t in ("nginx", "wrk") if not shutil.which(t)]
     if missing:
@@ -251,19 +267,13 @@ name = "mock-sse"
 base_url = "http://127.0.0.1:{MOCK_PORT}/sse/v1"
 models = ["bench-sse"]
 """)
-        cli = lambda *a, stdin="": subprocess.run([binary, *a, "--config", config], input=stdin, text=True,
-                                                  capture_output=True, check=True)
-        cli("user", "create", "--username", "bench", "--password-stdin", stdin="bench password\n")
-        cli("user", "adjust", "--username", "bench", "--amount", "1000000", "--reason", "benchmark")
+        fund_member(binary, config)
         gateway = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.DEVNULL)
         procs.append(gateway)
         base = f"http://127.0.0.1:{gw_port}"
         wait_http(base + "/healthz")
         wait_http(f"http://127.0.0.1:{PROXY_PORT}/json/v1/chat/completions")
-        headers, _ = call(base + "/api/auth/login", {"username": "bench", "password": "bench password"})
-        cookie = headers["set-cookie"].split(";")[0]
-        _, body = call(base + "/api/keys", {"name": "bench"}, cookie=cookie)
-        key = json.loads(body)["key"]
+        key = member_key(base)
 
         def script(name, kind, headers):
             payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
