@@ -21,9 +21,13 @@ if ! PYTHONPATH="$pydeps" python3 -c "import openai, anthropic" 2>/dev/null \
   python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" -r "$here/requirements.txt"
   cp "$here/requirements.txt" "$pydeps/.requirements.txt"
 fi
-if [ -f "$here/package.json" ] && [ ! -d "$here/node_modules" ]; then
+# Installs from the lockfile when node_modules is missing or was installed from another lockfile
+# (a CLI added or bumped since), as the pip step does with requirements.txt.
+if [ -f "$here/package.json" ] && { [ ! -d "$here/node_modules" ] \
+  || ! cmp -s "$here/package-lock.json" "$here/node_modules/.clients-package-lock.json"; }; then
   echo "clients: npm ci"
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$here/package-lock.json" "$here/node_modules/.clients-package-lock.json"
 fi
 build_binary
 
