@@ -1,9 +1,12 @@
 // A fake provider for the client tests, speaking each wire format the gateway talks to upstreams
-// in: OpenAI chat completions (`/openai/v1/chat/completions`) and Anthropic Messages
+// in: OpenAI chat completions (`/openai/v1/chat/completions`), OpenAI Responses
+// (`/openai/v1/responses`, `/openai/v1/responses/compact`) and Anthropic Messages
 // (`/anthropic/v1/messages`, `/anthropic/v1/messages/count_tokens`). Answers are scripted from the
 // request itself, so a real client's turn plays out the same every time: asked to read a file
-// (a path ending in .txt in the last user turn) while a `Read` tool is offered, it calls the tool;
-// shown the tool's result, it answers with what the file says. Usage is known, so costs are exact.
+// (a path ending in .txt in the last user turn) while a tool that can is offered (Claude Code's
+// `Read`, or Codex's shell tool `exec_command`, which it is asked to `cat` the file with), it
+// calls the tool; shown the tool's result, it answers with what the file says. Usage is known, so
+// costs are exact.
 // Usage: node fake_upstream.mjs PORT   (prints "ready PORT" once listening)
 // GET /_requests answers every request received so far (path, headers, body), newest last.
 
@@ -31,6 +34,20 @@ function sse(res) {
   return (data, event) => res.write(`${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
 }
 
+/** The Responses API's usage: 2,400 input tokens of which 2,000 cached, 150 output of which 60
+ * reasoning (different from CHAT_USAGE, so a bill shows which wire it was read from). */
+export const RESPONSES_USAGE = {
+  input_tokens: 2400,
+  input_tokens_details: { cached_tokens: 2000 },
+  output_tokens: 150,
+  output_tokens_details: { reasoning_tokens: 60 },
+  total_tokens: 2550,
+};
+
+/** Codex's shell tool (codex 0.171: a function taking `{ cmd }`), and how the script calls it. */
+export const SHELL_TOOL = 'exec_command';
+const shellCall = (path) => ({ cmd: `cat ${path}` });
+
 /** Anthropic's usage with prompt caching: 50 fresh, 8,000 read, 500 + 1,500 written (5m / 1h). */
 export const MESSAGES_USAGE = {
   input_tokens: 50,
@@ -42,9 +59,16 @@ export const MESSAGES_USAGE = {
 
 const textOf = (content) => (typeof content === 'string' ? content : (content || []).map((p) => (typeof p === 'string' ? p : p.text || '')).join(''));
 
+/** What a tool printed: Codex's exec_command wraps a command's output in a header ending in
+ * "Output:\n"; anything else (Claude Code's Read) is taken as it is. */
+const toolOutput = (result) => {
+  const wrapped = result.match(/\nOutput:\n([\s\S]*)$/);
+  return (wrapped ? wrapped[1] : result).trim();
+};
+
 /** What the script does next: { tool: path } to read a file, or { text } to answer. */
 function nextStep({ toolResult, userText, offersRead }) {
-  if (toolResult !== null) return { text: `The file says: ${toolResult.trim()}` };
+  if (toolResult !== null) return { text: `The file says: ${toolOutput(toolResult)}` };
   const path = offersRead ? (userText.match(/\/\S+\.txt/) || [])[0] : undefined;
   if (path) return { tool: path };
   return { text: `You said: ${userText.slice(0, 40)}` };
@@ -54,15 +78,18 @@ function chatStep(body) {
   const messages = body.messages || [];
   const last = messages[messages.length - 1] || {};
   const lastUser = [...messages].reverse().find((m) => m.role === 'user') || {};
-  const offersRead = (body.tools || []).some((t) => t.function && t.function.name === 'Read');
-  return nextStep({ toolResult: last.role === 'tool' ? textOf(last.content) : null, userText: textOf(lastUser.content), offersRead });
+  const names = (body.tools || []).map((t) => t.function && t.function.name);
+  // Claude Code's Read if offered, else Codex's shell tool (as the gateway translated it).
+  const tool = names.includes('Read') ? 'Read' : names.includes(SHELL_TOOL) ? SHELL_TOOL : null;
+  return { toolName: tool, ...nextStep({ toolResult: last.role === 'tool' ? textOf(last.content) : null, userText: textOf(lastUser.content), offersRead: tool !== null }) };
 }
 
 function chat(req, res, body) {
   const id = 'chatcmpl-fake-' + received.length;
   const created = Math.floor(Date.now() / 1000);
-  const step = chatStep(body);
-  const call = step.tool ? { id: 'call_' + received.length, type: 'function', function: { name: 'Read', arguments: JSON.stringify({ file_path: step.tool }) } } : null;
+  const { toolName, ...step } = chatStep(body);
+  const args = step.tool && (toolName === 'Read' ? { file_path: step.tool } : shellCall(step.tool));
+  const call = step.tool ? { id: 'call_' + received.length, type: 'function', function: { name: toolName, arguments: JSON.stringify(args) } } : null;
   const finish = call ? 'tool_calls' : 'stop';
   if (!body.stream) {
     const message = call ? { role: 'assistant', content: null, tool_calls: [call] } : { role: 'assistant', content: step.text };
@@ -73,7 +100,7 @@ function chat(req, res, body) {
   const chunk = (delta, done = null) => ({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: done }] });
   emit(chunk({ role: 'assistant', content: '' }));
   if (call) {
-    emit(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: 'Read', arguments: '' } }] }));
+    emit(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] }));
     const args = call.function.arguments;
     for (const piece of [args.slice(0, 10), args.slice(10)]) emit(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
   } else {
@@ -127,6 +154,92 @@ function messages(req, res, body) {
   res.end();
 }
 
+/** The text of a Responses input item's content: a string, or input_text / output_text parts. */
+const partsText = (content) => (typeof content === 'string' ? content : (content || []).map((p) => p.text || '').join(''));
+
+function responsesStep(body) {
+  const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : body.input || [];
+  const last = input[input.length - 1] || {};
+  const lastUser = [...input].reverse().find((i) => (i.type === undefined || i.type === 'message') && i.role === 'user') || {};
+  const offersShell = (body.tools || []).some((t) => t.type === 'function' && t.name === SHELL_TOOL);
+  const toolResult = last.type === 'function_call_output' ? (typeof last.output === 'string' ? last.output : partsText(last.output)) : null;
+  return nextStep({ toolResult, userText: partsText(lastUser.content), offersRead: offersShell });
+}
+
+/** A Responses answer as OpenAI streams it: typed events, each with its sequence_number, the
+ * output items opened, filled and closed, and the usage on response.completed. A reasoning item
+ * (opaque, as with store: false) comes first when the request includes reasoning.encrypted_content,
+ * as Codex's do. */
+function responses(req, res, body) {
+  const n = received.length;
+  const id = 'resp_fake_' + n;
+  const created_at = Math.floor(Date.now() / 1000);
+  const step = responsesStep(body);
+  const items = [];
+  if ((body.include || []).includes('reasoning.encrypted_content')) {
+    items.push({ id: 'rs_fake_' + n, type: 'reasoning', summary: [], encrypted_content: 'gAAAAfakeEncryptedReasoning' + n });
+  }
+  if (step.tool) {
+    items.push({ id: 'fc_fake_' + n, type: 'function_call', status: 'completed', arguments: JSON.stringify(shellCall(step.tool)), call_id: 'call_fake_' + n, name: SHELL_TOOL });
+  } else {
+    items.push({ id: 'msg_fake_' + n, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: step.text, annotations: [], logprobs: [] }] });
+  }
+  const response = (status, output, usage) => ({
+    id, object: 'response', created_at, status, error: null, incomplete_details: null, instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null, model: body.model, output, parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: body.previous_response_id ?? null, reasoning: { effort: null, summary: null }, store: body.store ?? true,
+    temperature: 1, text: { format: { type: 'text' } }, tool_choice: body.tool_choice ?? 'auto', tools: body.tools || [], top_p: 1,
+    truncation: 'disabled', usage, metadata: {},
+  });
+  if (!body.stream) return send(res, 200, response('completed', items, RESPONSES_USAGE));
+  const emit = sse(res);
+  let seq = 0;
+  const ev = (type, data) => emit({ type, sequence_number: seq++, ...data }, type);
+  ev('response.created', { response: response('in_progress', [], null) });
+  ev('response.in_progress', { response: response('in_progress', [], null) });
+  items.forEach((item, output_index) => {
+    if (item.type === 'reasoning') {
+      ev('response.output_item.added', { output_index, item: { ...item, encrypted_content: undefined } });
+    } else if (item.type === 'function_call') {
+      ev('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', arguments: '' } });
+      for (const delta of [item.arguments.slice(0, 10), item.arguments.slice(10)]) {
+        ev('response.function_call_arguments.delta', { item_id: item.id, output_index, delta });
+      }
+      ev('response.function_call_arguments.done', { item_id: item.id, output_index, name: item.name, arguments: item.arguments });
+    } else {
+      const text = item.content[0].text;
+      ev('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', content: [] } });
+      const part = { type: 'output_text', text: '', annotations: [], logprobs: [] };
+      ev('response.content_part.added', { item_id: item.id, output_index, content_index: 0, part });
+      for (const delta of text.split(/(?<= )/)) {
+        ev('response.output_text.delta', { item_id: item.id, output_index, content_index: 0, delta, logprobs: [] });
+      }
+      ev('response.output_text.done', { item_id: item.id, output_index, content_index: 0, text, logprobs: [] });
+      ev('response.content_part.done', { item_id: item.id, output_index, content_index: 0, part: { ...part, text } });
+    }
+    ev('response.output_item.done', { output_index, item });
+  });
+  ev('response.completed', { response: response('completed', items, RESPONSES_USAGE) });
+  res.end();
+}
+
+/** `/responses/compact`: the conversation's user messages kept, the rest replaced by one opaque
+ * compaction item, with the usage of the pass. */
+function compact(req, res, body) {
+  const n = received.length;
+  const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : body.input || [];
+  const users = input
+    .filter((i) => (i.type === undefined || i.type === 'message') && i.role === 'user')
+    .map((i, k) => ({ id: `msg_cmp_${n}_${k}`, type: 'message', status: 'completed', role: 'user', content: [{ type: 'input_text', text: partsText(i.content) }] }));
+  send(res, 200, {
+    id: 'resp_cmp_' + n,
+    object: 'response.compaction',
+    created_at: Math.floor(Date.now() / 1000),
+    output: [...users, { id: 'cmp_fake_' + n, type: 'compaction', encrypted_content: `gAAAAfakeCompaction${n}:${input.length}` }],
+    usage: RESPONSES_USAGE,
+  });
+}
+
 const server = http.createServer((req, res) => {
   let raw = '';
   req.on('data', (c) => (raw += c));
@@ -141,6 +254,8 @@ const server = http.createServer((req, res) => {
     }
     received.push({ path, headers: req.headers, body });
     if (req.method === 'POST' && path === '/openai/v1/chat/completions') return chat(req, res, body);
+    if (req.method === 'POST' && path === '/openai/v1/responses') return responses(req, res, body);
+    if (req.method === 'POST' && path === '/openai/v1/responses/compact') return compact(req, res, body);
     if (req.method === 'POST' && path === '/anthropic/v1/messages') return messages(req, res, body);
     if (req.method === 'POST' && path === '/anthropic/v1/messages/count_tokens') {
       return send(res, 200, { input_tokens: JSON.stringify(body.messages || []).length });

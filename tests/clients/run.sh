@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the real-client tests: the official OpenAI and Anthropic Python SDKs (and, where a test
-# file says so, the Claude Code and Codex CLIs from npm) against a fresh server, whose upstreams
+# Runs the real-client tests: the official OpenAI and Anthropic Python SDKs, and the Claude Code
+# and Codex CLIs from npm, against a fresh server, whose upstreams
 # are the fake provider in fake_upstream.mjs. Installs the pinned SDKs (pip, into .pydeps) and
 # npm packages when missing, builds the server if needed, starts both on free ports with a temp
 # data dir, creates and funds a member, runs every test_*.py and *.test.mjs here, checks the books
@@ -64,8 +64,17 @@ login_attempts = 1000
 name = "fake-openai"
 base_url = "http://127.0.0.1:$fake_port/openai/v1"
 api_key = "sk-fake-openai"
-# claude-translated: Claude's own format from the client, chat completions to this upstream.
+# claude-translated: Claude's own format from the client, chat completions to this upstream; so
+# is gpt-fake asked in the Responses API (no `responses = true` here: translated).
 models = ["gpt-fake", "claude-translated"]
+
+# The same fake provider, serving the Responses API natively: /v1/responses passed through.
+[[upstreams]]
+name = "fake-responses"
+base_url = "http://127.0.0.1:$fake_port/openai/v1"
+api_key = "sk-fake-openai"
+responses = true
+models = ["gpt-native"]
 
 [[upstreams]]
 name = "fake-anthropic"
@@ -76,6 +85,11 @@ models = ["claude-native"]
 
 # As an operator prices an OpenAI model with prompt caching.
 [models."gpt-fake"]
+input = "2"
+output = "8"
+cache_read = "0.5"
+
+[models."gpt-native"]
 input = "2"
 output = "8"
 cache_read = "0.5"
