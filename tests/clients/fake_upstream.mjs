@@ -62,7 +62,7 @@ const textOf = (content) => (typeof content === 'string' ? content : (content ||
 /** What a tool printed: Codex's exec_command wraps a command's output in a header ending in
  * "Output:\n"; anything else (Claude Code's Read) is taken as it is. */
 const toolOutput = (result) => {
-  const wrapped = result.match(/\nOutput:\n([\s\S]*)$/);
+  const wrapped = result.match(/(?:^|\n)Output:\n([\s\S]*)$/);
   return (wrapped ? wrapped[1] : result).trim();
 };
 

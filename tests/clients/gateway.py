@@ -37,7 +37,12 @@ class Member:
         return json.loads(text) if text else None
 
     def new_key(self, name):
-        return self.call("POST", "/api/keys", {"name": f"{name}-{time.monotonic_ns()}"})["key"]
+        return self.new_key_with_id(name)[1]
+
+    def new_key_with_id(self, name):
+        """A new key as (id, secret): the id finds its log rows."""
+        created = self.call("POST", "/api/keys", {"name": f"{name}-{time.monotonic_ns()}"})
+        return created["id"], created["key"]
 
     def balance(self):
         return Decimal(self.call("GET", "/api/me")["balance"])
@@ -51,6 +56,18 @@ class Member:
                 return rows[0]
             time.sleep(0.1)
         raise AssertionError(f"no log row for {request_id}")
+
+    def logs_of_key(self, key_id, count):
+        """Every log row of a key, oldest first, once the server has written `count` of them (and
+        fails if it wrote more)."""
+        for _ in range(50):
+            rows = self.call("GET", f"/api/logs?key_id={key_id}&limit=500")["data"]
+            if len(rows) >= count:
+                if len(rows) > count:
+                    raise AssertionError(f"{len(rows)} log rows for key {key_id}, expected {count}: {rows}")
+                return list(reversed(rows))
+            time.sleep(0.1)
+        raise AssertionError(f"fewer than {count} log rows for key {key_id}")
 
 
 def fake_requests(path):
