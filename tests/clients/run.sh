@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the real-client tests: the official OpenAI and Anthropic Python SDKs, and the Claude Code
-# and Codex CLIs from npm, against a fresh server, whose upstreams
-# are the fake provider in fake_upstream.mjs. Installs the pinned SDKs (pip, into .pydeps) and
-# npm packages when missing, builds the server if needed, starts both on free ports with a temp
-# data dir, creates and funds a member, runs every test_*.py and *.test.mjs here, checks the books
-# with `code-router audit`, and always stops both.
+# and Codex CLIs from npm, against a fresh server, whose upstreams are the fake provider in
+# fake_upstream.mjs. Installs the pinned SDKs (pip, into .pydeps) and npm packages when missing
+# or changed, builds the server if needed, starts both on free ports with a temp data dir, creates
+# and funds a member, runs every test_*.py and *.test.mjs here, checks the books with
+# `code-router audit`, and always stops both.
 # Usage: tests/clients/run.sh     Exit status: non-zero on any failure.
 set -euo pipefail
 
