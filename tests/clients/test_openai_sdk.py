@@ -4,6 +4,7 @@ the Responses API (create, stream, compact), passed through to an upstream that 
 prompt caching and reasoning, billed at each kind's price."""
 
 import json
+import re
 import unittest
 from decimal import Decimal
 
@@ -24,12 +25,21 @@ CHAT = "/openai/v1/chat/completions"
 RESPONSES = "/openai/v1/responses"
 COMPACT = "/openai/v1/responses/compact"
 
-# The events the fake streams for a text answer, which a pass-through hands on as they are.
-NATIVE_TEXT_EVENTS = (
-    ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]
-    + ["response.output_text.delta"] * 4
-    + ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
-)
+
+
+def native_text_events(text):
+    """The events the fake streams for a text answer (a delta a word, as it splits them), which a
+    pass-through hands on as they are."""
+    return (
+        ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]
+        + ["response.output_text.delta"] * len(re.split(r"(?<= )", text))
+        + ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
+    )
+
+
+# The prompts are long enough for the usage the fake reports: a request's hold is bounded by its
+# prompt, and a usage above the bound is charged only the hold (and logged as such).
+HELLO = "hello " * 400
 
 # A shell tool as Codex offers it (a function taking `cmd`), which the fake's script calls.
 SHELL = {
@@ -123,7 +133,7 @@ class Responses(unittest.TestCase):
         cls.member = Member()
 
     def setUp(self):
-        self.key_id, key = self.member.new_key_with_id(f"responses-{self._testMethodName}")
+        self.key_id, key = self.member.new_key_with_id(f"resp-{self._testMethodName[5:35]}")
         self.client = openai.OpenAI(base_url=f"{BASE_URL}/v1", api_key=key)
         self.before = self.member.balance()
         self.sent = {path: len(fake_requests(path)) for path in (CHAT, RESPONSES, COMPACT)}
@@ -174,11 +184,11 @@ class Responses(unittest.TestCase):
         response = self.client.responses.create(
             model="gpt-native",
             instructions="Be brief.",
-            input="hello " * 50,
+            input=HELLO,
             max_output_tokens=200,
             prompt_cache_key="sdk-native-create",
         )
-        self.assertEqual(response.output_text, "You said: " + ("hello " * 50)[:40])
+        self.assertEqual(response.output_text, "You said: " + HELLO[:40])
         self.assertEqual(response.status, "completed")
         self.assertEqual([item.type for item in response.output], ["message"])
         self.assert_native_usage(response.usage)
@@ -186,7 +196,7 @@ class Responses(unittest.TestCase):
         # The body as sent (the fake's name for the model is the same).
         self.assertEqual(
             {k: sent.get(k) for k in ("model", "instructions", "input", "max_output_tokens", "prompt_cache_key")},
-            {"model": "gpt-native", "instructions": "Be brief.", "input": "hello " * 50, "max_output_tokens": 200,
+            {"model": "gpt-native", "instructions": "Be brief.", "input": HELLO, "max_output_tokens": 200,
              "prompt_cache_key": "sdk-native-create"},
         )
         self.assertFalse(sent.get("stream"), sent)
@@ -197,10 +207,10 @@ class Responses(unittest.TestCase):
         response = self.client.responses.create(
             model="gpt-fake",
             instructions="Be brief.",
-            input=[{"role": "user", "content": [{"type": "input_text", "text": "hello " * 50}]}],
+            input=[{"role": "user", "content": [{"type": "input_text", "text": HELLO}]}],
             max_output_tokens=200,
         )
-        self.assertEqual(response.output_text, "You said: " + ("hello " * 50)[:40])
+        self.assertEqual(response.output_text, "You said: " + HELLO[:40])
         self.assertEqual(response.status, "completed")
         self.assertEqual(response.object, "response")
         self.assertTrue(response.id)
@@ -215,22 +225,22 @@ class Responses(unittest.TestCase):
         self.assert_billed(COST, "/responses", "gpt-fake", tokens=(200, 1000, 90, 40))
 
     def test_stream_native_hands_on_every_event_as_the_upstream_sent_it(self):
-        with self.client.responses.stream(model="gpt-native", input="stream " * 50) as stream:
+        with self.client.responses.stream(model="gpt-native", input=HELLO) as stream:
             events = list(stream)
             final = stream.get_final_response()
-        self.assertEqual([e.type for e in events], NATIVE_TEXT_EVENTS)
+        self.assertEqual([e.type for e in events], native_text_events("You said: " + HELLO[:40]))
         self.assertEqual([e.sequence_number for e in events], list(range(len(events))))
         text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-        self.assertEqual(text, "You said: " + ("stream " * 50)[:40])
+        self.assertEqual(text, "You said: " + HELLO[:40])
         self.assertEqual(final.output_text, text)
         self.assert_native_usage(final.usage)
         (sent,) = self.upstream(RESPONSES)
         self.assertIs(sent["stream"], True)
-        self.assertEqual(sent["input"], "stream " * 50)
+        self.assertEqual(sent["input"], HELLO)
         self.assert_billed(NATIVE_COST, "/responses", "gpt-native", tokens=(400, 2000, 150, 60))
 
     def test_stream_translated_is_a_responses_stream_with_the_usage_at_the_end(self):
-        with self.client.responses.stream(model="gpt-fake", input="stream " * 50) as stream:
+        with self.client.responses.stream(model="gpt-fake", input=HELLO) as stream:
             events = list(stream)
             final = stream.get_final_response()
         types = [e.type for e in events]
@@ -242,7 +252,7 @@ class Responses(unittest.TestCase):
         self.assertEqual(types[-1], "response.completed")
         self.assertEqual([e.sequence_number for e in events], list(range(len(events))), types)
         text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
-        self.assertEqual(text, "You said: " + ("stream " * 50)[:40])
+        self.assertEqual(text, "You said: " + HELLO[:40])
         self.assertEqual(final.output_text, text)
         self.assertEqual(final.status, "completed")
         self.assert_chat_usage(final.usage)
