@@ -85,6 +85,11 @@ pub struct UpstreamConfig {
     /// on, for upstreams that refuse some of them.
     #[serde(default)]
     pub drop_betas: Vec<String>,
+    /// `openai`: the upstream serves the Responses API too (`{base_url}/responses`, as
+    /// api.openai.com does), so `/v1/responses` is passed through rather than translated to
+    /// chat completions.
+    #[serde(default)]
+    pub responses: bool,
 }
 
 fn one() -> u32 {
@@ -128,6 +133,7 @@ impl UpstreamConfig {
             weight: 1,
             enabled: true,
             drop_betas: Vec::new(),
+            responses: false,
         }
     }
 }
@@ -529,6 +535,15 @@ impl Config {
                 return fail(
                     "api_key",
                     format!("upstream `{name}`: set api_key or api_key_env, not both"),
+                );
+            }
+            if upstream.responses && upstream.kind != UpstreamKind::Openai {
+                return fail(
+                    "responses",
+                    format!(
+                        "upstream `{name}`: responses = true is for `openai` upstreams; a `{}` upstream gets Responses requests translated",
+                        upstream.kind.as_str()
+                    ),
                 );
             }
             if upstream.models.is_empty() {

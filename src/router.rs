@@ -79,6 +79,8 @@ pub fn build_router(state: AppState) -> Router {
         .route("/v1/completions", relay::endpoint(Wire::Completions))
         .route("/v1/embeddings", relay::endpoint(Wire::Embeddings))
         .route("/v1/messages", relay::endpoint(Wire::Messages))
+        .route("/v1/responses", relay::endpoint(Wire::Responses))
+        .route("/v1/responses/compact", relay::endpoint(Wire::ResponsesCompact))
         .route("/v1/messages/count_tokens", post(relay::count_tokens::count_tokens))
         .route("/v1/models", get(relay::models::list_models))
         .route("/v1/{*path}", any(relay::models::unknown_path))

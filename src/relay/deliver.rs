@@ -235,6 +235,8 @@ struct StreamRelay {
     usage: Option<Usage>,
     /// The upstream's last event has come.
     ended: bool,
+    /// That last event was the upstream's own failure event.
+    failed: bool,
     /// What came with or after the last event: it goes out after the charge.
     tail: Vec<u8>,
     /// The data of events seen before any usage was reported: counted with the tokenizer only
@@ -262,6 +264,7 @@ impl StreamRelay {
             splitter: EventSplitter::default(),
             usage: None,
             ended: false,
+            failed: false,
             tail: Vec::new(),
             unreported: Vec::new(),
             unreported_len: 0,
@@ -300,8 +303,9 @@ impl StreamRelay {
             Some(data) => self.answer.read_event(data, &mut self.usage),
             None => EventKind::Content,
         };
-        if kind == EventKind::End {
+        if matches!(kind, EventKind::End | EventKind::Failed) {
             self.ended = true;
+            self.failed = kind == EventKind::Failed;
         }
         let target = if self.ended { &mut self.tail } else { out };
         match &mut self.emit {
@@ -313,7 +317,7 @@ impl StreamRelay {
             Emit::Translate(t) => t.event(kind, data.as_deref(), target),
         }
         if let Some(data) = data {
-            if kind != EventKind::End {
+            if !self.ended {
                 self.keep_for_counting(data);
             }
         }
@@ -359,6 +363,16 @@ impl StreamRelay {
                 last.extend_from_slice(&self.req.dialect.stream_error(&event));
                 self.bill
                     .unserved(502, "upstream_failed", format!("{upstream}: {error}"));
+            }
+            // The upstream said in its own words that it failed (its event goes on to the
+            // client as sent) and reported no usage: nothing to bill.
+            None if self.failed && self.usage.is_none() => {
+                tracing::warn!(request_id = %self.bill.request_id(), %upstream, "upstream stream ended in failure");
+                self.bill.unserved(
+                    502,
+                    "upstream_failed",
+                    format!("{upstream}: the stream ended in a failure event"),
+                );
             }
             None => {
                 let (usage, source) = match self.usage {

@@ -32,6 +32,7 @@ fn upstream(name: &str, kind: UpstreamKind, base_url: &str) -> UpstreamConfig {
         models: vec!["claude-test".into()],
         model_map: [("claude-test".to_string(), format!("{name}-model"))].into(),
         drop_betas: vec!["context-management-2025-06-27".into()],
+        responses: false,
         ..UpstreamConfig::demo()
     }
 }

@@ -52,6 +52,7 @@ fn priced(config: &mut Config, fake: &Fake) {
         weight: 1,
         enabled: true,
         drop_betas: Vec::new(),
+        responses: false,
     }];
 }
 

@@ -34,6 +34,7 @@ fn priced(config: &mut Config, upstreams: &[(&str, &Fake, i32)]) {
             weight: 1,
             enabled: true,
             drop_betas: Vec::new(),
+            responses: false,
         })
         .collect();
 }

@@ -15,6 +15,7 @@ pub mod chat;
 pub mod completions;
 pub mod embeddings;
 pub mod messages;
+pub mod responses;
 
 use std::borrow::Cow;
 
@@ -32,14 +33,18 @@ pub enum Wire {
     Completions,
     Embeddings,
     Messages,
+    Responses,
+    ResponsesCompact,
 }
 
 impl Wire {
-    pub const ALL: [Wire; 4] = [
+    pub const ALL: [Wire; 6] = [
         Wire::Chat,
         Wire::Completions,
         Wire::Embeddings,
         Wire::Messages,
+        Wire::Responses,
+        Wire::ResponsesCompact,
     ];
 
     pub fn dialect(self) -> &'static dyn Dialect {
@@ -48,6 +53,8 @@ impl Wire {
             Wire::Completions => &completions::Completions,
             Wire::Embeddings => &embeddings::Embeddings,
             Wire::Messages => &messages::Messages,
+            Wire::Responses => &responses::Responses,
+            Wire::ResponsesCompact => &responses::Compact,
         }
     }
 
@@ -66,6 +73,9 @@ pub enum EventKind {
     UsageOnly,
     /// Ends the stream (`[DONE]`); it reaches the client after the charge is counted.
     End,
+    /// Ends the stream with the upstream's own failure event (`response.failed`): it reaches
+    /// the client as sent, and the request is not billed unless the event reports usage.
+    Failed,
 }
 
 pub trait Dialect: Sync {

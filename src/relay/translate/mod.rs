@@ -5,6 +5,7 @@
 
 pub mod chat_messages;
 pub mod messages_chat;
+pub mod responses_chat;
 
 use super::dialects::{EventKind, Wire};
 use super::request::ClientRequest;
@@ -57,6 +58,8 @@ pub trait StreamTranslator: Send {
 static TRANSLATIONS: &[&Translation] = &[
     &messages_chat::MESSAGES_TO_CHAT,
     &chat_messages::CHAT_TO_MESSAGES,
+    &responses_chat::RESPONSES_TO_CHAT,
+    &responses_chat::COMPACT_TO_CHAT,
 ];
 
 /// How a request in `client` format can reach `upstream`, if it can.

@@ -12,7 +12,7 @@ use crate::relay::request::ClientRequest;
 use crate::state::AppState;
 
 pub fn speaks(wire: Wire) -> bool {
-    super::openai::speaks(wire)
+    super::openai::speaks(wire, false)
 }
 
 /// The canned answer to a request in `wire`. Its prompt tokens are the tokenizer's count when

@@ -1,5 +1,5 @@
 //! The other side of the seam: upstreams from the config, one module per kind (`openai`,
-//! `demo`) saying which wire formats it speaks and how to send to it; what an upstream answers
+//! `anthropic`, `demo`) saying which wire formats it speaks and how to send to it; what an upstream answers
 //! (`Reply`), read with timeouts; and each upstream's health — failures put it in a cool-down.
 
 pub mod anthropic;
@@ -34,6 +34,8 @@ pub struct Upstream {
     pub model_map: BTreeMap<String, String>,
     /// `anthropic`: beta flags not passed on.
     pub drop_betas: Vec<String>,
+    /// `openai`: serves the Responses API.
+    pub responses: bool,
     pub priority: i32,
     pub weight: u32,
     pub health: Arc<Health>,
@@ -47,7 +49,7 @@ impl Upstream {
     /// Whether this upstream answers requests in `wire` as they are.
     pub fn speaks(&self, wire: Wire) -> bool {
         match self.kind {
-            UpstreamKind::Openai => openai::speaks(wire),
+            UpstreamKind::Openai => openai::speaks(wire, self.responses),
             UpstreamKind::Anthropic => anthropic::speaks(wire),
             UpstreamKind::Demo => demo::speaks(wire),
         }
@@ -274,7 +276,7 @@ impl UpstreamSet {
                 };
                 let base_url = c.base_url.trim_end_matches('/').to_string();
                 let urls = Wire::ALL.map(|wire| match c.kind {
-                    UpstreamKind::Openai => openai::url(&base_url, wire),
+                    UpstreamKind::Openai => openai::url(&base_url, wire, c.responses),
                     UpstreamKind::Anthropic => anthropic::url(&base_url, wire),
                     UpstreamKind::Demo => None,
                 });
@@ -290,6 +292,7 @@ impl UpstreamSet {
                     models: c.models.clone(),
                     model_map: c.model_map.clone(),
                     drop_betas: c.drop_betas.clone(),
+                    responses: c.responses,
                     priority: c.priority,
                     weight: c.weight.max(1),
                     health: old.get(c.name.as_str()).cloned().unwrap_or_default(),

@@ -1,5 +1,7 @@
 //! The `openai` kind: any OpenAI-compatible HTTP API. It speaks chat completions, completions and
-//! embeddings at `{base_url}/chat/completions` and so on, with the key as a bearer token.
+//! embeddings at `{base_url}/chat/completions` and so on, with the key as a bearer token; and the
+//! Responses API (`{base_url}/responses`, `{base_url}/responses/compact`) where the config says
+//! it does (`responses = true`).
 
 use std::time::Duration;
 
@@ -9,13 +11,17 @@ use super::{send_http, Reply, SendError, Upstream};
 use crate::relay::dialects::Wire;
 use crate::state::AppState;
 
-pub fn speaks(wire: Wire) -> bool {
-    matches!(wire, Wire::Chat | Wire::Completions | Wire::Embeddings)
+pub fn speaks(wire: Wire, responses: bool) -> bool {
+    match wire {
+        Wire::Chat | Wire::Completions | Wire::Embeddings => true,
+        Wire::Responses | Wire::ResponsesCompact => responses,
+        Wire::Messages => false,
+    }
 }
 
 /// Where this kind takes `wire` requests, when it speaks it and the base URL parses.
-pub fn url(base_url: &str, wire: Wire) -> Option<reqwest::Url> {
-    if !speaks(wire) {
+pub fn url(base_url: &str, wire: Wire, responses: bool) -> Option<reqwest::Url> {
+    if !speaks(wire, responses) {
         return None;
     }
     reqwest::Url::parse(&format!("{base_url}{}", wire.dialect().path())).ok()
