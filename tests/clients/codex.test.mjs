@@ -100,35 +100,42 @@ function run(args, env, cwd) {
   });
 }
 
+/** `codex exec` asked to read notes.txt (which says forty-two) in a fresh workdir, with a fresh
+ * $HOME and $CODEX_HOME, as `model` with `key`. */
+async function readNotes(model, key) {
+  const work = mkdtempSync(path.join(tmpdir(), 'cr-codex-'));
+  const home = mkdtempSync(path.join(tmpdir(), 'cr-codex-home-'));
+  const codexHome = path.join(home, '.codex');
+  const notes = path.join(work, 'notes.txt');
+  const last = path.join(home, 'last-message.txt');
+  writeFileSync(notes, 'forty-two\n');
+  mkdirSync(codexHome);
+  writeFileSync(path.join(codexHome, 'config.toml'), config(model));
+  const env = { PATH: process.env.PATH, HOME: home, CODEX_HOME: codexHome, CODE_ROUTER_API_KEY: key };
+  const result = await run(
+    [
+      'exec',
+      '--strict-config',
+      '--color', 'never',
+      '--skip-git-repo-check',
+      '--dangerously-bypass-approvals-and-sandbox',
+      '-C', work,
+      '-o', last,
+      `Read the file ${notes} and tell me what it says.`,
+    ],
+    env,
+    work,
+  );
+  return { ...result, notes, last };
+}
+
 for (const model of ['gpt-native', 'gpt-fake']) {
   test(`codex exec reads a file with its shell tool and answers, ${model}`, async () => {
     const { id, key } = await member.newKey(`codex-${model}`);
-    const work = mkdtempSync(path.join(tmpdir(), 'cr-codex-'));
-    const home = mkdtempSync(path.join(tmpdir(), 'cr-codex-home-'));
-    const codexHome = path.join(home, '.codex');
-    const notes = path.join(work, 'notes.txt');
-    const last = path.join(home, 'last-message.txt');
-    writeFileSync(notes, 'forty-two\n');
-    mkdirSync(codexHome);
-    writeFileSync(path.join(codexHome, 'config.toml'), config(model));
     const sentBefore = (await fakeRequests(UPSTREAM[model])).length;
     const otherBefore = (await fakeRequests(OTHER[model])).length;
     const before = await member.balance();
-    const env = { PATH: process.env.PATH, HOME: home, CODEX_HOME: codexHome, CODE_ROUTER_API_KEY: key };
-    const { code, stdout, stderr } = await run(
-      [
-        'exec',
-        '--strict-config',
-        '--color', 'never',
-        '--skip-git-repo-check',
-        '--dangerously-bypass-approvals-and-sandbox',
-        '-C', work,
-        '-o', last,
-        `Read the file ${notes} and tell me what it says.`,
-      ],
-      env,
-      work,
-    );
+    const { code, stdout, stderr, notes, last } = await readNotes(model, key);
     assert.equal(code, 0, `codex exited ${code}\n${stdout}\n${stderr}`);
     const answer = readFileSync(last, 'utf8');
     assert.match(answer, /The file says: .*forty-two/, `${answer}\n${stderr}`);
@@ -183,3 +190,23 @@ for (const model of ['gpt-native', 'gpt-fake']) {
     assert.equal(before - (await member.balance()), COST[model] * BigInt(rows.length));
   });
 }
+
+test('codex exec stops with the gateway\'s word when the key is out of funds, nothing sent or billed', async () => {
+  // A key whose limit is below the hold of any request.
+  const { id, key } = await member.newKey('codex-limit', { limit: '0.000001' });
+  const sentBefore = (await fakeRequests(UPSTREAM['gpt-native'])).length;
+  const before = await member.balance();
+  const { code, stdout, stderr } = await readNotes('gpt-native', key);
+  assert.notEqual(code, 0, `codex exited 0\n${stdout}\n${stderr}`);
+  assert.equal((await fakeRequests(UPSTREAM['gpt-native'])).length, sentBefore);
+  assert.equal(await member.balance(), before);
+  // Codex shows the status and the gateway's message (and, with no retries, asks once).
+  assert.match(stderr, /402 Payment Required: this API key's spending limit is used up/, stderr);
+  const rows = await member.logsOfKey(id, 1);
+  assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.deepEqual(
+    [rows[0].endpoint, rows[0].status, rows[0].error_code, nano(rows[0].cost)],
+    ['/responses', 402, 'key_limit_reached', 0n],
+    JSON.stringify(rows[0]),
+  );
+});

@@ -27,9 +27,9 @@ export class Member {
     return r.status === 204 ? null : r.json();
   }
 
-  /** A new key: { id, key }. */
-  async newKey(name) {
-    const k = await this.call('POST', '/api/keys', { name: `${name}-${Date.now()}` });
+  /** A new key: { id, key }; `settings` as /api/keys takes them (limit, models, ...). */
+  async newKey(name, settings = {}) {
+    const k = await this.call('POST', '/api/keys', { name: `${name}-${Date.now()}`, ...settings });
     return { id: k.id, key: k.key };
   }
 
