@@ -65,7 +65,7 @@ name = "fake-openai"
 base_url = "http://127.0.0.1:$fake_port/openai/v1"
 api_key = "sk-fake-openai"
 # claude-translated: Claude's own format from the client, chat completions to this upstream; so
-# is gpt-fake asked in the Responses API (no `responses = true` here: translated).
+# is gpt-fake asked in the Responses API (no "responses = true" here: translated).
 models = ["gpt-fake", "claude-translated"]
 
 # The same fake provider, serving the Responses API natively: /v1/responses passed through.

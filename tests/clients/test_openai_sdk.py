@@ -333,6 +333,50 @@ class Responses(unittest.TestCase):
         self.assertEqual(len(sent["input"]), 3)
         self.assert_billed(NATIVE_COST, "/responses/compact", "gpt-native", tokens=(400, 2000, 150, 60))
 
+    def test_compact_translated_summarizes_through_chat_and_keeps_the_users_messages(self):
+        compacted = self.client.responses.compact(
+            model="gpt-fake",
+            instructions="You are Codex.",
+            input=[
+                {"role": "user", "content": "first question " * 200},
+                {"type": "function_call", "call_id": "call_1", "name": "exec_command", "arguments": '{"cmd":"ls"}'},
+                {"type": "function_call_output", "call_id": "call_1", "output": "notes.txt"},
+                {"role": "assistant", "content": "first answer"},
+                {"role": "user", "content": "second question"},
+            ],
+        )
+        self.assertEqual(compacted.object, "response.compaction")
+        self.assertTrue(compacted.id)
+        kinds = [(item.type, item.role) for item in compacted.output]
+        self.assertEqual(kinds, [("message", "user")] * 3, compacted.output)
+        self.assertEqual(compacted.output[0].content[0].text, "first question " * 200)
+        self.assertEqual(compacted.output[1].content[0].text, "second question")
+        # The summary is the upstream's answer (the fake echoes the summary prompt it was sent).
+        self.assertIn("You said: ", compacted.output[2].content[0].text)
+        self.assert_chat_usage(compacted.usage)
+        (sent,) = self.upstream(CHAT)
+        self.assertFalse(sent.get("stream"), sent)
+        self.assertNotIn("tools", sent)
+        # Any chat upstream takes it: the tool call and its result come as text, not tool messages.
+        self.assertNotIn("tool", [m["role"] for m in sent["messages"]])
+        self.assertIn("notes.txt", json.dumps(sent["messages"]))
+        self.assertEqual(sent["messages"][-1]["role"], "user")
+        self.assert_billed(COST, "/responses/compact", "gpt-fake", tokens=(200, 1000, 90, 40))
+
+    def test_errors_arrive_as_the_sdk_expects_them(self):
+        with self.assertRaises(openai.NotFoundError) as caught:
+            self.client.responses.create(model="no-such-model", input="hi")
+        self.assertEqual(caught.exception.code, "model_not_found")
+        with self.assertRaises(openai.BadRequestError) as caught:
+            self.client.responses.compact(model="gpt-native", input="hi", extra_body={"stream": True})
+        self.assertIn("stream", caught.exception.message)
+        bad = openai.OpenAI(base_url=f"{BASE_URL}/v1", api_key="sk-not-a-key")
+        with self.assertRaises(openai.AuthenticationError):
+            bad.responses.create(model="gpt-native", input="hi")
+        for path, n in self.sent.items():
+            self.assertEqual(len(fake_requests(path)), n, path)
+        self.assertEqual(self.member.balance(), self.before)
+
     def test_previous_response_id_cannot_be_translated(self):
         with self.assertRaises(openai.BadRequestError) as caught:
             self.client.responses.create(model="gpt-fake", input="and then?", previous_response_id="resp_abc123")
