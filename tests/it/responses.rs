@@ -7,6 +7,7 @@ use code_router::accounts::Role;
 use code_router::config::{Config, UpstreamConfig, UpstreamKind};
 use serde_json::{json, Value};
 
+use crate::fake_anthropic::{self, FakeAnthropic};
 use crate::fake_responses::{self, FakeResponses};
 use crate::fake_upstream::{Fake, Mode as ChatMode};
 use crate::helpers::*;
@@ -16,6 +17,8 @@ const PRICES: &str = r#"
 input = "2"
 output = "8"
 cache_read = "0.5"
+cache_write = "2.5"
+cache_write_1h = "4"
 "#;
 
 /// The Responses fake's usage: 200 fresh × 2 + 1,000 cached × 0.5 + 90 out × 8 = 1,620 per 1M.
@@ -512,4 +515,42 @@ async fn a_failing_responses_upstream_fails_over_to_a_translated_one() {
         (status, body["error"]["message"].as_str()),
         (400, Some("fake says 400"))
     );
+}
+
+#[tokio::test]
+async fn a_codex_turn_reaches_an_anthropic_upstream_through_chat() {
+    let fake = FakeAnthropic::start(fake_anthropic::Mode::Ok).await;
+    let mut up = upstream("anth", &fake.base_url, false);
+    up.kind = UpstreamKind::Anthropic;
+    let s = setup(vec![up]).await;
+    let (status, body) = json_of(s.post("/v1/responses", &turn(false)).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "response");
+    assert_eq!(
+        body["output"][0]["content"][0]["text"],
+        "Hello from Claude."
+    );
+    let sent = fake.last().body;
+    assert_eq!(sent["model"], "anth-model");
+    assert_eq!(sent["system"], "You are Codex.\n\nsandbox: workspace-write");
+    assert_eq!(sent["tools"][0]["name"], "shell");
+    // 50 fresh × 2 + 8,000 read × 0.5 + 500 (5m) × 2.5 + 1,500 (1h) × 4 + 60 out × 8 = 11,830.
+    assert_eq!(s.last_log().await["cost"], "0.011830");
+
+    let text = s
+        .post("/v1/responses", &turn(true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (events, _) = events_of(&text);
+    assert_eq!(events[0]["type"], "response.created");
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "response.completed", "{text}");
+    assert_eq!(
+        last["response"]["usage"]["input_tokens_details"]["cached_tokens"],
+        8000
+    );
+    assert_eq!(s.last_log().await["cost"], "0.011830");
+    assert!(s.app.audit().await.is_clean());
 }

@@ -3,6 +3,7 @@
 //! events into the client's as they arrive (never buffering a whole answer). A client's format
 //! that an upstream speaks itself is passed through instead.
 
+pub mod chain;
 pub mod chat_messages;
 pub mod messages_chat;
 pub mod responses_chat;
@@ -60,6 +61,8 @@ static TRANSLATIONS: &[&Translation] = &[
     &chat_messages::CHAT_TO_MESSAGES,
     &responses_chat::RESPONSES_TO_CHAT,
     &responses_chat::COMPACT_TO_CHAT,
+    &chain::RESPONSES_TO_MESSAGES,
+    &chain::COMPACT_TO_MESSAGES,
 ];
 
 /// How a request in `client` format can reach `upstream`, if it can.
