@@ -9,9 +9,10 @@
 //!             hold       order                   event        (or release)
 //!              │                        │            │
 //!              └── dialects/ ───────────┴── translate/ ──┬── upstreams/
-//!                  the client's format       between two      openai, demo:
-//!                  (chat, completions,       formats          which formats each
-//!                  embeddings)                                speaks, how to send
+//!                  the client's format       between two      openai, anthropic,
+//!                  (chat, completions,       formats (or      demo: which formats
+//!                  embeddings, messages,     two chained)     each speaks, how to
+//!                  responses)                                 send
 //! ```
 //!
 //! The seam: a request is read by its client's [`dialects::Dialect`] into a [`ClientRequest`]
