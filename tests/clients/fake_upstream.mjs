@@ -9,6 +9,8 @@
 // costs are exact.
 // Usage: node fake_upstream.mjs PORT   (prints "ready PORT" once listening)
 // GET /_requests answers every request received so far (path, headers, body), newest last.
+// A streamed answer to a request whose last user turn says "drop the line" breaks off after its
+// first words (the connection closed, no end event), as a provider's stream can.
 
 import http from 'node:http';
 
@@ -57,6 +59,8 @@ export const MESSAGES_USAGE = {
   cache_creation: { ephemeral_5m_input_tokens: 500, ephemeral_1h_input_tokens: 1500 },
 };
 
+const dropsTheLine = (userText) => /drop the line/.test(userText);
+
 const textOf = (content) => (typeof content === 'string' ? content : (content || []).map((p) => (typeof p === 'string' ? p : p.text || '')).join(''));
 
 /** What a tool printed: Codex's exec_command wraps a command's output in a header ending in
@@ -72,6 +76,11 @@ function nextStep({ toolResult, userText, offersRead }) {
   const path = offersRead ? (userText.match(/\/\S+\.txt/) || [])[0] : undefined;
   if (path) return { tool: path };
   return { text: `You said: ${userText.slice(0, 40)}` };
+}
+
+function chatUserText(body) {
+  const lastUser = [...(body.messages || [])].reverse().find((m) => m.role === 'user') || {};
+  return textOf(lastUser.content);
 }
 
 function chatStep(body) {
@@ -104,7 +113,10 @@ function chat(req, res, body) {
     const args = call.function.arguments;
     for (const piece of [args.slice(0, 10), args.slice(10)]) emit(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }));
   } else {
-    for (const word of step.text.split(/(?<= )/)) emit(chunk({ content: word }));
+    for (const word of step.text.split(/(?<= )/)) {
+      emit(chunk({ content: word }));
+      if (dropsTheLine(chatUserText(body))) return void setTimeout(() => res.destroy(), 100);
+    }
   }
   emit(chunk({}, finish));
   if (body.stream_options && body.stream_options.include_usage) {
@@ -157,13 +169,18 @@ function messages(req, res, body) {
 /** The text of a Responses input item's content: a string, or input_text / output_text parts. */
 const partsText = (content) => (typeof content === 'string' ? content : (content || []).map((p) => p.text || '').join(''));
 
+function responsesUserText(body) {
+  const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : body.input || [];
+  const lastUser = [...input].reverse().find((i) => (i.type === undefined || i.type === 'message') && i.role === 'user') || {};
+  return partsText(lastUser.content);
+}
+
 function responsesStep(body) {
   const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : body.input || [];
   const last = input[input.length - 1] || {};
-  const lastUser = [...input].reverse().find((i) => (i.type === undefined || i.type === 'message') && i.role === 'user') || {};
   const offersShell = (body.tools || []).some((t) => t.type === 'function' && t.name === SHELL_TOOL);
   const toolResult = last.type === 'function_call_output' ? (typeof last.output === 'string' ? last.output : partsText(last.output)) : null;
-  return nextStep({ toolResult, userText: partsText(lastUser.content), offersRead: offersShell });
+  return nextStep({ toolResult, userText: responsesUserText(body), offersRead: offersShell });
 }
 
 /** A Responses answer as OpenAI streams it: typed events, each with its sequence_number, the
@@ -197,7 +214,7 @@ function responses(req, res, body) {
   const ev = (type, data) => emit({ type, sequence_number: seq++, ...data }, type);
   ev('response.created', { response: response('in_progress', [], null) });
   ev('response.in_progress', { response: response('in_progress', [], null) });
-  items.forEach((item, output_index) => {
+  for (const [output_index, item] of items.entries()) {
     if (item.type === 'reasoning') {
       ev('response.output_item.added', { output_index, item: { ...item, encrypted_content: undefined } });
     } else if (item.type === 'function_call') {
@@ -213,12 +230,13 @@ function responses(req, res, body) {
       ev('response.content_part.added', { item_id: item.id, output_index, content_index: 0, part });
       for (const delta of text.split(/(?<= )/)) {
         ev('response.output_text.delta', { item_id: item.id, output_index, content_index: 0, delta, logprobs: [] });
+        if (dropsTheLine(responsesUserText(body))) return void setTimeout(() => res.destroy(), 100);
       }
       ev('response.output_text.done', { item_id: item.id, output_index, content_index: 0, text, logprobs: [] });
       ev('response.content_part.done', { item_id: item.id, output_index, content_index: 0, part: { ...part, text } });
     }
     ev('response.output_item.done', { output_index, item });
-  });
+  }
   ev('response.completed', { response: response('completed', items, RESPONSES_USAGE) });
   res.end();
 }

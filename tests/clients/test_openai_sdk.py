@@ -377,6 +377,34 @@ class Responses(unittest.TestCase):
             self.assertEqual(len(fake_requests(path)), n, path)
         self.assertEqual(self.member.balance(), self.before)
 
+    def test_a_stream_the_upstream_breaks_off_ends_in_response_failed_and_is_not_billed(self):
+        for model, path in (("gpt-native", RESPONSES), ("gpt-fake", CHAT)):
+            with self.subTest(model):
+                sent = len(fake_requests(path))
+                stream = self.client.responses.create(model=model, input="Now drop the line. " + HELLO, stream=True)
+                events = list(stream)
+                types = [e.type for e in events]
+                self.assertEqual(len(fake_requests(path)), sent + 1)
+                self.assertEqual(types[0], "response.created", types)
+                self.assertIn("response.output_text.delta", types)
+                self.assertNotIn("response.completed", types)
+                self.assertEqual(types[-1], "response.failed", types)
+                failed = events[-1]
+                self.assertEqual(failed.response.status, "failed", failed)
+                self.assertTrue(failed.response.error.code, failed)
+                self.assertTrue(failed.response.error.message, failed)
+                # As OpenAI's: numbered on from the events before it, the response's own id.
+                numbers = [e.sequence_number for e in events]
+                self.assertEqual(
+                    (numbers, failed.response.id),
+                    (list(range(len(events))), events[0].response.id),
+                    failed.to_json(indent=None),
+                )
+        rows = self.member.logs_of_key(self.key_id, 2)
+        for row in rows:
+            self.assertEqual((row["status"], Decimal(row["cost"])), (502, Decimal(0)), json.dumps(row))
+        self.assertEqual(self.member.balance(), self.before)
+
     def test_previous_response_id_cannot_be_translated(self):
         with self.assertRaises(openai.BadRequestError) as caught:
             self.client.responses.create(model="gpt-fake", input="and then?", previous_response_id="resp_abc123")
