@@ -101,8 +101,8 @@ function run(args, env, cwd) {
 }
 
 /** `codex exec` asked to read notes.txt (which says forty-two) in a fresh workdir, with a fresh
- * $HOME and $CODEX_HOME, as `model` with `key`. */
-async function readNotes(model, key) {
+ * $HOME and $CODEX_HOME, as `model` with `key`; or asked `prompt` instead, given. */
+async function readNotes(model, key, prompt = null) {
   const work = mkdtempSync(path.join(tmpdir(), 'cr-codex-'));
   const home = mkdtempSync(path.join(tmpdir(), 'cr-codex-home-'));
   const codexHome = path.join(home, '.codex');
@@ -121,7 +121,7 @@ async function readNotes(model, key) {
       '--dangerously-bypass-approvals-and-sandbox',
       '-C', work,
       '-o', last,
-      `Read the file ${notes} and tell me what it says.`,
+      prompt ?? `Read the file ${notes} and tell me what it says.`,
     ],
     env,
     work,
@@ -209,4 +209,17 @@ test('codex exec stops with the gateway\'s word when the key is out of funds, no
     ['/responses', 402, 'key_limit_reached', 0n],
     JSON.stringify(rows[0]),
   );
+});
+
+test('codex exec stops on the response.failed of a stream the upstream broke off, nothing billed', async () => {
+  const { id, key } = await member.newKey('codex-broken');
+  const before = await member.balance();
+  // The fake breaks off a streamed text answer to a last user turn that says "drop the line".
+  const { code, stdout, stderr } = await readNotes('gpt-native', key, 'Say hello, then drop the line.');
+  assert.notEqual(code, 0, `codex exited 0\n${stdout}\n${stderr}`);
+  assert.match(stderr, /the upstream stream failed/, stderr);
+  const rows = await member.logsOfKey(id, 1);
+  assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.deepEqual([rows[0].status, nano(rows[0].cost)], [502, 0n], JSON.stringify(rows[0]));
+  assert.equal(await member.balance(), before);
 });
