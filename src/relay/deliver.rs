@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::attempt::{Answer, Answered};
 use super::buffers::Buffered;
-use super::dialects::{Dialect, EventKind};
+use super::dialects::{Dialect, EventKind, StreamMark};
 use super::request::ClientRequest;
 use super::settle::{with_request_id, Bill};
 use super::sse::{self, EventSplitter};
@@ -237,6 +237,8 @@ struct StreamRelay {
     ended: bool,
     /// That last event was the upstream's own failure event.
     failed: bool,
+    /// Where a stream passed through stands, for an error event to follow on from.
+    mark: StreamMark,
     /// What came with or after the last event: it goes out after the charge.
     tail: Vec<u8>,
     /// The data of events seen before any usage was reported: counted with the tokenizer only
@@ -265,6 +267,7 @@ impl StreamRelay {
             usage: None,
             ended: false,
             failed: false,
+            mark: StreamMark::default(),
             tail: Vec::new(),
             unreported: Vec::new(),
             unreported_len: 0,
@@ -310,6 +313,9 @@ impl StreamRelay {
         let target = if self.ended { &mut self.tail } else { out };
         match &mut self.emit {
             Emit::Pass => {
+                if let Some(data) = &data {
+                    self.req.dialect.mark(data, &mut self.mark);
+                }
                 if let Some(bytes) = self.req.dialect.pass_event(&self.req, kind, event) {
                     target.extend_from_slice(&bytes);
                 }
@@ -360,7 +366,13 @@ impl StreamRelay {
                     "the upstream stream failed; this request was not billed",
                 );
                 let event = with_request_id(event, self.bill.request_id());
-                last.extend_from_slice(&self.req.dialect.stream_error(&event));
+                let written = match &mut self.emit {
+                    Emit::Translate(t) => t.fail(&event, &mut last),
+                    Emit::Pass => false,
+                };
+                if !written {
+                    last.extend_from_slice(&self.req.dialect.stream_error(&event, &self.mark));
+                }
                 self.bill
                     .unserved(502, "upstream_failed", format!("{upstream}: {error}"));
             }

@@ -384,6 +384,10 @@ async fn errors_before_a_stream_are_openai_json_and_inside_it_response_failed() 
     let last = events.last().unwrap();
     assert_eq!(last["type"], "response.failed", "{text}");
     assert_eq!(last["response"]["error"]["code"], "server_error");
+    assert_eq!(last["response"]["id"], events[0]["response"]["id"]);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["sequence_number"], i as u64, "{text}");
+    }
     assert!(!text.contains("response.completed"));
     assert_eq!(s.last_log().await["status"], 502);
     assert_eq!(s.app.balance(s.user).await, "1.000000");
@@ -423,6 +427,7 @@ async fn compaction_passes_through_or_is_summarized_by_a_chat_upstream() {
     assert_eq!(body["object"], "response.compaction");
     let output = body["output"].as_array().unwrap();
     assert_eq!(output.len(), 2);
+    assert_eq!(output[0]["type"], "message");
     assert_eq!(output[0]["content"][0]["text"], "Fix the bug");
     let summary = output[1]["content"][0]["text"].as_str().unwrap();
     assert!(summary.ends_with("Hello there, friend!"), "{summary}");

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Dialect, EventKind, Wire};
+use super::{Dialect, EventKind, StreamMark, Wire};
 use crate::error::ApiError;
 use crate::relay::request::ClientRequest;
 use crate::relay::tokenizer;
@@ -139,7 +139,7 @@ impl Dialect for Messages {
         response
     }
 
-    fn stream_error(&self, error: &ApiError) -> Vec<u8> {
+    fn stream_error(&self, error: &ApiError, _mark: &StreamMark) -> Vec<u8> {
         format!("event: error\ndata: {}\n\n", error_body(error)).into_bytes()
     }
 
@@ -425,7 +425,7 @@ mod tests {
             error_body(&e),
             json!({"type": "error", "error": {"type": "permission_error", "message": "top up"}})
         );
-        let event = String::from_utf8(Messages.stream_error(&e)).unwrap();
+        let event = String::from_utf8(Messages.stream_error(&e, &StreamMark::default())).unwrap();
         assert!(event.starts_with("event: error\ndata: {"), "{event}");
         assert_eq!(
             error_type(StatusCode::SERVICE_UNAVAILABLE),

@@ -78,6 +78,15 @@ pub enum EventKind {
     Failed,
 }
 
+/// Where a stream stands, for formats whose events an error must follow on from: the last
+/// event's number and the answer's id (the Responses API numbers its events and names its
+/// response; an error event carries both).
+#[derive(Debug, Default, Clone)]
+pub struct StreamMark {
+    pub sequence: Option<u64>,
+    pub id: Option<String>,
+}
+
 pub trait Dialect: Sync {
     fn wire(&self) -> Wire;
 
@@ -123,8 +132,12 @@ pub trait Dialect: Sync {
         error.clone().into_response()
     }
 
-    /// An error inside a stream that has started, as this format's event.
-    fn stream_error(&self, error: &ApiError) -> Vec<u8> {
+    /// Notes where a stream passed through stands, for an error event that must follow on from
+    /// it (called with each event's data; most formats need nothing).
+    fn mark(&self, _data: &str, _mark: &mut StreamMark) {}
+
+    /// An error inside a stream that has started, as this format's event, following `mark`.
+    fn stream_error(&self, error: &ApiError, _mark: &StreamMark) -> Vec<u8> {
         format!("data: {}\n\n", error.body()).into_bytes()
     }
 

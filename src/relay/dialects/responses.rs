@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{Dialect, EventKind, Wire};
+use super::{Dialect, EventKind, StreamMark, Wire};
 use crate::error::ApiError;
 use crate::relay::request::ClientRequest;
 use crate::relay::tokenizer;
@@ -52,13 +52,29 @@ impl Dialect for Responses {
         count_prompt(req)
     }
 
-    fn stream_error(&self, error: &ApiError) -> Vec<u8> {
+    fn mark(&self, data: &str, mark: &mut StreamMark) {
+        if let Some(n) = sequence_number(data) {
+            mark.sequence = Some(n);
+        }
+        if mark.id.is_none() && data.contains("\"response.created\"") {
+            mark.id = serde_json::from_str::<Value>(data)
+                .ok()
+                .and_then(|e| e["response"]["id"].as_str().map(str::to_string));
+        }
+    }
+
+    fn stream_error(&self, error: &ApiError, mark: &StreamMark) -> Vec<u8> {
         let (code, message) = failure_code(error);
+        let response = mark
+            .id
+            .as_ref()
+            .map(|id| json!({"id": id, "object": "response", "output": []}));
+        let sequence = mark.sequence.map_or(0, |n| n + 1);
         let mut out = Vec::new();
         crate::relay::translate::sse_event(
             &mut out,
             Some("response.failed"),
-            &failed_event(None, 0, code, &message),
+            &failed_event(response, sequence, code, &message),
         );
         out
     }
@@ -379,6 +395,18 @@ struct Event {
     response: Option<WithUsage>,
 }
 
+/// An event's `sequence_number`, found without parsing the whole event.
+fn sequence_number(data: &str) -> Option<u64> {
+    const KEY: &str = "\"sequence_number\":";
+    let at = data.find(KEY)? + KEY.len();
+    let digits: String = data[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 /// The `error.code` and message of a `response.failed` for an error of the gateway's: the codes
 /// Codex acts on — `insufficient_quota` (not retried), `rate_limit_exceeded` with the wait in
 /// the message ("try again in Ns"), `server_error` for the rest (retried).
@@ -524,7 +552,22 @@ mod tests {
         let (code, message) = failure_code(&limited);
         assert_eq!(code, "rate_limit_exceeded");
         assert!(message.contains("try again in 7s"), "{message}");
-        let event = String::from_utf8(Responses.stream_error(&ApiError::busy())).unwrap();
+        let mut mark = StreamMark::default();
+        Responses.mark(
+            r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_9"}}"#,
+            &mut mark,
+        );
+        Responses.mark(
+            r#"{"type":"response.output_text.delta","sequence_number": 4,"delta":"x"}"#,
+            &mut mark,
+        );
+        assert_eq!(
+            (mark.sequence, mark.id.as_deref()),
+            (Some(4), Some("resp_9"))
+        );
+        let event = String::from_utf8(Responses.stream_error(&ApiError::busy(), &mark)).unwrap();
+        assert!(event.contains(r#""sequence_number":5"#), "{event}");
+        assert!(event.contains(r#""id":"resp_9""#), "{event}");
         assert!(
             event.starts_with("event: response.failed\ndata: {"),
             "{event}"

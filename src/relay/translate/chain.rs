@@ -178,6 +178,10 @@ impl StreamTranslator for Chained {
         self.forward(out);
         self.outer.finish(usage, out);
     }
+
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) -> bool {
+        self.outer.fail(error, out)
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,12 @@ pub trait StreamTranslator: Send {
     /// The upstream's stream ended well: the client's closing events, with the usage reported
     /// (or counted) for the whole request.
     fn finish(&mut self, usage: &Usage, out: &mut Vec<u8>);
+
+    /// The upstream's stream failed: writes the client's error event, following on from the
+    /// events so far, and says so; `false` leaves it to the client's dialect.
+    fn fail(&mut self, _error: &ApiError, _out: &mut Vec<u8>) -> bool {
+        false
+    }
 }
 
 /// Every translation the gateway knows.

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use super::{sse_event, StreamTranslator, Translation};
 use crate::error::ApiError;
-use crate::relay::dialects::responses::{failed_event, wire_usage};
+use crate::relay::dialects::responses::{failed_event, failure_code, wire_usage};
 use crate::relay::dialects::{EventKind, Wire};
 use crate::relay::request::ClientRequest;
 use crate::relay::usage::{openai_usage, Usage};
@@ -447,6 +447,13 @@ fn compact_answer(req: &ClientRequest, body: &[u8]) -> Result<Vec<u8>, String> {
     let mut output: Vec<Value> = input_items(req)
         .into_iter()
         .filter(|i| i["type"].as_str().unwrap_or("message") == "message" && i["role"] == "user")
+        .map(|i| {
+            let content = match &i["content"] {
+                Value::Array(parts) => Value::Array(parts.clone()),
+                other => json!([{"type": "input_text", "text": text_of(other)}]),
+            };
+            json!({"type": "message", "role": "user", "content": content})
+        })
         .collect();
     output.push(json!({"type": "message", "role": "user",
         "content": [{"type": "input_text", "text": format!("{SUMMARY_PREFIX}{summary}")}]}));
@@ -636,6 +643,19 @@ impl ChatToResponses {
         (id, output_index)
     }
 
+    /// Ends the response as failed (once).
+    fn failed_with(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
+        if self.failed {
+            return;
+        }
+        self.start(None, out);
+        self.failed = true;
+        let response = self.response("failed", Vec::new(), None);
+        let failed = failed_event(Some(response), self.sequence, code, message);
+        self.sequence += 1;
+        sse_event(out, Some("response.failed"), &failed);
+    }
+
     fn append(&mut self, piece: &str) {
         if let Some(item) = &mut self.open {
             item.text.push_str(piece);
@@ -663,12 +683,7 @@ impl StreamTranslator for ChatToResponses {
                 ) => code.to_string(),
                 _ => "server_error".to_string(),
             };
-            self.start(None, out);
-            self.failed = true;
-            let response = self.response("failed", Vec::new(), None);
-            let failed = failed_event(Some(response), self.sequence, &code, message);
-            self.sequence += 1;
-            sse_event(out, Some("response.failed"), &failed);
+            self.failed_with(&code, message, out);
             return;
         }
         self.start(chunk["id"].as_str(), out);
@@ -714,6 +729,12 @@ impl StreamTranslator for ChatToResponses {
         if choice["finish_reason"].as_str() == Some("length") {
             self.status = "incomplete";
         }
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) -> bool {
+        let (code, message) = failure_code(error);
+        self.failed_with(code, &message, out);
+        true
     }
 
     fn finish(&mut self, usage: &Usage, out: &mut Vec<u8>) {
@@ -965,6 +986,7 @@ mod tests {
             &Compact,
             br#"{"model":"gpt-5","instructions":"You are Codex.","input":[
                 {"type":"message","role":"user","content":[{"type":"input_text","text":"Fix the bug"}]},
+                {"role":"user","content":"and the test"},
                 {"type":"function_call","call_id":"c1","name":"shell","arguments":"{}"},
                 {"type":"function_call_output","call_id":"c1","output":"ok"},
                 {"type":"message","role":"assistant","content":[{"type":"output_text","text":"Done."}]}]}"#,
@@ -983,9 +1005,13 @@ mod tests {
         let chat = br#"{"id":"c9","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"The user wants the bug fixed; done."}}],"usage":{"prompt_tokens":300,"completion_tokens":20}}"#;
         let out: Value = serde_json::from_slice(&compact_answer(&r, chat).unwrap()).unwrap();
         let output = out["output"].as_array().unwrap();
-        assert_eq!(output.len(), 2);
+        assert_eq!(output.len(), 3);
         assert_eq!(output[0]["content"][0]["text"], "Fix the bug");
-        assert!(output[1]["content"][0]["text"]
+        assert_eq!(
+            output[1],
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "and the test"}]})
+        );
+        assert!(output[2]["content"][0]["text"]
             .as_str()
             .unwrap()
             .starts_with(SUMMARY_PREFIX));
