@@ -44,6 +44,7 @@ use tower::ServiceExt;
 
 pub use router::build_router;
 
+use crate::db::Store;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
@@ -168,7 +169,7 @@ fn shut_down(state: &AppState) {
     }
     if let Err(e) = state
         .db
-        .write_blocking(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
+        .write_blocking(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").store("checkpoint the database")?))
     {
         tracing::error!(error = %e.cli_text(), "shutdown checkpoint failed");
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::money::Money;
 use super::LedgerRow;
+use crate::db::Store;
 use crate::clock::{parse_time, rfc3339};
 use crate::db::by_time::{first_id_since, Appended};
 use crate::error::{ApiError, ApiResult};
@@ -212,7 +213,7 @@ pub fn find_history(
     }
     values.push(SqlValue::Integer(i64::from(limit)));
     sql.push_str(&format!(" ORDER BY l.id DESC LIMIT ?{}", values.len()));
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare(&sql).store("prepare the history")?;
     let rows = stmt.query_map(params_from_iter(values), |r| {
         let row = LedgerRow {
             id: r.get(0)?,
@@ -240,10 +241,10 @@ pub fn find_history(
             key_name: r.get(16)?,
         };
         Ok((row, joined))
-    })?;
+    }).store("list the history")?;
     let mut out = Vec::new();
     for found in rows {
-        let (row, joined) = found?;
+        let (row, joined) = found.store("read the history")?;
         let (code, params) = describe(&row, &joined);
         out.push(HistoryRow {
             row,
@@ -373,15 +374,15 @@ pub fn charges_per_day(conn: &Connection, user_id: i64, since: i64) -> ApiResult
         "SELECT date(day * 86400, 'unixepoch'), sum(charged), sum(cost)
          FROM usage_daily WHERE user_id = ?1 AND day >= ?2
          GROUP BY day HAVING sum(charged) > 0 ORDER BY day DESC",
-    )?;
+    ).store("prepare the charges per day")?;
     let rows = stmt.query_map(params![user_id, since.div_euclid(86_400)], |r| {
         Ok(ChargeDay {
             date: r.get(0)?,
             requests: r.get(1)?,
             amount: Money::from_units(r.get(2)?),
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    }).store("list the charges per day")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the charges per day")?)
 }
 
 #[cfg(test)]

@@ -121,9 +121,9 @@ pub fn has_room(
         Account::Reward => "SELECT reward_balance FROM users WHERE id = ?1",
     };
     let balance: i64 = conn
-        .prepare_cached(sql)?
+        .prepare_cached(sql).store("prepare the balance read")?
         .query_row([user_id], |r| r.get(0))
-        .optional()?
+        .optional().store("read the balance")?
         .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
     Ok(fits(Money::from_units(balance), amount))
 }
@@ -164,11 +164,11 @@ pub fn change_balance(
         }
     };
     let after: Option<i64> = conn
-        .prepare_cached(update)?
+        .prepare_cached(update).store("prepare the balance change")?
         .query_row(params![amount.units(), user_id, MAX_BALANCE.units()], |r| {
             r.get(0)
         })
-        .optional()?;
+        .optional().store("update the balance")?;
     match after {
         Some(after) => Ok(Some(Money::from_units(after))),
         None if amount.is_positive() => {
@@ -183,7 +183,7 @@ pub fn change_balance(
                 "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
                 [user_id],
                 |r| r.get(0),
-            )?;
+            ).store("check the account exists")?;
             if exists {
                 Ok(None)
             } else {
@@ -262,7 +262,7 @@ pub fn adjust(
             "that debit would take the balance below zero",
         ));
     };
-    tx.commit()?;
+    tx.commit().store("commit the adjustment")?;
     Ok(after)
 }
 
@@ -298,7 +298,7 @@ pub fn find_ledger_rows_of_user(
     let mut stmt = conn.prepare_cached(
         "SELECT id, account, kind, amount, balance_after, reason, ref_type, ref_id, key_id, created_at
          FROM ledger WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
+    ).store("prepare the ledger rows")?;
     let rows = stmt.query_map(
         params![user_id, before_id.unwrap_or(i64::MAX), limit],
         |r| {
@@ -315,8 +315,8 @@ pub fn find_ledger_rows_of_user(
                 created_at: crate::clock::rfc3339(r.get(9)?),
             })
         },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    ).store("list the ledger rows")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the ledger rows")?)
 }
 
 /// The user id for a username, for the command line.
@@ -326,6 +326,6 @@ pub fn find_user_id_by_username(conn: &Connection, username: &str) -> ApiResult<
         [username],
         |r| r.get(0),
     )
-    .optional()?
+    .optional().store("find the user by name")?
     .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user named {username}")))
 }

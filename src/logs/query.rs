@@ -6,6 +6,7 @@ use rusqlite::{params_from_iter, Connection};
 use serde::{Deserialize, Serialize};
 
 use super::usage::DAY;
+use crate::db::Store;
 use crate::clock::{parse_time, rfc3339};
 use crate::db::by_time::{end_id_before, first_id_since, Appended};
 use crate::error::{ApiError, ApiResult};
@@ -371,7 +372,7 @@ fn rollups_know_of_any(conn: &Connection, f: &Filter) -> ApiResult<bool> {
         "SELECT EXISTS (SELECT 1 FROM usage_daily WHERE {})",
         c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(c.params), |r| r.get(0))?)
+    Ok(conn.query_row(&sql, params_from_iter(c.params), |r| r.get(0)).store("check the usage rollups for rows")?)
 }
 
 /// Where a page of logs starts: below the cursor, or at the newest row.
@@ -408,7 +409,7 @@ pub fn find_logs(
          WHERE {} ORDER BY l.id DESC LIMIT ?{limit_at}",
         c.sql()
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql).store("prepare the list of logs")?;
     let rows = stmt.query_map(params_from_iter(c.params), |r| {
         let prices: Option<PriceSheet> = r
             .get::<_, Option<String>>(25)?
@@ -444,8 +445,8 @@ pub fn find_logs(
             error_params: ErrorParams::default(),
             uncollected: Money::from_units(r.get(20)?),
         })
-    })?;
-    let mut rows: Vec<LogView> = rows.collect::<Result<_, _>>()?;
+    }).store("list the logs")?;
+    let mut rows: Vec<LogView> = rows.collect::<Result<_, _>>().store("read the logs")?;
     for row in &mut rows {
         row.error_params = error_params(row);
     }
@@ -516,7 +517,7 @@ fn summarize_days(
          FROM usage_daily WHERE {}",
         c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of)?)
+    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of).store("sum the usage rollups")?)
 }
 
 /// The totals of the rows themselves, in one pass over the filter's id range.
@@ -532,7 +533,7 @@ fn summarize_rows(conn: &Connection, f: &Filter) -> ApiResult<LogSummary> {
          FROM request_logs l WHERE {}",
         c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of)?)
+    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of).store("sum the log rows")?)
 }
 
 fn summary_of(r: &rusqlite::Row) -> rusqlite::Result<LogSummary> {

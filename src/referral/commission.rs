@@ -15,6 +15,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
+use crate::db::Store;
 use crate::config::ReferralConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, money::Money, Account, Entry, Kind};
@@ -90,7 +91,7 @@ pub fn pay_commission(
             [invitee_id],
             |r| r.get(0),
         )
-        .optional()?
+        .optional().store("read the inviter")?
         .flatten();
     let Some(inviter_id) = inviter.filter(|i| *i != invitee_id) else {
         return Ok(None);
@@ -131,13 +132,13 @@ fn count_topups(conn: &Connection, invitee_id: i64, with_codes: bool) -> ApiResu
         "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'paid'",
         [invitee_id],
         |r| r.get(0),
-    )?;
+    ).store("count the paid orders")?;
     let codes: i64 = if with_codes {
         conn.query_row(
             "SELECT count(*) FROM redemption_codes WHERE used_by = ?1",
             [invitee_id],
             |r| r.get(0),
-        )?
+        ).store("count the redeemed codes")?
     } else {
         0
     };
@@ -151,7 +152,7 @@ pub fn find_commission_earned(conn: &Connection, inviter_id: i64) -> ApiResult<M
          WHERE user_id = ?1 AND account = 'reward' AND kind = 'commission'",
         [inviter_id],
         |r| r.get(0),
-    )?;
+    ).store("sum the commission earned")?;
     Ok(Money::from_units(units))
 }
 
@@ -194,12 +195,12 @@ pub fn find_invitees(
              LEFT JOIN redemption_codes c ON l.ref_type = 'code' AND c.id = CAST(l.ref_id AS INTEGER)
              WHERE l.user_id = ?1 AND l.account = 'reward' AND l.kind = 'commission'
              GROUP BY 1",
-        )?;
+        ).store("prepare the commission per invitee")?;
         let rows = stmt.query_map([inviter_id], |r| {
             Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
-        })?;
+        }).store("list the commission per invitee")?;
         for row in rows {
-            if let (Some(invitee), units) = row? {
+            if let (Some(invitee), units) = row.store("read the commission per invitee")? {
                 earned.insert(invitee, units);
             }
         }
@@ -210,7 +211,7 @@ pub fn find_invitees(
                 CASE WHEN ?2 THEN (SELECT count(*) FROM redemption_codes c WHERE c.used_by = u.id)
                      ELSE 0 END
          FROM users u WHERE u.inviter_id = ?1 ORDER BY u.id DESC LIMIT ?3",
-    )?;
+    ).store("prepare the list of invitees")?;
     let rows = stmt.query_map(params![inviter_id, with_codes, limit], |r| {
         let id: i64 = r.get(0)?;
         let username: String = r.get(1)?;
@@ -221,8 +222,8 @@ pub fn find_invitees(
             topups: orders + codes,
             commission: Money::from_units(earned.get(&id).copied().unwrap_or(0)),
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    }).store("list the invitees")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the invitees")?)
 }
 
 /// An account's referral figures for the admin: who invited it, how many it invited, and the
@@ -243,7 +244,7 @@ pub fn find_admin_figures(conn: &Connection, user_id: i64) -> ApiResult<AdminFig
          FROM users u WHERE u.id = ?1",
         [user_id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    ).store("read the referral figures")?;
     Ok(AdminFigures {
         inviter_id,
         invitees,
