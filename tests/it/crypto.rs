@@ -3,6 +3,7 @@
 //! and (for BTCPay) the invoice read back from the API says it is settled for the order's amount;
 //! forged, replayed, short, mismatched, expired and racing callbacks change nothing more.
 
+use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::Config;
 use code_router::pricing::Rate;
@@ -82,7 +83,7 @@ pub async fn open_order(
                 "SELECT provider_ref FROM orders WHERE order_no = ?1",
                 [no],
                 |r| r.get(0),
-            )?)
+            ).store("read the order's reference")?)
         })
         .await
         .unwrap();
@@ -148,7 +149,7 @@ pub async fn order_state(app: &TestApp, order_no: &str) -> (String, String) {
                 "SELECT status, note FROM orders WHERE order_no = ?1",
                 [no],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
+            ).store("read the order's state")?)
         })
         .await
         .unwrap()

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use code_router::db::Store;
 use code_router::accounts::{self, password, NewUser, Role};
 use code_router::clock::ManualClock;
 use code_router::config::Config;
@@ -171,7 +172,7 @@ impl TestApp {
                 Ok(
                     conn.query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
                         r.get::<_, i64>(0)
-                    })?,
+                    }).store("read the balance")?,
                 )
             })
             .await
@@ -186,14 +187,14 @@ impl TestApp {
             .db
             .read(move |conn| {
                 let mut stmt =
-                    conn.prepare("SELECT kind, amount FROM ledger WHERE user_id = ?1 ORDER BY id")?;
+                    conn.prepare("SELECT kind, amount FROM ledger WHERE user_id = ?1 ORDER BY id").store("prepare the ledger rows")?;
                 let rows = stmt.query_map([user_id], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         Money::from_units(r.get(1)?).to_string(),
                     ))
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                }).store("list the ledger rows")?;
+                Ok(rows.collect::<Result<Vec<_>, _>>().store("read the ledger rows")?)
             })
             .await
             .unwrap()

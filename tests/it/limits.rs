@@ -1,6 +1,7 @@
 //! The largest amount and the largest balance: credits past them answer 400 naming the limit
 //! (one line on the command line), never a 500, and change nothing.
 
+use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::RewardOn;
 use code_router::ledger::{self, money::Money, Account, Entry, Kind};
@@ -113,7 +114,7 @@ async fn fill_reward(app: &TestApp, user_id: i64, amount: &str) {
                 },
                 0,
             )?;
-            tx.commit()?;
+            tx.commit().store("commit the reward")?;
             Ok(())
         })
         .await

@@ -2,6 +2,7 @@
 //! order once and only once, whatever arrives (replays, duplicates, forgeries, wrong amounts,
 //! unknown orders, stale timestamps, 32 deliveries at once, a restart in between).
 
+use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::clock::Clock;
 use code_router::config::Config;
@@ -112,7 +113,7 @@ async fn order_status(app: &TestApp, order_no: &str) -> (String, String) {
                 "SELECT status, note FROM orders WHERE order_no = ?1",
                 [order_no],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
+            ).store("read the order's status")?)
         })
         .await
         .unwrap()
@@ -126,7 +127,7 @@ async fn topup_rows(app: &TestApp) -> i64 {
                 "SELECT count(*) FROM ledger WHERE kind = 'topup' AND ref_type = 'order'",
                 [],
                 |r| r.get(0),
-            )?)
+            ).store("count the top-up rows")?)
         })
         .await
         .unwrap()
@@ -971,7 +972,7 @@ async fn a_callback_during_a_restart_is_retried_and_credits_once() {
             Ok(
                 conn.query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
                     r.get(0)
-                })?,
+                }).store("read the balance")?,
             )
         })
         .await

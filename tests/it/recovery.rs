@@ -2,6 +2,7 @@
 //! from the command line (while `serve` runs too), passwords reset from Admin > Users; and the
 //! commands that only read refuse a data directory that does not exist instead of making one.
 
+use code_router::db::Store;
 use code_router::accounts::Role;
 use serde_json::{json, Value};
 
@@ -256,7 +257,7 @@ async fn an_admin_resets_a_password_shown_once_and_the_sessions_end() {
                 "SELECT password_hash FROM users WHERE id = ?1",
                 [alice],
                 |r| r.get(0),
-            )?)
+            ).store("read the password hash")?)
         })
         .await
         .unwrap();
