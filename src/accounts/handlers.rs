@@ -343,11 +343,13 @@ pub async fn change_password(
             tx.execute(
                 "UPDATE users SET password_hash = ?1 WHERE id = ?2",
                 rusqlite::params![new_hash, user_id],
-            ).store("update the password")?;
+            )
+            .store("update the password")?;
             tx.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
                 rusqlite::params![user_id, keep],
-            ).store("end the other sessions")?;
+            )
+            .store("end the other sessions")?;
             tx.commit().store("commit the password change")?;
             Ok(())
         })
@@ -399,11 +401,13 @@ pub async fn me(
                 conn,
                 id,
                 |conn| {
-                    Ok(conn.query_row(
-                        "SELECT balance, reward_balance FROM users WHERE id = ?1",
-                        [id],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    ).store("read the balance")?)
+                    Ok(conn
+                        .query_row(
+                            "SELECT balance, reward_balance FROM users WHERE id = ?1",
+                            [id],
+                            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                        )
+                        .store("read the balance")?)
                 },
                 |_| Vec::new(),
             )

@@ -8,9 +8,9 @@ use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::db::Store;
 use crate::accounts::session::Admin;
 use crate::accounts::{password, NewUser, Role, User, USER_COLUMNS};
+use crate::db::Store;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId, QueryParams};
@@ -132,9 +132,15 @@ pub async fn list_users(
                 "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 AND username LIKE ?2 ESCAPE '\\'
                  ORDER BY id LIMIT ?3"
             );
-            let mut stmt = conn.prepare_cached(&sql).store("prepare the list of users")?;
-            let rows = stmt.query_map(params![after, pattern, limit], User::from_row).store("list the users")?;
-            let users = rows.collect::<Result<Vec<_>, _>>().store("read the users")?;
+            let mut stmt = conn
+                .prepare_cached(&sql)
+                .store("prepare the list of users")?;
+            let rows = stmt
+                .query_map(params![after, pattern, limit], User::from_row)
+                .store("list the users")?;
+            let users = rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the users")?;
             users
                 .into_iter()
                 .map(|u| Ok((find_admin_figures(conn, u.id)?, u)))
@@ -264,19 +270,22 @@ pub async fn update_user(
                 tx.execute(
                     "UPDATE users SET role = ?1 WHERE id = ?2",
                     params![role.as_str(), user_id],
-                ).store("update the role")?;
+                )
+                .store("update the role")?;
             }
             if let Some(group) = &change.group {
                 tx.execute(
                     "UPDATE users SET user_group = ?1 WHERE id = ?2",
                     params![group, user_id],
-                ).store("update the group")?;
+                )
+                .store("update the group")?;
             }
             if let Some(disabled) = change.disabled {
                 tx.execute(
                     "UPDATE users SET disabled = ?1 WHERE id = ?2",
                     params![disabled, user_id],
-                ).store("update whether the account is disabled")?;
+                )
+                .store("update whether the account is disabled")?;
                 if disabled {
                     crate::accounts::session::delete_sessions_of_user(&tx, user_id)?;
                 }
@@ -365,7 +374,8 @@ pub async fn create_user(
                 tx.execute(
                     "UPDATE users SET user_group = ?1 WHERE id = ?2",
                     params![group, user.id],
-                ).store("set the new account's group")?;
+                )
+                .store("set the new account's group")?;
             }
             let user = crate::accounts::find_user_by_id(&tx, user.id)?
                 .ok_or_else(|| ApiError::internal("a new account vanished"))?;

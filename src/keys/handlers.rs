@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 use super::{secret, KeySettings};
-use crate::db::Store;
 use crate::accounts::session::Session;
+use crate::db::Store;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId};

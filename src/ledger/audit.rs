@@ -45,15 +45,23 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
     // Order credits and commissions, each of which must come once per cause.
     let mut once: HashMap<(String, String, String), i64> = HashMap::new();
     {
-        let mut stmt = tx.prepare(
-            "SELECT id, user_id, account, amount, balance_after, kind, key_id, ref_type, ref_id
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, user_id, account, amount, balance_after, kind, key_id, ref_type, ref_id
              FROM ledger",
-        ).store("prepare the ledger read")?;
+            )
+            .store("prepare the ledger read")?;
         let mut rows = stmt.query([]).store("read the ledger")?;
         while let Some(r) = rows.next().store("read the ledger")? {
-            let (id, user_id): (i64, i64) = (r.get(0).store("read a ledger row")?, r.get(1).store("read a ledger row")?);
+            let (id, user_id): (i64, i64) = (
+                r.get(0).store("read a ledger row")?,
+                r.get(1).store("read a ledger row")?,
+            );
             let reward = text_at(r, 2).store("read a ledger row")? == b"reward";
-            let (amount, after): (i64, i64) = (r.get(3).store("read a ledger row")?, r.get(4).store("read a ledger row")?);
+            let (amount, after): (i64, i64) = (
+                r.get(3).store("read a ledger row")?,
+                r.get(4).store("read a ledger row")?,
+            );
             let kind = text_at(r, 5).store("read a ledger row")?;
             report.ledger_rows += 1;
             let key = (user_id, reward);
@@ -89,15 +97,27 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
 
     // 2. Stored balances against the ledger.
     {
-        let mut stmt =
-            tx.prepare("SELECT id, username, balance, reward_balance FROM users ORDER BY id").store("prepare the balances read")?;
+        let mut stmt = tx
+            .prepare("SELECT id, username, balance, reward_balance FROM users ORDER BY id")
+            .store("prepare the balances read")?;
         let mut rows = stmt.query([]).store("read the balances")?;
         while let Some(r) = rows.next().store("read the balances")? {
-            let (id, name): (i64, String) = (r.get(0).store("read an account's balances")?, r.get(1).store("read an account's balances")?);
+            let (id, name): (i64, String) = (
+                r.get(0).store("read an account's balances")?,
+                r.get(1).store("read an account's balances")?,
+            );
             report.accounts += 1;
             for (account, reward, stored) in [
-                ("balance", false, r.get::<_, i64>(2).store("read an account's balances")?),
-                ("reward", true, r.get(3).store("read an account's balances")?),
+                (
+                    "balance",
+                    false,
+                    r.get::<_, i64>(2).store("read an account's balances")?,
+                ),
+                (
+                    "reward",
+                    true,
+                    r.get(3).store("read an account's balances")?,
+                ),
             ] {
                 let derived = sums.get(&(id, reward)).copied().unwrap_or(0);
                 if derived != stored {
@@ -113,14 +133,20 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
 
     // 3. Each key's used amount: what its charges add up to.
     {
-        let mut stmt = tx.prepare(
-            "SELECT k.id, k.name, u.username, k.used
+        let mut stmt = tx
+            .prepare(
+                "SELECT k.id, k.name, u.username, k.used
              FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id",
-        ).store("prepare the keys read")?;
+            )
+            .store("prepare the keys read")?;
         let mut rows = stmt.query([]).store("read the keys")?;
         while let Some(r) = rows.next().store("read the keys")? {
             report.keys += 1;
-            let (id, name, owner): (i64, String, String) = (r.get(0).store("read a key's use")?, r.get(1).store("read a key's use")?, r.get(2).store("read a key's use")?);
+            let (id, name, owner): (i64, String, String) = (
+                r.get(0).store("read a key's use")?,
+                r.get(1).store("read a key's use")?,
+                r.get(2).store("read a key's use")?,
+            );
             let used: i64 = r.get(3).store("read a key's use")?;
             let derived = key_charges.get(&id).copied().unwrap_or(0);
             if used != derived {
@@ -144,8 +170,9 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
     drop(charged);
     if !twice.is_empty() {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        let mut stmt =
-            tx.prepare("SELECT ref_id FROM ledger WHERE kind = 'settle' AND ref_type = 'request'").store("prepare the charges read")?;
+        let mut stmt = tx
+            .prepare("SELECT ref_id FROM ledger WHERE kind = 'settle' AND ref_type = 'request'")
+            .store("prepare the charges read")?;
         let mut rows = stmt.query([]).store("read the charges")?;
         while let Some(r) = rows.next().store("read the charges")? {
             let ref_id = text_at(r, 0).store("read the charges")?;

@@ -103,7 +103,8 @@ fn pay_inviter(conn: &Connection, invitee_id: i64, now: i64) -> ApiResult<()> {
             params![invitee_id, now],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional().store("mark the inviter's reward paid")?;
+        .optional()
+        .store("mark the inviter's reward paid")?;
     let Some((inviter_id, reward)) = due else {
         return Ok(());
     };
@@ -147,23 +148,29 @@ pub struct Summary {
 }
 
 pub fn find_referral_summary(conn: &Connection, user_id: i64) -> ApiResult<Summary> {
-    let invitees: i64 = conn.query_row(
-        "SELECT count(*) FROM users WHERE inviter_id = ?1",
-        [user_id],
-        |r| r.get(0),
-    ).store("count the invitees")?;
-    let earned: i64 = conn.query_row(
-        "SELECT COALESCE(sum(amount), 0) FROM ledger
+    let invitees: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE inviter_id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("count the invitees")?;
+    let earned: i64 = conn
+        .query_row(
+            "SELECT COALESCE(sum(amount), 0) FROM ledger
          WHERE user_id = ?1 AND account = 'reward' AND kind = 'referral_reward'",
-        [user_id],
-        |r| r.get(0),
-    ).store("sum the referral rewards")?;
-    let pending: i64 = conn.query_row(
-        "SELECT COALESCE(sum(inviter_reward), 0) FROM referral_rewards
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("sum the referral rewards")?;
+    let pending: i64 = conn
+        .query_row(
+            "SELECT COALESCE(sum(inviter_reward), 0) FROM referral_rewards
          WHERE inviter_id = ?1 AND paid_at IS NULL",
-        [user_id],
-        |r| r.get(0),
-    ).store("sum the pending rewards")?;
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("sum the pending rewards")?;
     Ok(Summary {
         invitees,
         rewards_earned: Money::from_units(earned),
@@ -194,11 +201,14 @@ pub fn transfer_to_balance(
         ));
     }
     let tx = db::immediate(conn)?;
-    let available = Money::from_units(tx.query_row(
-        "SELECT reward_balance FROM users WHERE id = ?1",
-        [user_id],
-        |r| r.get(0),
-    ).store("read the reward balance")?);
+    let available = Money::from_units(
+        tx.query_row(
+            "SELECT reward_balance FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("read the reward balance")?,
+    );
     if !available.is_positive() {
         return Err(ApiError::bad_request(
             "no_reward_balance",

@@ -2,9 +2,9 @@
 //! balance, in the transaction that credits the top-up, once per order (or code), rounded down
 //! to the nano-dollar; shown on the inviter's referral summary and to admins per user.
 
-use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::ledger::money::Money;
 use code_router::pricing::Rate;
 use serde_json::{json, Value};
@@ -81,19 +81,25 @@ async fn reward_rows(app: &TestApp, user_id: i64) -> Vec<(String, String, String
     app.state
         .db
         .read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT kind, amount, ref_type, ref_id FROM ledger
+            let mut stmt = conn
+                .prepare(
+                    "SELECT kind, amount, ref_type, ref_id FROM ledger
                  WHERE user_id = ?1 AND account = 'reward' ORDER BY id",
-            ).store("prepare the reward rows")?;
-            let rows = stmt.query_map([user_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Money::from_units(r.get(1)?).to_string(),
-                    r.get(2)?,
-                    r.get(3)?,
-                ))
-            }).store("list the reward rows")?;
-            Ok(rows.collect::<Result<Vec<_>, _>>().store("read the reward rows")?)
+                )
+                .store("prepare the reward rows")?;
+            let rows = stmt
+                .query_map([user_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Money::from_units(r.get(1)?).to_string(),
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                })
+                .store("list the reward rows")?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the reward rows")?)
         })
         .await
         .unwrap()

@@ -4,9 +4,9 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::fake_upstream::{Fake, Mode};
@@ -152,7 +152,11 @@ async fn a_locked_database_answers_503_not_500_and_loses_no_charge() {
     let logged: i64 = app
         .state
         .db
-        .read(|conn| Ok(conn.query_row("SELECT count(*) FROM request_logs", [], |r| r.get(0)).store("count the log rows")?))
+        .read(|conn| {
+            Ok(conn
+                .query_row("SELECT count(*) FROM request_logs", [], |r| r.get(0))
+                .store("count the log rows")?)
+        })
         .await
         .unwrap();
     assert_eq!(logged, 2);

@@ -43,11 +43,13 @@ fn funded_db(dir: &std::path::Path, balance: &str, key_limit: Option<&str>) -> D
 
 fn balance_and_used(db: &Db) -> (Money, Money) {
     db.read_blocking(|conn| {
-        Ok(conn.query_row(
-            "SELECT u.balance, k.used FROM users u, api_keys k WHERE u.id = 1 AND k.id = 1",
-            [],
-            |r| Ok((Money::from_units(r.get(0)?), Money::from_units(r.get(1)?))),
-        ).store("read the balance and the key's use")?)
+        Ok(conn
+            .query_row(
+                "SELECT u.balance, k.used FROM users u, api_keys k WHERE u.id = 1 AND k.id = 1",
+                [],
+                |r| Ok((Money::from_units(r.get(0)?), Money::from_units(r.get(1)?))),
+            )
+            .store("read the balance and the key's use")?)
     })
     .unwrap()
 }
@@ -217,10 +219,12 @@ fn kept_balances_follow_every_kind_of_write() {
 
     // A lowered key limit, the same way.
     db.write_blocking(|conn| {
-        Ok(conn.execute(
-            "UPDATE api_keys SET spend_limit = ?1 WHERE id = 1",
-            [usd("0.2").units()],
-        ).store("lower the key's limit")?)
+        Ok(conn
+            .execute(
+                "UPDATE api_keys SET spend_limit = ?1 WHERE id = 1",
+                [usd("0.2").units()],
+            )
+            .store("lower the key's limit")?)
     })
     .unwrap();
     assert!(matches!(hold("0.3"), Err(HoldError::KeyLimit)));
@@ -232,7 +236,9 @@ fn kept_balances_follow_every_kind_of_write() {
     assert_eq!(balance_and_used(&db), (usd("0.3"), usd("0.2")));
     assert!(matches!(hold("0.01"), Err(HoldError::KeyLimit)));
     db.write_blocking(|conn| {
-        Ok(conn.execute("UPDATE api_keys SET spend_limit = NULL WHERE id = 1", []).store("lift the key's limit")?)
+        Ok(conn
+            .execute("UPDATE api_keys SET spend_limit = NULL WHERE id = 1", [])
+            .store("lift the key's limit")?)
     })
     .unwrap();
     hold("0.3").unwrap().release();

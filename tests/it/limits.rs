@@ -1,9 +1,9 @@
 //! The largest amount and the largest balance: credits past them answer 400 naming the limit
 //! (one line on the command line), never a 500, and change nothing.
 
-use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::RewardOn;
+use code_router::db::Store;
 use code_router::ledger::{self, money::Money, Account, Entry, Kind};
 use serde_json::{json, Value};
 

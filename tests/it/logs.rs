@@ -2,9 +2,9 @@
 //! exports every row asked for; the usage rollups are the exact sums of the logs after any
 //! traffic; filters and their totals find the rows a plain scan finds.
 
-use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::logs::LogRow;
 use code_router::relay::usage::Usage;
 use serde_json::{json, Value};
@@ -170,11 +170,13 @@ async fn usage_rollups_are_the_exact_sums_of_the_logs_after_mixed_traffic() {
         .state
         .db
         .read(|conn| {
-            Ok(conn.query_row(
-                "SELECT -sum(amount) FROM ledger WHERE kind = 'settle'",
-                [],
-                |r| r.get(0),
-            ).store("sum the settled charges")?)
+            Ok(conn
+                .query_row(
+                    "SELECT -sum(amount) FROM ledger WHERE kind = 'settle'",
+                    [],
+                    |r| r.get(0),
+                )
+                .store("sum the settled charges")?)
         })
         .await
         .unwrap();

@@ -2,8 +2,8 @@
 //! from the command line (while `serve` runs too), passwords reset from Admin > Users; and the
 //! commands that only read refuse a data directory that does not exist instead of making one.
 
-use code_router::db::Store;
 use code_router::accounts::Role;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -253,11 +253,13 @@ async fn an_admin_resets_a_password_shown_once_and_the_sessions_end() {
         .state
         .db
         .read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT password_hash FROM users WHERE id = ?1",
-                [alice],
-                |r| r.get(0),
-            ).store("read the password hash")?)
+            Ok(conn
+                .query_row(
+                    "SELECT password_hash FROM users WHERE id = ?1",
+                    [alice],
+                    |r| r.get(0),
+                )
+                .store("read the password hash")?)
         })
         .await
         .unwrap();

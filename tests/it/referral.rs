@@ -1,9 +1,9 @@
 //! Referral rewards: paid at registration or at the invitee's first top-up (once), the inviter's
 //! figures, and moving the reward balance into the main balance.
 
-use code_router::db::Store;
 use code_router::accounts::Role;
 use code_router::config::{Config, RewardOn};
+use code_router::db::Store;
 use code_router::ledger::money::Money;
 use serde_json::{json, Value};
 
@@ -216,11 +216,11 @@ async fn first_topup_mode_pays_the_inviter_once_after_the_first_redemption() {
         .state
         .db
         .read(|conn| {
-            Ok(
-                conn.query_row("SELECT id FROM users WHERE username = 'direct'", [], |r| {
+            Ok(conn
+                .query_row("SELECT id FROM users WHERE username = 'direct'", [], |r| {
                     r.get(0)
-                }).store("find the direct user")?,
-            )
+                })
+                .store("find the direct user")?)
         })
         .await
         .unwrap();
@@ -246,10 +246,11 @@ async fn first_topup_mode_pays_the_inviter_once_after_the_first_redemption() {
     app.state
         .db
         .write(|conn| {
-            let root: i64 =
-                conn.query_row("SELECT id FROM users WHERE username = 'root'", [], |r| {
+            let root: i64 = conn
+                .query_row("SELECT id FROM users WHERE username = 'root'", [], |r| {
                     r.get(0)
-                }).store("find the root user")?;
+                })
+                .store("find the root user")?;
             code_router::referral::reward_inviter_on_first_topup(conn, root, 0)
         })
         .await
@@ -279,7 +280,11 @@ async fn referrals_off_by_default_record_the_invitee_but_pay_nothing() {
     let rows: i64 = app
         .state
         .db
-        .read(|conn| Ok(conn.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0)).store("count the ledger rows")?))
+        .read(|conn| {
+            Ok(conn
+                .query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))
+                .store("count the ledger rows")?)
+        })
         .await
         .unwrap();
     assert_eq!(rows, 0);

@@ -134,15 +134,17 @@ pub fn generate_codes(
         ).store("prepare the code insert")?;
         for _ in 0..batch.count {
             let raw = random::readable(CODE_LEN);
-            insert.execute(params![
-                code_hash(&raw),
-                hint_of(&raw),
-                batch.amount.units(),
-                batch.note,
-                created_by,
-                now,
-                batch.expires_at
-            ]).store("add a code")?;
+            insert
+                .execute(params![
+                    code_hash(&raw),
+                    hint_of(&raw),
+                    batch.amount.units(),
+                    batch.note,
+                    created_by,
+                    now,
+                    batch.expires_at
+                ])
+                .store("add a code")?;
             codes.push(grouped(&raw));
         }
     }
@@ -184,7 +186,8 @@ pub fn redeem(
             params![user_id, now, hash],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .optional().store("mark the code used")?;
+        .optional()
+        .store("mark the code used")?;
     let Some((code_id, hint, amount)) = claimed else {
         return Err(why_not_redeemable(&tx, &hash)?);
     };
@@ -247,11 +250,13 @@ fn why_not_redeemable(conn: &Connection, hash: &[u8]) -> ApiResult<ApiError> {
 /// A used code cannot be voided (its credit stands): 409 `code_used`.
 pub fn void_code(conn: &mut Connection, code_id: i64, now: i64) -> ApiResult<CodeRow> {
     let tx = db::immediate(conn)?;
-    let voided = tx.execute(
-        "UPDATE redemption_codes SET voided_at = ?2
+    let voided = tx
+        .execute(
+            "UPDATE redemption_codes SET voided_at = ?2
          WHERE id = ?1 AND used_by IS NULL AND voided_at IS NULL",
-        params![code_id, now],
-    ).store("void the code")?;
+            params![code_id, now],
+        )
+        .store("void the code")?;
     let row = find_code(&tx, code_id, now)?.ok_or_else(code_not_found)?;
     if voided == 0 && row.status == CodeStatus::Used {
         return Err(ApiError::conflict(
@@ -338,7 +343,8 @@ pub fn find_code(conn: &Connection, code_id: i64, now: i64) -> ApiResult<Option<
     );
     Ok(conn
         .query_row(&sql, [code_id], |r| code_from_row(r, now))
-        .optional().store("read the code")?)
+        .optional()
+        .store("read the code")?)
 }
 
 /// Codes newest first, strictly older than `before_id` when given, optionally of one status.
@@ -368,11 +374,15 @@ pub fn find_codes(
              ELSE 1 END
          ORDER BY c.id DESC LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql).store("prepare the list of codes")?;
-    let rows = stmt.query_map(
-        params![before_id.unwrap_or(i64::MAX), limit, status, now],
-        |r| code_from_row(r, now),
-    ).store("list the codes")?;
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .store("prepare the list of codes")?;
+    let rows = stmt
+        .query_map(
+            params![before_id.unwrap_or(i64::MAX), limit, status, now],
+            |r| code_from_row(r, now),
+        )
+        .store("list the codes")?;
     Ok(rows.collect::<Result<_, _>>().store("read the codes")?)
 }
 

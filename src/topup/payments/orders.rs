@@ -118,21 +118,23 @@ pub fn create_order(
                              pay_decimals, status, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9) RETURNING {ORDER_COLUMNS}"
     );
-    Ok(conn.query_row(
-        &sql,
-        params![
-            order_no,
-            user_id,
-            provider.as_str(),
-            pay_type,
-            quote.credit.units(),
-            quote.pay_minor,
-            quote.currency,
-            quote.decimals,
-            now
-        ],
-        Order::from_row,
-    ).store("add the order")?)
+    Ok(conn
+        .query_row(
+            &sql,
+            params![
+                order_no,
+                user_id,
+                provider.as_str(),
+                pay_type,
+                quote.credit.units(),
+                quote.pay_minor,
+                quote.currency,
+                quote.decimals,
+                now
+            ],
+            Order::from_row,
+        )
+        .store("add the order")?)
 }
 
 /// How many orders a user may open in an hour while earlier ones are still pending: enough
@@ -166,7 +168,8 @@ pub fn attach_checkout(
     conn.execute(
         "UPDATE orders SET provider_ref = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'",
         params![provider_ref, now, order_id],
-    ).store("attach the checkout to the order")?;
+    )
+    .store("attach the checkout to the order")?;
     Ok(())
 }
 
@@ -183,7 +186,8 @@ pub fn find_order_by_no(conn: &Connection, order_no: &str) -> ApiResult<Option<O
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_no = ?1");
     Ok(conn
         .query_row(&sql, [order_no], Order::from_row)
-        .optional().store("read the order")?)
+        .optional()
+        .store("read the order")?)
 }
 
 /// Orders newest first, strictly older than `before_id`; of one user, or of everyone.
@@ -199,11 +203,15 @@ pub fn find_orders(
          WHERE id < ?1 AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR status = ?3)
          ORDER BY id DESC LIMIT ?4"
     );
-    let mut stmt = conn.prepare_cached(&sql).store("prepare the list of orders")?;
-    let rows = stmt.query_map(
-        params![before_id.unwrap_or(i64::MAX), user_id, status, limit],
-        Order::from_row,
-    ).store("list the orders")?;
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .store("prepare the list of orders")?;
+    let rows = stmt
+        .query_map(
+            params![before_id.unwrap_or(i64::MAX), user_id, status, limit],
+            Order::from_row,
+        )
+        .store("list the orders")?;
     Ok(rows.collect::<Result<_, _>>().store("read the orders")?)
 }
 
@@ -409,7 +417,8 @@ pub fn find_order_by_ref(
             params![provider.as_str(), provider_ref],
             Order::from_row,
         )
-        .optional().store("read the order by its reference")?)
+        .optional()
+        .store("read the order by its reference")?)
 }
 
 fn reference_mismatch() -> ApiError {
@@ -487,7 +496,8 @@ fn settle_payment(
                 "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status IN {OPEN}"
             ),
             params![note, now, order.id],
-        ).store("note the refused payment on the order")?;
+        )
+        .store("note the refused payment on the order")?;
         tx.commit().store("commit the order's note")?;
         return Err(ApiError::bad_request(
             "amount_mismatch",
@@ -508,7 +518,8 @@ fn settle_payment(
                 "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status IN {OPEN}"
             ),
             params![note, now, order.id],
-        ).store("note the uncredited payment on the order")?;
+        )
+        .store("note the uncredited payment on the order")?;
         tx.commit().store("commit the order's note")?;
         return Err(ledger::balance_limit(Account::Balance));
     }
