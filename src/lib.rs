@@ -47,6 +47,7 @@ pub use router::build_router;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::db::Store;
 use crate::state::AppState;
 
 /// Opens the database named by the config (migrating an older file) and builds the server state.
@@ -166,10 +167,11 @@ fn shut_down(state: &AppState) {
     if open > 0 {
         tracing::warn!(open, "requests still running at shutdown are not charged");
     }
-    if let Err(e) = state
-        .db
-        .write_blocking(|conn| Ok(conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
-    {
+    if let Err(e) = state.db.write_blocking(|conn| {
+        Ok(conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .store("checkpoint the database")?)
+    }) {
         tracing::error!(error = %e.cli_text(), "shutdown checkpoint failed");
     }
     tracing::info!("stopped");

@@ -6,6 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use crate::config::Display;
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -39,7 +40,11 @@ pub struct StatusResponse {
 pub async fn healthz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state
         .db
-        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .read(|conn| {
+            Ok(conn
+                .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .store("check the database answers")?)
+        })
         .await?;
     Ok(Json(json!({ "status": "ok" })))
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::session::{self, Session};
 use super::{password, NewUser, Role};
+use crate::db::Store;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
@@ -121,7 +122,7 @@ pub async fn register(
                         now,
                     )?;
                 }
-                tx.commit()?;
+                tx.commit().store("commit the new account")?;
                 Ok(user)
             })
             .await?;
@@ -342,12 +343,14 @@ pub async fn change_password(
             tx.execute(
                 "UPDATE users SET password_hash = ?1 WHERE id = ?2",
                 rusqlite::params![new_hash, user_id],
-            )?;
+            )
+            .store("update the password")?;
             tx.execute(
                 "DELETE FROM sessions WHERE user_id = ?1 AND token_hash != ?2",
                 rusqlite::params![user_id, keep],
-            )?;
-            tx.commit()?;
+            )
+            .store("end the other sessions")?;
+            tx.commit().store("commit the password change")?;
             Ok(())
         })
         .await?;
@@ -398,11 +401,13 @@ pub async fn me(
                 conn,
                 id,
                 |conn| {
-                    Ok(conn.query_row(
-                        "SELECT balance, reward_balance FROM users WHERE id = ?1",
-                        [id],
-                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-                    )?)
+                    Ok(conn
+                        .query_row(
+                            "SELECT balance, reward_balance FROM users WHERE id = ?1",
+                            [id],
+                            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                        )
+                        .store("read the balance")?)
                 },
                 |_| Vec::new(),
             )

@@ -8,6 +8,7 @@ pub mod session;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::db::{Store, StoreError};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 use crate::random;
@@ -90,7 +91,10 @@ pub fn check_username(username: &str) -> Result<(), ApiError> {
 
 pub fn find_user_by_id(conn: &Connection, id: i64) -> ApiResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
-    Ok(conn.query_row(&sql, [id], User::from_row).optional()?)
+    Ok(conn
+        .query_row(&sql, [id], User::from_row)
+        .optional()
+        .store("find the user")?)
 }
 
 /// The user and their password hash, for login.
@@ -100,22 +104,24 @@ pub fn find_user_for_login(conn: &Connection, username: &str) -> ApiResult<Optio
         .query_row(&sql, [username], |row| {
             Ok((User::from_row(row)?, row.get(9)?))
         })
-        .optional()?)
+        .optional()
+        .store("find the user to log in")?)
 }
 
 pub fn find_user_by_username(conn: &Connection, username: &str) -> ApiResult<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
     conn.query_row(&sql, [username], User::from_row)
-        .optional()?
+        .optional()
+        .store("find the user by name")?
         .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user named {username}")))
 }
 
 /// Every account by id, for the command line.
 pub fn find_all_users(conn: &Connection) -> ApiResult<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], User::from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn.prepare(&sql).store("prepare the list of users")?;
+    let rows = stmt.query_map([], User::from_row).store("list the users")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the users")?)
 }
 
 /// Replaces the password hash and ends every session of the account, in one transaction: a
@@ -123,15 +129,17 @@ pub fn find_all_users(conn: &Connection) -> ApiResult<Vec<User>> {
 /// Returns the number of sessions ended.
 pub fn set_password_hash(conn: &mut Connection, user_id: i64, hash: &str) -> ApiResult<usize> {
     let tx = crate::db::immediate(conn)?;
-    let changed = tx.execute(
-        "UPDATE users SET password_hash = ?1 WHERE id = ?2",
-        params![hash, user_id],
-    )?;
+    let changed = tx
+        .execute(
+            "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+            params![hash, user_id],
+        )
+        .store("update the password")?;
     if changed == 0 {
         return Err(ApiError::not_found("user_not_found", "no such user"));
     }
     let ended = session::delete_sessions_of_user(&tx, user_id)?;
-    tx.commit()?;
+    tx.commit().store("commit the password change")?;
     Ok(ended)
 }
 
@@ -140,10 +148,12 @@ pub fn set_password_hash(conn: &mut Connection, user_id: i64, hash: &str) -> Api
 /// sessions ended.
 pub fn set_disabled(conn: &mut Connection, user_id: i64, disabled: bool) -> ApiResult<usize> {
     let tx = crate::db::immediate(conn)?;
-    let changed = tx.execute(
-        "UPDATE users SET disabled = ?1 WHERE id = ?2",
-        params![disabled, user_id],
-    )?;
+    let changed = tx
+        .execute(
+            "UPDATE users SET disabled = ?1 WHERE id = ?2",
+            params![disabled, user_id],
+        )
+        .store("update whether the account is disabled")?;
     if changed == 0 {
         return Err(ApiError::not_found("user_not_found", "no such user"));
     }
@@ -152,7 +162,7 @@ pub fn set_disabled(conn: &mut Connection, user_id: i64, disabled: bool) -> ApiR
     } else {
         0
     };
-    tx.commit()?;
+    tx.commit().store("commit the change to the account")?;
     Ok(ended)
 }
 
@@ -163,7 +173,8 @@ pub fn find_user_id_by_referral_code(conn: &Connection, code: &str) -> ApiResult
             [code],
             |row| row.get(0),
         )
-        .optional()?)
+        .optional()
+        .store("find the user by referral code")?)
 }
 
 pub struct NewUser<'a> {
@@ -210,18 +221,20 @@ pub fn create_user(conn: &Connection, new: &NewUser, now: i64) -> ApiResult<User
                 }
                 // A referral code collision: draw another.
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(StoreError::new("add the account", e).into()),
         }
     }
     Err(ApiError::internal("could not draw a unique referral code"))
 }
 
 pub fn admin_exists(conn: &Connection) -> ApiResult<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')",
-        [],
-        |row| row.get(0),
-    )?)
+    Ok(conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')",
+            [],
+            |row| row.get(0),
+        )
+        .store("check whether an admin exists")?)
 }
 
 /// When no admin exists, creates one with a random password and returns (username, password)
@@ -232,11 +245,13 @@ pub fn ensure_admin(conn: &mut Connection, now: i64) -> ApiResult<Option<(String
     }
     let password = random::alphanumeric(20);
     let hash = password::hash(&password)?;
-    let taken: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM users WHERE username = 'admin')",
-        [],
-        |row| row.get(0),
-    )?;
+    let taken: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE username = 'admin')",
+            [],
+            |row| row.get(0),
+        )
+        .store("check whether the admin name is taken")?;
     let username = if taken {
         format!("admin-{}", random::readable(4).to_lowercase())
     } else {

@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::{User, USER_COLUMNS};
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 use crate::random;
 use crate::state::AppState;
@@ -30,7 +31,8 @@ pub fn create_session(
     user_agent: &str,
 ) -> ApiResult<String> {
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::bytes::<32>());
-    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+    conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])
+        .store("delete the expired sessions")?;
     conn.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, ip, user_agent)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -42,7 +44,8 @@ pub fn create_session(
             ip,
             user_agent.chars().take(200).collect::<String>()
         ],
-    )?;
+    )
+    .store("add a session")?;
     Ok(token)
 }
 
@@ -59,17 +62,21 @@ pub fn find_session_user(conn: &Connection, hash: &[u8], now: i64) -> ApiResult<
     );
     Ok(conn
         .query_row(&sql, params![hash, now], User::from_row)
-        .optional()?)
+        .optional()
+        .store("find the session's user")?)
 }
 
 pub fn delete_session(conn: &Connection, hash: &[u8]) -> ApiResult<()> {
-    conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])?;
+    conn.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
+        .store("delete the session")?;
     Ok(())
 }
 
 /// Ends every session of the account; returns how many there were.
 pub fn delete_sessions_of_user(conn: &Connection, user_id: i64) -> ApiResult<usize> {
-    Ok(conn.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?)
+    Ok(conn
+        .execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])
+        .store("delete the user's sessions")?)
 }
 
 /// `Set-Cookie` for a session token (or, with `None`, one that clears it).

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::session::Admin;
+use crate::db::Store;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::QueryParams;
 use crate::ledger::money::Money;
@@ -102,16 +103,18 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     let mut days: std::collections::BTreeMap<String, OverviewDay> = Default::default();
     let since_day = since.div_euclid(DAY);
     {
-        let mut stmt = conn.prepare_cached(
-            "SELECT date(created_at, 'unixepoch') AS day, kind, COALESCE(sum(amount), 0)
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT date(created_at, 'unixepoch') AS day, kind, COALESCE(sum(amount), 0)
              FROM ledger WHERE kind IN ('topup', 'redeem') AND created_at >= ?1
              GROUP BY day, kind",
-        )?;
-        let mut rows = stmt.query(params![since])?;
-        while let Some(r) = rows.next()? {
-            let date: String = r.get(0)?;
-            let kind: String = r.get(1)?;
-            let amount: i64 = r.get(2)?;
+            )
+            .store("prepare the daily top-ups")?;
+        let mut rows = stmt.query(params![since]).store("read the daily top-ups")?;
+        while let Some(r) = rows.next().store("read the daily top-ups")? {
+            let date: String = r.get(0).store("read the daily top-ups")?;
+            let kind: String = r.get(1).store("read the daily top-ups")?;
+            let amount: i64 = r.get(2).store("read the daily top-ups")?;
             let day = days.entry(date.clone()).or_insert_with(|| OverviewDay {
                 date,
                 ..OverviewDay::default()
@@ -123,24 +126,28 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
         }
     }
     {
-        let mut stmt = conn.prepare_cached(
-            "SELECT date(day * 86400, 'unixepoch'), sum(requests),
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT date(day * 86400, 'unixepoch'), sum(requests),
                     sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(cost),
                     sum(uncollected), sum(uncollected_requests)
              FROM usage_daily WHERE day >= ?1 GROUP BY day",
-        )?;
-        let mut rows = stmt.query(params![since_day])?;
-        while let Some(r) = rows.next()? {
-            let date: String = r.get(0)?;
+            )
+            .store("prepare the daily usage")?;
+        let mut rows = stmt
+            .query(params![since_day])
+            .store("read the daily usage")?;
+        while let Some(r) = rows.next().store("read the daily usage")? {
+            let date: String = r.get(0).store("read the daily usage")?;
             let day = days.entry(date.clone()).or_insert_with(|| OverviewDay {
                 date,
                 ..OverviewDay::default()
             });
-            day.requests = r.get(1)?;
-            day.errors = r.get(2)?;
-            day.spend = Money::from_units(r.get(3)?);
-            day.uncollected = Money::from_units(r.get(4)?);
-            out.totals.uncollected_requests += r.get::<_, i64>(5)?;
+            day.requests = r.get(1).store("read the daily usage")?;
+            day.errors = r.get(2).store("read the daily usage")?;
+            day.spend = Money::from_units(r.get(3).store("read the daily usage")?);
+            day.uncollected = Money::from_units(r.get(4).store("read the daily usage")?);
+            out.totals.uncollected_requests += r.get::<_, i64>(5).store("read the daily usage")?;
         }
     }
     let sum = |f: fn(&OverviewDay) -> i64| days.values().map(f).sum::<i64>();
@@ -154,46 +161,62 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     out.totals.active_members = conn
         .prepare_cached(
             "SELECT count(DISTINCT user_id) FROM usage_daily WHERE day >= ?1 AND user_id != 0",
-        )?
-        .query_row(params![since_day], |r| r.get(0))?;
-    (out.totals.members, out.totals.new_members) = conn.query_row(
-        "SELECT count(*), COALESCE(sum(created_at >= ?1), 0) FROM users",
-        [since],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+        )
+        .store("prepare the count of active members")?
+        .query_row(params![since_day], |r| r.get(0))
+        .store("count the active members")?;
+    (out.totals.members, out.totals.new_members) = conn
+        .query_row(
+            "SELECT count(*), COALESCE(sum(created_at >= ?1), 0) FROM users",
+            [since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .store("count the members")?;
     {
-        let mut stmt = conn.prepare_cached(
-            "SELECT d.user_id, u.username, sum(d.cost) AS spend, sum(d.charged)
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT d.user_id, u.username, sum(d.cost) AS spend, sum(d.charged)
              FROM usage_daily d JOIN users u ON u.id = d.user_id
              WHERE d.day >= ?1 AND d.user_id != 0
              GROUP BY d.user_id HAVING sum(d.charged) > 0
              ORDER BY spend DESC, d.user_id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![since_day, TOP], |r| {
-            Ok(TopMember {
-                user_id: r.get(0)?,
-                username: r.get(1)?,
-                spend: Money::from_units(r.get(2)?),
-                requests: r.get(3)?,
+            )
+            .store("prepare the top members")?;
+        let rows = stmt
+            .query_map(params![since_day, TOP], |r| {
+                Ok(TopMember {
+                    user_id: r.get(0)?,
+                    username: r.get(1)?,
+                    spend: Money::from_units(r.get(2)?),
+                    requests: r.get(3)?,
+                })
             })
-        })?;
-        out.top_members = rows.collect::<Result<_, _>>()?;
+            .store("list the top members")?;
+        out.top_members = rows
+            .collect::<Result<_, _>>()
+            .store("read the top members")?;
     }
     {
-        let mut stmt = conn.prepare_cached(
-            "SELECT model, sum(cost) AS total, sum(requests), sum(uncollected)
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT model, sum(cost) AS total, sum(requests), sum(uncollected)
              FROM usage_daily WHERE day >= ?1 AND model != ''
              GROUP BY model ORDER BY total DESC, sum(requests) DESC, model LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![since_day, TOP], |r| {
-            Ok(TopModel {
-                model: r.get(0)?,
-                cost: Money::from_units(r.get(1)?),
-                requests: r.get(2)?,
-                uncollected: Money::from_units(r.get(3)?),
+            )
+            .store("prepare the top models")?;
+        let rows = stmt
+            .query_map(params![since_day, TOP], |r| {
+                Ok(TopModel {
+                    model: r.get(0)?,
+                    cost: Money::from_units(r.get(1)?),
+                    requests: r.get(2)?,
+                    uncollected: Money::from_units(r.get(3)?),
+                })
             })
-        })?;
-        out.top_models = rows.collect::<Result<_, _>>()?;
+            .store("list the top models")?;
+        out.top_models = rows
+            .collect::<Result<_, _>>()
+            .store("read the top models")?;
     }
     Ok(out)
 }

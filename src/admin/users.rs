@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::accounts::session::Admin;
 use crate::accounts::{password, NewUser, Role, User, USER_COLUMNS};
+use crate::db::Store;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId, QueryParams};
@@ -131,9 +132,15 @@ pub async fn list_users(
                 "SELECT {USER_COLUMNS} FROM users WHERE id > ?1 AND username LIKE ?2 ESCAPE '\\'
                  ORDER BY id LIMIT ?3"
             );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![after, pattern, limit], User::from_row)?;
-            let users = rows.collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = conn
+                .prepare_cached(&sql)
+                .store("prepare the list of users")?;
+            let rows = stmt
+                .query_map(params![after, pattern, limit], User::from_row)
+                .store("list the users")?;
+            let users = rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the users")?;
             users
                 .into_iter()
                 .map(|u| Ok((find_admin_figures(conn, u.id)?, u)))
@@ -263,19 +270,22 @@ pub async fn update_user(
                 tx.execute(
                     "UPDATE users SET role = ?1 WHERE id = ?2",
                     params![role.as_str(), user_id],
-                )?;
+                )
+                .store("update the role")?;
             }
             if let Some(group) = &change.group {
                 tx.execute(
                     "UPDATE users SET user_group = ?1 WHERE id = ?2",
                     params![group, user_id],
-                )?;
+                )
+                .store("update the group")?;
             }
             if let Some(disabled) = change.disabled {
                 tx.execute(
                     "UPDATE users SET disabled = ?1 WHERE id = ?2",
                     params![disabled, user_id],
-                )?;
+                )
+                .store("update whether the account is disabled")?;
                 if disabled {
                     crate::accounts::session::delete_sessions_of_user(&tx, user_id)?;
                 }
@@ -283,7 +293,7 @@ pub async fn update_user(
             let user = crate::accounts::find_user_by_id(&tx, user_id)?
                 .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
             let figures = find_admin_figures(&tx, user_id)?;
-            tx.commit()?;
+            tx.commit().store("commit the change to the account")?;
             Ok((user, figures))
         })
         .await?;
@@ -364,12 +374,13 @@ pub async fn create_user(
                 tx.execute(
                     "UPDATE users SET user_group = ?1 WHERE id = ?2",
                     params![group, user.id],
-                )?;
+                )
+                .store("set the new account's group")?;
             }
             let user = crate::accounts::find_user_by_id(&tx, user.id)?
                 .ok_or_else(|| ApiError::internal("a new account vanished"))?;
             let figures = find_admin_figures(&tx, user.id)?;
-            tx.commit()?;
+            tx.commit().store("commit the new account")?;
             Ok((user, figures))
         })
         .await?;

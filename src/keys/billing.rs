@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use rusqlite::params;
 
 use super::auth::ApiKey;
+use crate::db::Store;
 use crate::error::ApiResult;
 use crate::ledger::money::Money;
 use crate::state::AppState;
@@ -26,7 +27,7 @@ async fn usage_and_room(state: &AppState, key_id: i64, user_id: i64) -> ApiResul
                          WHERE k.id = ?1 AND u.id = ?2",
                         params![key_id, user_id],
                         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, i64>(2)?)),
-                    )?)
+                    ).store("read the key's use and room")?)
                 },
                 |_| vec![key_id],
             )

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::db::Store;
 use crate::error::ApiResult;
 use crate::net::IpRange;
 
@@ -41,12 +42,14 @@ impl VerifiedKey {
 
 /// Loads a live (not deleted) key by its hash, with its owner's group and state.
 pub fn load_key_by_hash(conn: &Connection, hash: &[u8]) -> ApiResult<Option<VerifiedKey>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT k.id, k.user_id, k.name, u.user_group, k.enabled, u.disabled, k.expires_at,
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT k.id, k.user_id, k.name, u.user_group, k.enabled, u.disabled, k.expires_at,
                 k.models, k.ip_allowlist, k.rpm
          FROM api_keys k JOIN users u ON u.id = k.user_id
          WHERE k.key_hash = ?1 AND k.deleted = 0",
-    )?;
+        )
+        .store("prepare the key lookup")?;
     Ok(stmt
         .query_row([hash], |r| {
             let id: i64 = r.get(0)?;
@@ -73,7 +76,7 @@ pub fn load_key_by_hash(conn: &Connection, hash: &[u8]) -> ApiResult<Option<Veri
                 unreadable,
             })
         })
-        .optional()?)
+        .optional().store("read the key")?)
 }
 
 /// The stored `models` and `ip_allowlist` JSON lists, every entry read or an error saying

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::{secret, KeySettings};
 use crate::accounts::session::Session;
+use crate::db::Store;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, PathId};
@@ -278,7 +279,7 @@ pub async fn update_key(
             }
             super::update_key(&tx, user_id, key_id, &s)?;
             let view = super::find_key_of_user(&tx, user_id, key_id)?;
-            tx.commit()?;
+            tx.commit().store("commit the change to the key")?;
             Ok(view)
         })
         .await?;

@@ -10,6 +10,7 @@ pub mod secret;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 use crate::net::IpRange;
@@ -172,11 +173,13 @@ pub fn create_key(
     now: i64,
 ) -> ApiResult<i64> {
     settings.check()?;
-    let count: i64 = conn.query_row(
-        "SELECT count(*) FROM api_keys WHERE user_id = ?1 AND deleted = 0",
-        [user_id],
-        |r| r.get(0),
-    )?;
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM api_keys WHERE user_id = ?1 AND deleted = 0",
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("count the user's keys")?;
     if count >= MAX_KEYS_PER_USER {
         return Err(ApiError::bad_request(
             "too_many_keys",
@@ -200,7 +203,8 @@ pub fn create_key(
             settings.enabled,
             now
         ],
-    )?;
+    )
+    .store("add the key")?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -208,23 +212,31 @@ pub fn list_keys_of_user(conn: &Connection, user_id: i64) -> ApiResult<Vec<KeyVi
     let sql = format!(
         "SELECT {VIEW_COLUMNS} FROM api_keys WHERE user_id = ?1 AND deleted = 0 ORDER BY id DESC"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([user_id], view_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .store("prepare the list of keys")?;
+    let rows = stmt
+        .query_map([user_id], view_from_row)
+        .store("list the keys")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the keys")?)
 }
 
 /// The models the user's live keys may call together: `None` when some key (or the lack of any
 /// key yet) allows every model.
 pub fn allowed_models_of_user(conn: &Connection, user_id: i64) -> ApiResult<Option<Vec<String>>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT models FROM api_keys WHERE user_id = ?1 AND deleted = 0 AND enabled = 1",
-    )?;
-    let lists = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT models FROM api_keys WHERE user_id = ?1 AND deleted = 0 AND enabled = 1",
+        )
+        .store("prepare the list of allowed models")?;
+    let lists = stmt
+        .query_map([user_id], |r| r.get::<_, String>(0))
+        .store("list the allowed models")?;
     let mut allowed: Vec<String> = Vec::new();
     let mut any_key = false;
     for list in lists {
         any_key = true;
-        let list = json_list(list?);
+        let list = json_list(list.store("read the allowed models")?);
         if list.is_empty() {
             return Ok(None);
         }
@@ -244,7 +256,8 @@ pub fn find_key_of_user(conn: &Connection, user_id: i64, key_id: i64) -> ApiResu
         "SELECT {VIEW_COLUMNS} FROM api_keys WHERE id = ?1 AND user_id = ?2 AND deleted = 0"
     );
     conn.query_row(&sql, params![key_id, user_id], view_from_row)
-        .optional()?
+        .optional()
+        .store("read the key")?
         .ok_or_else(|| ApiError::not_found("key_not_found", "no such key"))
 }
 
@@ -255,11 +268,13 @@ pub fn find_settings_of_key(
     key_id: i64,
 ) -> ApiResult<KeySettings> {
     let view = find_key_of_user(conn, user_id, key_id)?;
-    let expires_at = conn.query_row(
-        "SELECT expires_at FROM api_keys WHERE id = ?1",
-        [key_id],
-        |r| r.get(0),
-    )?;
+    let expires_at = conn
+        .query_row(
+            "SELECT expires_at FROM api_keys WHERE id = ?1",
+            [key_id],
+            |r| r.get(0),
+        )
+        .store("read the key's expiry")?;
     Ok(KeySettings {
         name: view.name,
         limit: view.limit,
@@ -277,22 +292,24 @@ pub fn find_settings_of_key(
 
 pub fn update_key(conn: &Connection, user_id: i64, key_id: i64, s: &KeySettings) -> ApiResult<()> {
     s.check()?;
-    let changed = conn.execute(
-        "UPDATE api_keys SET name = ?1, spend_limit = ?2, expires_at = ?3, models = ?4,
+    let changed = conn
+        .execute(
+            "UPDATE api_keys SET name = ?1, spend_limit = ?2, expires_at = ?3, models = ?4,
                 ip_allowlist = ?5, rpm = ?6, enabled = ?7
          WHERE id = ?8 AND user_id = ?9 AND deleted = 0",
-        params![
-            s.name.trim(),
-            s.limit.map(Money::units),
-            s.expires_at,
-            s.models_json(),
-            s.allowlist_json(),
-            s.rpm,
-            s.enabled,
-            key_id,
-            user_id
-        ],
-    )?;
+            params![
+                s.name.trim(),
+                s.limit.map(Money::units),
+                s.expires_at,
+                s.models_json(),
+                s.allowlist_json(),
+                s.rpm,
+                s.enabled,
+                key_id,
+                user_id
+            ],
+        )
+        .store("update the key")?;
     if changed == 0 {
         return Err(ApiError::not_found("key_not_found", "no such key"));
     }
@@ -301,11 +318,13 @@ pub fn update_key(conn: &Connection, user_id: i64, key_id: i64, s: &KeySettings)
 
 /// Deletes a key for good. The row stays (disabled, its hash wiped) so the ledger keeps its links.
 pub fn delete_key(conn: &Connection, user_id: i64, key_id: i64) -> ApiResult<()> {
-    let changed = conn.execute(
-        "UPDATE api_keys SET deleted = 1, enabled = 0, key_hash = randomblob(32)
+    let changed = conn
+        .execute(
+            "UPDATE api_keys SET deleted = 1, enabled = 0, key_hash = randomblob(32)
          WHERE id = ?1 AND user_id = ?2 AND deleted = 0",
-        params![key_id, user_id],
-    )?;
+            params![key_id, user_id],
+        )
+        .store("delete the key")?;
     if changed == 0 {
         return Err(ApiError::not_found("key_not_found", "no such key"));
     }

@@ -4,6 +4,7 @@ use hmac::{Hmac, Mac};
 use rusqlite::{Connection, OptionalExtension};
 use sha2::Sha256;
 
+use crate::db::Store;
 use crate::error::ApiResult;
 use crate::random;
 
@@ -49,7 +50,8 @@ pub fn load_or_create_server_secret(conn: &Connection) -> ApiResult<Vec<u8>> {
             [],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .store("read the server secret")?;
     if let Some(secret) = existing {
         return Ok(secret);
     }
@@ -57,12 +59,15 @@ pub fn load_or_create_server_secret(conn: &Connection) -> ApiResult<Vec<u8>> {
     conn.execute(
         "INSERT OR IGNORE INTO settings (name, value) VALUES ('key_hash_secret', ?1)",
         [&secret],
-    )?;
-    Ok(conn.query_row(
-        "SELECT value FROM settings WHERE name = 'key_hash_secret'",
-        [],
-        |r| r.get(0),
-    )?)
+    )
+    .store("add the server secret")?;
+    Ok(conn
+        .query_row(
+            "SELECT value FROM settings WHERE name = 'key_hash_secret'",
+            [],
+            |r| r.get(0),
+        )
+        .store("read the server secret")?)
 }
 
 #[cfg(test)]

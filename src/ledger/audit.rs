@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use rusqlite::Connection;
 
 use super::money::Money;
+use crate::db::Store;
 use crate::error::ApiResult;
 
 #[derive(Debug, Default)]
@@ -30,7 +31,7 @@ fn usd(units: i64) -> String {
 /// Runs in one read transaction, so a server writing meanwhile cannot cause a false alarm; reads
 /// the ledger once, in table order (no sort, no index), checking everything on the way.
 pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction().store("begin the audit's read")?;
     let mut report = AuditReport::default();
 
     // 1. Each account's rows in id order: the running sum must match every row's balance_after.
@@ -44,16 +45,24 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
     // Order credits and commissions, each of which must come once per cause.
     let mut once: HashMap<(String, String, String), i64> = HashMap::new();
     {
-        let mut stmt = tx.prepare(
-            "SELECT id, user_id, account, amount, balance_after, kind, key_id, ref_type, ref_id
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, user_id, account, amount, balance_after, kind, key_id, ref_type, ref_id
              FROM ledger",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (id, user_id): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let reward = text_at(r, 2)? == b"reward";
-            let (amount, after): (i64, i64) = (r.get(3)?, r.get(4)?);
-            let kind = text_at(r, 5)?;
+            )
+            .store("prepare the ledger read")?;
+        let mut rows = stmt.query([]).store("read the ledger")?;
+        while let Some(r) = rows.next().store("read the ledger")? {
+            let (id, user_id): (i64, i64) = (
+                r.get(0).store("read a ledger row")?,
+                r.get(1).store("read a ledger row")?,
+            );
+            let reward = text_at(r, 2).store("read a ledger row")? == b"reward";
+            let (amount, after): (i64, i64) = (
+                r.get(3).store("read a ledger row")?,
+                r.get(4).store("read a ledger row")?,
+            );
+            let kind = text_at(r, 5).store("read a ledger row")?;
             report.ledger_rows += 1;
             let key = (user_id, reward);
             let sum = sums.entry(key).or_insert(0);
@@ -68,18 +77,18 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
             }
             let settle = kind == b"settle";
             if settle || kind == b"hold" || kind == b"release" {
-                if let Some(key_id) = r.get::<_, Option<i64>>(6)? {
+                if let Some(key_id) = r.get::<_, Option<i64>>(6).store("read a ledger row")? {
                     *key_charges.entry(key_id).or_insert(0) -= amount;
                 }
             }
-            let ref_type = text_at(r, 7)?;
+            let ref_type = text_at(r, 7).store("read a ledger row")?;
             if settle && ref_type == b"request" {
-                charged.push(hash_of(text_at(r, 8)?));
+                charged.push(hash_of(text_at(r, 8).store("read a ledger row")?));
             } else if (kind == b"topup" && ref_type == b"order") || kind == b"commission" {
                 let cause = (
                     String::from_utf8_lossy(kind).into_owned(),
                     String::from_utf8_lossy(ref_type).into_owned(),
-                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(8).store("read a ledger row")?,
                 );
                 *once.entry(cause).or_insert(0) += 1;
             }
@@ -88,15 +97,27 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
 
     // 2. Stored balances against the ledger.
     {
-        let mut stmt =
-            tx.prepare("SELECT id, username, balance, reward_balance FROM users ORDER BY id")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let (id, name): (i64, String) = (r.get(0)?, r.get(1)?);
+        let mut stmt = tx
+            .prepare("SELECT id, username, balance, reward_balance FROM users ORDER BY id")
+            .store("prepare the balances read")?;
+        let mut rows = stmt.query([]).store("read the balances")?;
+        while let Some(r) = rows.next().store("read the balances")? {
+            let (id, name): (i64, String) = (
+                r.get(0).store("read an account's balances")?,
+                r.get(1).store("read an account's balances")?,
+            );
             report.accounts += 1;
             for (account, reward, stored) in [
-                ("balance", false, r.get::<_, i64>(2)?),
-                ("reward", true, r.get(3)?),
+                (
+                    "balance",
+                    false,
+                    r.get::<_, i64>(2).store("read an account's balances")?,
+                ),
+                (
+                    "reward",
+                    true,
+                    r.get(3).store("read an account's balances")?,
+                ),
             ] {
                 let derived = sums.get(&(id, reward)).copied().unwrap_or(0);
                 if derived != stored {
@@ -112,15 +133,21 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
 
     // 3. Each key's used amount: what its charges add up to.
     {
-        let mut stmt = tx.prepare(
-            "SELECT k.id, k.name, u.username, k.used
+        let mut stmt = tx
+            .prepare(
+                "SELECT k.id, k.name, u.username, k.used
              FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
+            )
+            .store("prepare the keys read")?;
+        let mut rows = stmt.query([]).store("read the keys")?;
+        while let Some(r) = rows.next().store("read the keys")? {
             report.keys += 1;
-            let (id, name, owner): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let used: i64 = r.get(3)?;
+            let (id, name, owner): (i64, String, String) = (
+                r.get(0).store("read a key's use")?,
+                r.get(1).store("read a key's use")?,
+                r.get(2).store("read a key's use")?,
+            );
+            let used: i64 = r.get(3).store("read a key's use")?;
             let derived = key_charges.get(&id).copied().unwrap_or(0);
             if used != derived {
                 report.problems.push(format!(
@@ -143,11 +170,12 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
     drop(charged);
     if !twice.is_empty() {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
-        let mut stmt =
-            tx.prepare("SELECT ref_id FROM ledger WHERE kind = 'settle' AND ref_type = 'request'")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let ref_id = text_at(r, 0)?;
+        let mut stmt = tx
+            .prepare("SELECT ref_id FROM ledger WHERE kind = 'settle' AND ref_type = 'request'")
+            .store("prepare the charges read")?;
+        let mut rows = stmt.query([]).store("read the charges")?;
+        while let Some(r) = rows.next().store("read the charges")? {
+            let ref_id = text_at(r, 0).store("read the charges")?;
             if twice.contains(&hash_of(ref_id)) {
                 *counts
                     .entry(String::from_utf8_lossy(ref_id).into_owned())
@@ -168,7 +196,7 @@ pub fn audit(conn: &mut Connection) -> ApiResult<AuditReport> {
             .problems
             .push(format!("{ref_type} {ref_id} has {times} {kind} rows"));
     }
-    tx.commit()?;
+    tx.commit().store("end the audit's read")?;
     Ok(report)
 }
 

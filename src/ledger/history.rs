@@ -10,6 +10,7 @@ use super::money::Money;
 use super::LedgerRow;
 use crate::clock::{parse_time, rfc3339};
 use crate::db::by_time::{first_id_since, Appended};
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 
 /// Every kind a ledger row can have (`hold` and `release` only in files from older versions).
@@ -212,38 +213,40 @@ pub fn find_history(
     }
     values.push(SqlValue::Integer(i64::from(limit)));
     sql.push_str(&format!(" ORDER BY l.id DESC LIMIT ?{}", values.len()));
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), |r| {
-        let row = LedgerRow {
-            id: r.get(0)?,
-            account: r.get(1)?,
-            kind: r.get(2)?,
-            amount: Money::from_units(r.get(3)?),
-            balance_after: Money::from_units(r.get(4)?),
-            reason: r.get(5)?,
-            ref_type: r.get(6)?,
-            ref_id: r.get(7)?,
-            key_id: r.get(8)?,
-            created_at: rfc3339(r.get(9)?),
-        };
-        let pay_amount: Option<i64> = r.get(12)?;
-        let pay_decimals: Option<u32> = r.get(13)?;
-        let pay_currency: Option<String> = r.get(14)?;
-        let joined = Joined {
-            provider: r.get(10)?,
-            pay_type: r.get(11)?,
-            pay: match (pay_amount, pay_decimals, pay_currency) {
-                (Some(a), Some(d), Some(c)) => Some((a, d, c)),
-                _ => None,
-            },
-            hint: r.get(15)?,
-            key_name: r.get(16)?,
-        };
-        Ok((row, joined))
-    })?;
+    let mut stmt = conn.prepare(&sql).store("prepare the history")?;
+    let rows = stmt
+        .query_map(params_from_iter(values), |r| {
+            let row = LedgerRow {
+                id: r.get(0)?,
+                account: r.get(1)?,
+                kind: r.get(2)?,
+                amount: Money::from_units(r.get(3)?),
+                balance_after: Money::from_units(r.get(4)?),
+                reason: r.get(5)?,
+                ref_type: r.get(6)?,
+                ref_id: r.get(7)?,
+                key_id: r.get(8)?,
+                created_at: rfc3339(r.get(9)?),
+            };
+            let pay_amount: Option<i64> = r.get(12)?;
+            let pay_decimals: Option<u32> = r.get(13)?;
+            let pay_currency: Option<String> = r.get(14)?;
+            let joined = Joined {
+                provider: r.get(10)?,
+                pay_type: r.get(11)?,
+                pay: match (pay_amount, pay_decimals, pay_currency) {
+                    (Some(a), Some(d), Some(c)) => Some((a, d, c)),
+                    _ => None,
+                },
+                hint: r.get(15)?,
+                key_name: r.get(16)?,
+            };
+            Ok((row, joined))
+        })
+        .store("list the history")?;
     let mut out = Vec::new();
     for found in rows {
-        let (row, joined) = found?;
+        let (row, joined) = found.store("read the history")?;
         let (code, params) = describe(&row, &joined);
         out.push(HistoryRow {
             row,
@@ -369,19 +372,25 @@ pub struct ChargeDay {
 /// day first, from the usage rollups (a few rows a day, whatever the number of requests): each
 /// request's charge is its log row's cost, which is what its ledger rows moved in total.
 pub fn charges_per_day(conn: &Connection, user_id: i64, since: i64) -> ApiResult<Vec<ChargeDay>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT date(day * 86400, 'unixepoch'), sum(charged), sum(cost)
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT date(day * 86400, 'unixepoch'), sum(charged), sum(cost)
          FROM usage_daily WHERE user_id = ?1 AND day >= ?2
          GROUP BY day HAVING sum(charged) > 0 ORDER BY day DESC",
-    )?;
-    let rows = stmt.query_map(params![user_id, since.div_euclid(86_400)], |r| {
-        Ok(ChargeDay {
-            date: r.get(0)?,
-            requests: r.get(1)?,
-            amount: Money::from_units(r.get(2)?),
+        )
+        .store("prepare the charges per day")?;
+    let rows = stmt
+        .query_map(params![user_id, since.div_euclid(86_400)], |r| {
+            Ok(ChargeDay {
+                date: r.get(0)?,
+                requests: r.get(1)?,
+                amount: Money::from_units(r.get(2)?),
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .store("list the charges per day")?;
+    Ok(rows
+        .collect::<Result<_, _>>()
+        .store("read the charges per day")?)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::money::Money;
 use crate::accounts::session::Session;
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::JsonBody;
 use crate::openapi::{BodyTooLarge, MemberErrors};
@@ -43,25 +44,29 @@ pub struct BalanceAlert {
 
 /// A member's alert as it stands at `now`.
 pub fn find_balance_alert(conn: &Connection, user_id: i64, now: i64) -> ApiResult<BalanceAlert> {
-    let balance: i64 =
-        conn.query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
+    let balance: i64 = conn
+        .query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
             r.get(0)
-        })?;
+        })
+        .store("read the balance")?;
     let custom: Option<i64> = conn
         .query_row(
             "SELECT threshold FROM low_balance_alerts WHERE user_id = ?1",
             [user_id],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()
+        .store("read the alert threshold")?;
     // From the usage rollups of the days the last RECENT_DAYS touch (a few rows a day, however
     // many requests): the first of them may add a part day, which warns a little early.
     let since_day = (now - RECENT_DAYS * 86_400).div_euclid(86_400);
     let spent: i64 = conn
         .prepare_cached(
             "SELECT COALESCE(sum(cost), 0) FROM usage_daily WHERE user_id = ?1 AND day >= ?2",
-        )?
-        .query_row(params![user_id, since_day], |r| r.get(0))?;
+        )
+        .store("prepare the recent spend")?
+        .query_row(params![user_id, since_day], |r| r.get(0))
+        .store("read the recent spend")?;
     // Rounded up: a warning a little early is better than one a little late.
     let daily = Money::from_units((spent.max(0) as u64).div_ceil(RECENT_DAYS as u64) as i64);
     let (threshold, source) = match custom {
@@ -90,11 +95,11 @@ pub fn set_threshold(
              ON CONFLICT (user_id) DO UPDATE SET threshold = excluded.threshold,
                                                  updated_at = excluded.updated_at",
             params![user_id, t.units(), now],
-        )?,
+        ).store("set the alert threshold")?,
         None => conn.execute(
             "DELETE FROM low_balance_alerts WHERE user_id = ?1",
             [user_id],
-        )?,
+        ).store("delete the alert threshold")?,
     };
     Ok(())
 }

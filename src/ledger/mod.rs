@@ -121,9 +121,11 @@ pub fn has_room(
         Account::Reward => "SELECT reward_balance FROM users WHERE id = ?1",
     };
     let balance: i64 = conn
-        .prepare_cached(sql)?
+        .prepare_cached(sql)
+        .store("prepare the balance read")?
         .query_row([user_id], |r| r.get(0))
-        .optional()?
+        .optional()
+        .store("read the balance")?
         .ok_or_else(|| ApiError::not_found("user_not_found", "no such user"))?;
     Ok(fits(Money::from_units(balance), amount))
 }
@@ -164,11 +166,13 @@ pub fn change_balance(
         }
     };
     let after: Option<i64> = conn
-        .prepare_cached(update)?
+        .prepare_cached(update)
+        .store("prepare the balance change")?
         .query_row(params![amount.units(), user_id, MAX_BALANCE.units()], |r| {
             r.get(0)
         })
-        .optional()?;
+        .optional()
+        .store("update the balance")?;
     match after {
         Some(after) => Ok(Some(Money::from_units(after))),
         None if amount.is_positive() => {
@@ -179,11 +183,13 @@ pub fn change_balance(
             }
         }
         None => {
-            let exists: bool = conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
-                [user_id],
-                |r| r.get(0),
-            )?;
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1)",
+                    [user_id],
+                    |r| r.get(0),
+                )
+                .store("check the account exists")?;
             if exists {
                 Ok(None)
             } else {
@@ -262,7 +268,7 @@ pub fn adjust(
             "that debit would take the balance below zero",
         ));
     };
-    tx.commit()?;
+    tx.commit().store("commit the adjustment")?;
     Ok(after)
 }
 
@@ -298,25 +304,29 @@ pub fn find_ledger_rows_of_user(
     let mut stmt = conn.prepare_cached(
         "SELECT id, account, kind, amount, balance_after, reason, ref_type, ref_id, key_id, created_at
          FROM ledger WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![user_id, before_id.unwrap_or(i64::MAX), limit],
-        |r| {
-            Ok(LedgerRow {
-                id: r.get(0)?,
-                account: r.get(1)?,
-                kind: r.get(2)?,
-                amount: Money::from_units(r.get(3)?),
-                balance_after: Money::from_units(r.get(4)?),
-                reason: r.get(5)?,
-                ref_type: r.get(6)?,
-                ref_id: r.get(7)?,
-                key_id: r.get(8)?,
-                created_at: crate::clock::rfc3339(r.get(9)?),
-            })
-        },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    ).store("prepare the ledger rows")?;
+    let rows = stmt
+        .query_map(
+            params![user_id, before_id.unwrap_or(i64::MAX), limit],
+            |r| {
+                Ok(LedgerRow {
+                    id: r.get(0)?,
+                    account: r.get(1)?,
+                    kind: r.get(2)?,
+                    amount: Money::from_units(r.get(3)?),
+                    balance_after: Money::from_units(r.get(4)?),
+                    reason: r.get(5)?,
+                    ref_type: r.get(6)?,
+                    ref_id: r.get(7)?,
+                    key_id: r.get(8)?,
+                    created_at: crate::clock::rfc3339(r.get(9)?),
+                })
+            },
+        )
+        .store("list the ledger rows")?;
+    Ok(rows
+        .collect::<Result<_, _>>()
+        .store("read the ledger rows")?)
 }
 
 /// The user id for a username, for the command line.
@@ -326,6 +336,7 @@ pub fn find_user_id_by_username(conn: &Connection, username: &str) -> ApiResult<
         [username],
         |r| r.get(0),
     )
-    .optional()?
+    .optional()
+    .store("find the user by name")?
     .ok_or_else(|| ApiError::not_found("user_not_found", format!("no user named {username}")))
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::usage::DAY;
 use crate::clock::{parse_time, rfc3339};
 use crate::db::by_time::{end_id_before, first_id_since, Appended};
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::Money;
 
@@ -371,7 +372,9 @@ fn rollups_know_of_any(conn: &Connection, f: &Filter) -> ApiResult<bool> {
         "SELECT EXISTS (SELECT 1 FROM usage_daily WHERE {})",
         c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(c.params), |r| r.get(0))?)
+    Ok(conn
+        .query_row(&sql, params_from_iter(c.params), |r| r.get(0))
+        .store("check the usage rollups for rows")?)
 }
 
 /// Where a page of logs starts: below the cursor, or at the newest row.
@@ -408,44 +411,48 @@ pub fn find_logs(
          WHERE {} ORDER BY l.id DESC LIMIT ?{limit_at}",
         c.sql()
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(c.params), |r| {
-        let prices: Option<PriceSheet> = r
-            .get::<_, Option<String>>(25)?
-            .and_then(|text| serde_json::from_str(&text).ok());
-        let tokens = [r.get(10)?, r.get(21)?, r.get(22)?, r.get(23)?, r.get(11)?];
-        Ok(LogView {
-            cache_read_tokens: tokens[1],
-            cache_write_tokens: tokens[2],
-            cache_write_1h_tokens: tokens[3],
-            reasoning_tokens: r.get(24)?,
-            cost_breakdown: prices.as_ref().and_then(|p| breakdown(p, tokens)),
-            prices,
-            id: r.get(0)?,
-            request_id: r.get(1)?,
-            created_at: rfc3339(r.get(2)?),
-            user_id: r.get(3)?,
-            username: r.get(4)?,
-            key_id: r.get(5)?,
-            key_name: r.get(6)?,
-            endpoint: r.get(7)?,
-            model: r.get(8)?,
-            upstream: r.get(9)?,
-            input_tokens: r.get(10)?,
-            output_tokens: r.get(11)?,
-            cost: Money::from_units(r.get(12)?),
-            status: r.get(13)?,
-            latency_ms: r.get(14)?,
-            stream: r.get(15)?,
-            client_ip: r.get(16)?,
-            usage_source: r.get(17)?,
-            error: r.get(18)?,
-            error_code: r.get(19)?,
-            error_params: ErrorParams::default(),
-            uncollected: Money::from_units(r.get(20)?),
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .store("prepare the list of logs")?;
+    let rows = stmt
+        .query_map(params_from_iter(c.params), |r| {
+            let prices: Option<PriceSheet> = r
+                .get::<_, Option<String>>(25)?
+                .and_then(|text| serde_json::from_str(&text).ok());
+            let tokens = [r.get(10)?, r.get(21)?, r.get(22)?, r.get(23)?, r.get(11)?];
+            Ok(LogView {
+                cache_read_tokens: tokens[1],
+                cache_write_tokens: tokens[2],
+                cache_write_1h_tokens: tokens[3],
+                reasoning_tokens: r.get(24)?,
+                cost_breakdown: prices.as_ref().and_then(|p| breakdown(p, tokens)),
+                prices,
+                id: r.get(0)?,
+                request_id: r.get(1)?,
+                created_at: rfc3339(r.get(2)?),
+                user_id: r.get(3)?,
+                username: r.get(4)?,
+                key_id: r.get(5)?,
+                key_name: r.get(6)?,
+                endpoint: r.get(7)?,
+                model: r.get(8)?,
+                upstream: r.get(9)?,
+                input_tokens: r.get(10)?,
+                output_tokens: r.get(11)?,
+                cost: Money::from_units(r.get(12)?),
+                status: r.get(13)?,
+                latency_ms: r.get(14)?,
+                stream: r.get(15)?,
+                client_ip: r.get(16)?,
+                usage_source: r.get(17)?,
+                error: r.get(18)?,
+                error_code: r.get(19)?,
+                error_params: ErrorParams::default(),
+                uncollected: Money::from_units(r.get(20)?),
+            })
         })
-    })?;
-    let mut rows: Vec<LogView> = rows.collect::<Result<_, _>>()?;
+        .store("list the logs")?;
+    let mut rows: Vec<LogView> = rows.collect::<Result<_, _>>().store("read the logs")?;
     for row in &mut rows {
         row.error_params = error_params(row);
     }
@@ -516,7 +523,9 @@ fn summarize_days(
          FROM usage_daily WHERE {}",
         c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of)?)
+    Ok(conn
+        .query_row(&sql, params_from_iter(c.params), summary_of)
+        .store("sum the usage rollups")?)
 }
 
 /// The totals of the rows themselves, in one pass over the filter's id range.
@@ -532,7 +541,9 @@ fn summarize_rows(conn: &Connection, f: &Filter) -> ApiResult<LogSummary> {
          FROM request_logs l WHERE {}",
         c.sql()
     );
-    Ok(conn.query_row(&sql, params_from_iter(c.params), summary_of)?)
+    Ok(conn
+        .query_row(&sql, params_from_iter(c.params), summary_of)
+        .store("sum the log rows")?)
 }
 
 fn summary_of(r: &rusqlite::Row) -> rusqlite::Result<LogSummary> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use super::usage::{delete_days_before, DAY};
+use crate::db::Store;
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -20,16 +21,18 @@ pub fn delete_logs_before(conn: &mut Connection, cutoff: i64) -> ApiResult<usize
     let mut total = 0;
     loop {
         let tx = crate::db::immediate(conn)?;
-        let deleted = tx.execute(
-            "DELETE FROM request_logs WHERE id IN
+        let deleted = tx
+            .execute(
+                "DELETE FROM request_logs WHERE id IN
                (SELECT id FROM request_logs WHERE created_at < ?1 ORDER BY id LIMIT ?2)",
-            rusqlite::params![day * DAY, CHUNK],
-        )?;
+                rusqlite::params![day * DAY, CHUNK],
+            )
+            .store("delete old log rows")?;
         let last = (deleted as i64) < CHUNK;
         if last {
             delete_days_before(&tx, day)?;
         }
-        tx.commit()?;
+        tx.commit().store("commit deleted log rows")?;
         total += deleted;
         if last {
             return Ok(total);

@@ -170,29 +170,39 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
     let day = since.div_euclid(DAY);
     let mut by_day = Vec::new();
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT date(day * 86400, 'unixepoch'), {TOTALS} FROM usage_daily
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT date(day * 86400, 'unixepoch'), {TOTALS} FROM usage_daily
              WHERE user_id = ?1 AND day >= ?2 GROUP BY day ORDER BY day"
-        ))?;
-        let mut rows = stmt.query(params![user_id, day])?;
-        while let Some(r) = rows.next()? {
-            let date: String = r.get(0)?;
-            let mut entry = serde_json::to_value(bucket(r, 1)?).unwrap_or_default();
+            ))
+            .store("prepare the usage by day")?;
+        let mut rows = stmt
+            .query(params![user_id, day])
+            .store("read the usage by day")?;
+        while let Some(r) = rows.next().store("read the usage by day")? {
+            let date: String = r.get(0).store("read the usage by day")?;
+            let mut entry = serde_json::to_value(bucket(r, 1).store("read the usage by day")?)
+                .unwrap_or_default();
             entry["date"] = serde_json::Value::String(date);
             by_day.push(entry);
         }
     }
     let mut by_model = Vec::new();
     {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT model, {TOTALS} FROM usage_daily
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT model, {TOTALS} FROM usage_daily
              WHERE user_id = ?1 AND day >= ?2 AND model != ''
              GROUP BY model ORDER BY sum(cost) DESC, model"
-        ))?;
-        let mut rows = stmt.query(params![user_id, day])?;
-        while let Some(r) = rows.next()? {
-            let model: String = r.get(0)?;
-            let mut entry = serde_json::to_value(bucket(r, 1)?).unwrap_or_default();
+            ))
+            .store("prepare the usage by model")?;
+        let mut rows = stmt
+            .query(params![user_id, day])
+            .store("read the usage by model")?;
+        while let Some(r) = rows.next().store("read the usage by model")? {
+            let model: String = r.get(0).store("read the usage by model")?;
+            let mut entry = serde_json::to_value(bucket(r, 1).store("read the usage by model")?)
+                .unwrap_or_default();
             entry["model"] = serde_json::Value::String(model);
             by_model.push(entry);
         }
@@ -200,18 +210,23 @@ pub fn usage_of_user(conn: &Connection, user_id: i64, since: i64) -> ApiResult<s
     let mut by_key = Vec::new();
     {
         // A key's name is today's (it may have been renamed); a deleted key keeps its last one.
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT d.key_id, COALESCE(k.name, ''), COALESCE(k.deleted, 1), {TOTALS}
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT d.key_id, COALESCE(k.name, ''), COALESCE(k.deleted, 1), {TOTALS}
              FROM usage_daily d LEFT JOIN api_keys k ON k.id = d.key_id
              WHERE d.user_id = ?1 AND d.day >= ?2 AND d.key_id != 0
              GROUP BY d.key_id ORDER BY sum(d.cost) DESC, d.key_id"
-        ))?;
-        let mut rows = stmt.query(params![user_id, day])?;
-        while let Some(r) = rows.next()? {
-            let key_id: i64 = r.get(0)?;
-            let name: String = r.get(1)?;
-            let deleted: bool = r.get(2)?;
-            let mut entry = serde_json::to_value(bucket(r, 3)?).unwrap_or_default();
+            ))
+            .store("prepare the usage by key")?;
+        let mut rows = stmt
+            .query(params![user_id, day])
+            .store("read the usage by key")?;
+        while let Some(r) = rows.next().store("read the usage by key")? {
+            let key_id: i64 = r.get(0).store("read the usage by key")?;
+            let name: String = r.get(1).store("read the usage by key")?;
+            let deleted: bool = r.get(2).store("read the usage by key")?;
+            let mut entry = serde_json::to_value(bucket(r, 3).store("read the usage by key")?)
+                .unwrap_or_default();
             entry["key_id"] = serde_json::json!(key_id);
             entry["name"] = serde_json::Value::String(name);
             entry["deleted"] = serde_json::Value::Bool(deleted);

@@ -16,6 +16,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 use crate::config::ReferralConfig;
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, money::Money, Account, Entry, Kind};
 
@@ -90,7 +91,8 @@ pub fn pay_commission(
             [invitee_id],
             |r| r.get(0),
         )
-        .optional()?
+        .optional()
+        .store("read the inviter")?
         .flatten();
     let Some(inviter_id) = inviter.filter(|i| *i != invitee_id) else {
         return Ok(None);
@@ -127,17 +129,20 @@ pub fn pay_commission(
 /// The invitee's top-ups that count for commission: paid orders, and redeemed codes when they
 /// count too.
 fn count_topups(conn: &Connection, invitee_id: i64, with_codes: bool) -> ApiResult<i64> {
-    let orders: i64 = conn.query_row(
-        "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'paid'",
-        [invitee_id],
-        |r| r.get(0),
-    )?;
+    let orders: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'paid'",
+            [invitee_id],
+            |r| r.get(0),
+        )
+        .store("count the paid orders")?;
     let codes: i64 = if with_codes {
         conn.query_row(
             "SELECT count(*) FROM redemption_codes WHERE used_by = ?1",
             [invitee_id],
             |r| r.get(0),
-        )?
+        )
+        .store("count the redeemed codes")?
     } else {
         0
     };
@@ -146,12 +151,14 @@ fn count_topups(conn: &Connection, invitee_id: i64, with_codes: bool) -> ApiResu
 
 /// Commission an inviter has earned so far (transferred or not).
 pub fn find_commission_earned(conn: &Connection, inviter_id: i64) -> ApiResult<Money> {
-    let units: i64 = conn.query_row(
-        "SELECT COALESCE(sum(amount), 0) FROM ledger
+    let units: i64 = conn
+        .query_row(
+            "SELECT COALESCE(sum(amount), 0) FROM ledger
          WHERE user_id = ?1 AND account = 'reward' AND kind = 'commission'",
-        [inviter_id],
-        |r| r.get(0),
-    )?;
+            [inviter_id],
+            |r| r.get(0),
+        )
+        .store("sum the commission earned")?;
     Ok(Money::from_units(units))
 }
 
@@ -194,35 +201,41 @@ pub fn find_invitees(
              LEFT JOIN redemption_codes c ON l.ref_type = 'code' AND c.id = CAST(l.ref_id AS INTEGER)
              WHERE l.user_id = ?1 AND l.account = 'reward' AND l.kind = 'commission'
              GROUP BY 1",
-        )?;
-        let rows = stmt.query_map([inviter_id], |r| {
-            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
-        })?;
+        ).store("prepare the commission per invitee")?;
+        let rows = stmt
+            .query_map([inviter_id], |r| {
+                Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .store("list the commission per invitee")?;
         for row in rows {
-            if let (Some(invitee), units) = row? {
+            if let (Some(invitee), units) = row.store("read the commission per invitee")? {
                 earned.insert(invitee, units);
             }
         }
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT u.id, u.username, u.created_at,
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT u.id, u.username, u.created_at,
                 (SELECT count(*) FROM orders o WHERE o.user_id = u.id AND o.status = 'paid'),
                 CASE WHEN ?2 THEN (SELECT count(*) FROM redemption_codes c WHERE c.used_by = u.id)
                      ELSE 0 END
          FROM users u WHERE u.inviter_id = ?1 ORDER BY u.id DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![inviter_id, with_codes, limit], |r| {
-        let id: i64 = r.get(0)?;
-        let username: String = r.get(1)?;
-        let (orders, codes): (i64, i64) = (r.get(3)?, r.get(4)?);
-        Ok(Invitee {
-            username: masked(&username),
-            registered_at: crate::clock::rfc3339(r.get(2)?),
-            topups: orders + codes,
-            commission: Money::from_units(earned.get(&id).copied().unwrap_or(0)),
+        )
+        .store("prepare the list of invitees")?;
+    let rows = stmt
+        .query_map(params![inviter_id, with_codes, limit], |r| {
+            let id: i64 = r.get(0)?;
+            let username: String = r.get(1)?;
+            let (orders, codes): (i64, i64) = (r.get(3)?, r.get(4)?);
+            Ok(Invitee {
+                username: masked(&username),
+                registered_at: crate::clock::rfc3339(r.get(2)?),
+                topups: orders + codes,
+                commission: Money::from_units(earned.get(&id).copied().unwrap_or(0)),
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .store("list the invitees")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the invitees")?)
 }
 
 /// An account's referral figures for the admin: who invited it, how many it invited, and the
@@ -235,15 +248,17 @@ pub struct AdminFigures {
 }
 
 pub fn find_admin_figures(conn: &Connection, user_id: i64) -> ApiResult<AdminFigures> {
-    let (inviter_id, invitees, earned): (Option<i64>, i64, i64) = conn.query_row(
-        "SELECT u.inviter_id,
+    let (inviter_id, invitees, earned): (Option<i64>, i64, i64) = conn
+        .query_row(
+            "SELECT u.inviter_id,
                 (SELECT count(*) FROM users i WHERE i.inviter_id = u.id),
                 (SELECT COALESCE(sum(l.amount), 0) FROM ledger l
                  WHERE l.user_id = u.id AND l.account = 'reward' AND l.kind = 'commission')
          FROM users u WHERE u.id = ?1",
-        [user_id],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+            [user_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .store("read the referral figures")?;
     Ok(AdminFigures {
         inviter_id,
         invitees,

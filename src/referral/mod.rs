@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::config::{ReferralConfig, RewardOn};
-use crate::db;
+use crate::db::{self, Store};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, money::Money, Account, Entry, Kind};
 
@@ -38,7 +38,7 @@ pub fn reward_registration(
             config.invitee_reward.units(),
             now
         ],
-    )?;
+    ).store("add the referral rewards")?;
     if config.invitee_reward.is_positive() {
         let ref_id = inviter_id.to_string();
         credit(
@@ -85,7 +85,7 @@ fn pay_inviter(conn: &Connection, invitee_id: i64, now: i64) -> ApiResult<()> {
             [invitee_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?;
+        .optional().store("read the inviter's reward")?;
     if let Some((inviter_id, reward)) = owed {
         if !ledger::has_room(conn, inviter_id, Account::Reward, Money::from_units(reward))? {
             tracing::warn!(
@@ -103,7 +103,8 @@ fn pay_inviter(conn: &Connection, invitee_id: i64, now: i64) -> ApiResult<()> {
             params![invitee_id, now],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?;
+        .optional()
+        .store("mark the inviter's reward paid")?;
     let Some((inviter_id, reward)) = due else {
         return Ok(());
     };
@@ -147,23 +148,29 @@ pub struct Summary {
 }
 
 pub fn find_referral_summary(conn: &Connection, user_id: i64) -> ApiResult<Summary> {
-    let invitees: i64 = conn.query_row(
-        "SELECT count(*) FROM users WHERE inviter_id = ?1",
-        [user_id],
-        |r| r.get(0),
-    )?;
-    let earned: i64 = conn.query_row(
-        "SELECT COALESCE(sum(amount), 0) FROM ledger
+    let invitees: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE inviter_id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("count the invitees")?;
+    let earned: i64 = conn
+        .query_row(
+            "SELECT COALESCE(sum(amount), 0) FROM ledger
          WHERE user_id = ?1 AND account = 'reward' AND kind = 'referral_reward'",
-        [user_id],
-        |r| r.get(0),
-    )?;
-    let pending: i64 = conn.query_row(
-        "SELECT COALESCE(sum(inviter_reward), 0) FROM referral_rewards
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("sum the referral rewards")?;
+    let pending: i64 = conn
+        .query_row(
+            "SELECT COALESCE(sum(inviter_reward), 0) FROM referral_rewards
          WHERE inviter_id = ?1 AND paid_at IS NULL",
-        [user_id],
-        |r| r.get(0),
-    )?;
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("sum the pending rewards")?;
     Ok(Summary {
         invitees,
         rewards_earned: Money::from_units(earned),
@@ -194,11 +201,14 @@ pub fn transfer_to_balance(
         ));
     }
     let tx = db::immediate(conn)?;
-    let available = Money::from_units(tx.query_row(
-        "SELECT reward_balance FROM users WHERE id = ?1",
-        [user_id],
-        |r| r.get(0),
-    )?);
+    let available = Money::from_units(
+        tx.query_row(
+            "SELECT reward_balance FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .store("read the reward balance")?,
+    );
     if !available.is_positive() {
         return Err(ApiError::bad_request(
             "no_reward_balance",
@@ -237,7 +247,7 @@ pub fn transfer_to_balance(
     };
     let balance = ledger::post(&tx, &into, now)?
         .ok_or_else(|| ApiError::internal("a transfer credit was refused by the balance check"))?;
-    tx.commit()?;
+    tx.commit().store("commit the transfer")?;
     Ok(Transferred {
         transferred: amount,
         balance,

@@ -1,6 +1,7 @@
 //! Register, sign in, sessions, roles and the limits around them.
 
 use code_router::accounts::Role;
+use code_router::db::Store;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -293,7 +294,8 @@ async fn disabled_accounts_lose_their_sessions() {
     app.state
         .db
         .write(move |conn| {
-            conn.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [id])?;
+            conn.execute("UPDATE users SET disabled = 1 WHERE id = ?1", [id])
+                .store("disable the account")?;
             Ok(())
         })
         .await

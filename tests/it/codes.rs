@@ -4,6 +4,7 @@
 use std::process::{Command, Output, Stdio};
 
 use code_router::accounts::Role;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -51,11 +52,13 @@ async fn redeem_rows(app: &TestApp) -> (i64, i64) {
     app.state
         .db
         .read(|conn| {
-            Ok(conn.query_row(
-                "SELECT count(*), COALESCE(sum(amount), 0) FROM ledger WHERE kind = 'redeem'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT count(*), COALESCE(sum(amount), 0) FROM ledger WHERE kind = 'redeem'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .store("count the redeem rows")?)
         })
         .await
         .unwrap()
@@ -340,11 +343,13 @@ async fn thirty_two_concurrent_redemptions_credit_exactly_once() {
         .state
         .db
         .read(|conn| {
-            Ok(conn.query_row(
-                "SELECT sum(balance) FROM users WHERE username LIKE 'racer%'",
-                [],
-                |r| r.get(0),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT sum(balance) FROM users WHERE username LIKE 'racer%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .store("sum the racers' balances")?)
         })
         .await
         .unwrap();
@@ -448,9 +453,15 @@ async fn codes_are_never_stored_in_clear() {
         .state
         .db
         .read(|conn| {
-            let mut stmt = conn.prepare("SELECT hint FROM redemption_codes")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut stmt = conn
+                .prepare("SELECT hint FROM redemption_codes")
+                .store("prepare the code hints")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))
+                .store("list the code hints")?;
+            Ok(rows
+                .collect::<Result<_, _>>()
+                .store("read the code hints")?)
         })
         .await
         .unwrap();
@@ -548,7 +559,8 @@ fn racing_connections_redeem_a_code_once() {
                     "INSERT INTO users (username, password_hash, referral_code, created_at)
                      VALUES (?1, 'x', ?1, 0)",
                     [format!("user{n}")],
-                )?;
+                )
+                .store("add a user")?;
             }
             let batch = NewCodes::parse("4", 1, None, None, 0)?;
             codes::generate_codes(conn, &batch, "test", 0)

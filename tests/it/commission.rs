@@ -4,6 +4,7 @@
 
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::ledger::money::Money;
 use code_router::pricing::Rate;
 use serde_json::{json, Value};
@@ -80,19 +81,25 @@ async fn reward_rows(app: &TestApp, user_id: i64) -> Vec<(String, String, String
     app.state
         .db
         .read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT kind, amount, ref_type, ref_id FROM ledger
+            let mut stmt = conn
+                .prepare(
+                    "SELECT kind, amount, ref_type, ref_id FROM ledger
                  WHERE user_id = ?1 AND account = 'reward' ORDER BY id",
-            )?;
-            let rows = stmt.query_map([user_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Money::from_units(r.get(1)?).to_string(),
-                    r.get(2)?,
-                    r.get(3)?,
-                ))
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                )
+                .store("prepare the reward rows")?;
+            let rows = stmt
+                .query_map([user_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Money::from_units(r.get(1)?).to_string(),
+                        r.get(2)?,
+                        r.get(3)?,
+                    ))
+                })
+                .store("list the reward rows")?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the reward rows")?)
         })
         .await
         .unwrap()
@@ -256,7 +263,7 @@ async fn racing_callbacks_of_two_orders_pay_commission_on_the_first_only() {
                 "SELECT ref_id FROM ledger WHERE kind = 'topup' AND ref_type = 'order' ORDER BY id LIMIT 1",
                 [],
                 |r| r.get(0),
-            )?)
+            ).store("read the first credited order")?)
         })
         .await
         .unwrap();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::fake_upstream::{Fake, Mode};
@@ -964,7 +965,8 @@ async fn admin_orders_name_their_account() {
                                      pay_decimals, created_at, updated_at)
                  VALUES ('crOne', ?1, 'stripe', 5000000000, 500, 'usd', 2, 0, 0)",
                 [payer],
-            )?;
+            )
+            .store("add an order")?;
             Ok(())
         })
         .await

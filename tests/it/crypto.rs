@@ -5,6 +5,7 @@
 
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::pricing::Rate;
 use serde_json::{json, Value};
 
@@ -78,11 +79,13 @@ pub async fn open_order(
         .state
         .db
         .read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT provider_ref FROM orders WHERE order_no = ?1",
-                [no],
-                |r| r.get(0),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT provider_ref FROM orders WHERE order_no = ?1",
+                    [no],
+                    |r| r.get(0),
+                )
+                .store("read the order's reference")?)
         })
         .await
         .unwrap();
@@ -144,11 +147,13 @@ pub async fn order_state(app: &TestApp, order_no: &str) -> (String, String) {
     app.state
         .db
         .read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT status, note FROM orders WHERE order_no = ?1",
-                [no],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT status, note FROM orders WHERE order_no = ?1",
+                    [no],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .store("read the order's state")?)
         })
         .await
         .unwrap()

@@ -1,7 +1,7 @@
 //! The database file: created from schema.sql, reopened intact, refused when it is not ours.
 
 use code_router::db::migrate::SCHEMA_VERSION;
-use code_router::db::Db;
+use code_router::db::{Db, Store};
 use rusqlite::Connection;
 
 #[test]
@@ -14,7 +14,7 @@ fn empty_file_gets_the_schema_and_reopens_with_its_data() {
         conn.execute(
             "INSERT INTO users (username, password_hash, referral_code, created_at) VALUES ('a', 'x', 'R1', 0)",
             [],
-        )?;
+        ).store("add a user")?;
         Ok(())
     })
     .unwrap();
@@ -22,22 +22,33 @@ fn empty_file_gets_the_schema_and_reopens_with_its_data() {
 
     let db = Db::open(&path).unwrap();
     let count: i64 = db
-        .read_blocking(|conn| Ok(conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))
+        .read_blocking(|conn| {
+            Ok(conn
+                .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+                .store("count the users")?)
+        })
         .unwrap();
     assert_eq!(count, 1);
     let (version, journal, fk): (i64, String, i64) = db
         .read_blocking(|conn| {
             Ok((
-                conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
-                conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
-                conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?,
+                conn.pragma_query_value(None, "user_version", |r| r.get(0))
+                    .store("read the schema version")?,
+                conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .store("read the journal mode")?,
+                conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                    .store("read whether foreign keys are on")?,
             ))
         })
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(journal, "wal");
     let page_size: i64 = db
-        .read_blocking(|conn| Ok(conn.pragma_query_value(None, "page_size", |r| r.get(0))?))
+        .read_blocking(|conn| {
+            Ok(conn
+                .pragma_query_value(None, "page_size", |r| r.get(0))
+                .store("read the page size")?)
+        })
         .unwrap();
     assert_eq!(page_size, code_router::db::NEW_FILE_PAGE_SIZE);
     assert_eq!(fk, 1);
@@ -71,16 +82,17 @@ fn the_ledger_is_append_only() {
             conn.execute(
                 "INSERT INTO users (username, password_hash, referral_code, created_at) VALUES ('a', 'x', 'R1', 0)",
                 [],
-            )?;
+            ).store("add a user")?;
             code_router::ledger::adjust(conn, 1, code_router::ledger::money::Money::from_units(5), "r", "t", 0)?;
-            conn.execute("UPDATE ledger SET amount = 1", [])?;
+            conn.execute("UPDATE ledger SET amount = 1", []).store("change a ledger row")?;
             Ok(())
         })
         .unwrap_err();
     assert!(err.cli_text().contains("append-only"), "{}", err.cli_text());
     let err = db
         .write_blocking(|conn| {
-            conn.execute("DELETE FROM ledger", [])?;
+            conn.execute("DELETE FROM ledger", [])
+                .store("delete the ledger")?;
             Ok(())
         })
         .unwrap_err();
@@ -144,8 +156,12 @@ fn a_version_1_file_loses_its_holds_and_keeps_its_books() {
     );
 
     let read = |sql: &str| -> i64 {
-        db.read_blocking(|conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
-            .unwrap()
+        db.read_blocking(|conn| {
+            Ok(conn
+                .query_row(sql, [], |r| r.get(0))
+                .store("read a number")?)
+        })
+        .unwrap()
     };
     assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
     // The open hold went back: 5.0 − 0.3 − 0.2 = 4.5, and the key counts only what was charged.
@@ -169,7 +185,11 @@ fn a_version_1_file_loses_its_holds_and_keeps_its_books() {
     assert_eq!(read("PRAGMA foreign_keys"), 1);
     // The rebuilt ledger is still append-only, indexed, and takes the new kind.
     let err = db
-        .write_blocking(|conn| Ok(conn.execute("DELETE FROM ledger", [])?))
+        .write_blocking(|conn| {
+            Ok(conn
+                .execute("DELETE FROM ledger", [])
+                .store("delete the ledger")?)
+        })
         .unwrap_err();
     assert!(err.cli_text().contains("append-only"), "{}", err.cli_text());
     assert_eq!(
@@ -181,7 +201,8 @@ fn a_version_1_file_loses_its_holds_and_keeps_its_books() {
             "INSERT INTO ledger (user_id, account, kind, amount, balance_after, created_at)
              VALUES (1, 'reward', 'commission', 1, 1, 9)",
             [],
-        )?;
+        )
+        .store("add a commission row")?;
         Ok(())
     })
     .unwrap();
@@ -230,20 +251,30 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
 
     let db = Db::open(&path).unwrap();
     let read = |sql: &str| -> i64 {
-        db.read_blocking(|conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
-            .unwrap()
+        db.read_blocking(|conn| {
+            Ok(conn
+                .query_row(sql, [], |r| r.get(0))
+                .store("read a number")?)
+        })
+        .unwrap()
     };
     assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
     assert_eq!(read("PRAGMA foreign_keys"), 1);
     let orders: Vec<(i64, String, String, String, Option<String>)> = db
         .read_blocking(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, order_no, provider, status, provider_ref FROM orders ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id, order_no, provider, status, provider_ref FROM orders ORDER BY id",
+                )
+                .store("prepare the orders")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .store("list the orders")?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the orders")?)
         })
         .unwrap();
     assert_eq!(
@@ -275,7 +306,8 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
                                  pay_decimals, status, provider_ref, created_at, updated_at)
                  VALUES ('crBtc', 1, 'btcpay', 1, 1, 'usd', 2, 'processing', 'Inv1', 3, 3),
                         ('crNow', 1, 'nowpayments', 1, 1, 'usd', 2, 'partially_paid', '45', 3, 3);",
-        )?;
+        )
+        .store("add crypto orders")?;
         Ok(())
     })
     .unwrap();
@@ -285,7 +317,8 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
                                  pay_decimals, provider_ref, created_at, updated_at)
              VALUES ('crDup', 1, 'btcpay', 1, 1, 'usd', 2, 'Inv1', 3, 3)",
             [],
-        )?;
+        )
+        .store("add an order with a used reference")?;
         Ok(())
     });
     assert!(duplicate.is_err());
@@ -298,15 +331,17 @@ fn a_version_2_file_takes_crypto_orders_and_keeps_its_orders() {
             [],
         )
     };
-    db.write_blocking(|conn| Ok(commission(conn).map(|_| ())?))
+    db.write_blocking(|conn| Ok(commission(conn).map(|_| ()).store("add a commission row")?))
         .unwrap();
-    let twice = db.write_blocking(|conn| Ok(commission(conn).map(|_| ())?));
+    let twice =
+        db.write_blocking(|conn| Ok(commission(conn).map(|_| ()).store("add a commission row")?));
     assert!(
         twice.is_err(),
         "a second commission for one order is refused"
     );
     db.write_blocking(|conn| {
-        conn.execute("UPDATE users SET reward_balance = 1 WHERE id = 1", [])?;
+        conn.execute("UPDATE users SET reward_balance = 1 WHERE id = 1", [])
+            .store("set the reward balance")?;
         Ok(())
     })
     .unwrap();
@@ -330,11 +365,15 @@ fn assert_schema_of_a_new_file(migrated: &std::path::Path, fresh: &std::path::Pa
     let schema_of = |path: &std::path::Path| -> Vec<(String, String)> {
         let db = Db::open(path).unwrap();
         db.read_blocking(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut stmt = conn
+                .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+                .store("prepare the schema")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .store("list the schema")?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the schema")?)
         })
         .unwrap()
     };
@@ -394,17 +433,25 @@ fn a_version_3_file_learns_error_codes_uncollected_amounts_and_voided_codes() {
 
     let db = Db::open(&path).unwrap();
     let read = |sql: &str| -> i64 {
-        db.read_blocking(|conn| Ok(conn.query_row(sql, [], |r| r.get(0))?))
-            .unwrap()
+        db.read_blocking(|conn| {
+            Ok(conn
+                .query_row(sql, [], |r| r.get(0))
+                .store("read a number")?)
+        })
+        .unwrap()
     };
     assert_eq!(read("PRAGMA user_version"), SCHEMA_VERSION);
     let logs: Vec<(String, String, i64, String)> = db
         .read_blocking(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT request_id, error_code, uncollected, error FROM request_logs ORDER BY id",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            ).store("prepare the log rows")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .store("list the log rows")?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the log rows")?)
         })
         .unwrap();
     assert_eq!(
@@ -434,12 +481,14 @@ fn a_version_3_file_learns_error_codes_uncollected_amounts_and_voided_codes() {
         conn.execute(
             "INSERT INTO low_balance_alerts (user_id, threshold, updated_at) VALUES (1, 5, 9)",
             [],
-        )?;
+        )
+        .store("add a low balance alert")?;
         Ok(())
     })
     .unwrap();
     let negative = db.write_blocking(|conn| {
-        conn.execute("UPDATE low_balance_alerts SET threshold = -1", [])?;
+        conn.execute("UPDATE low_balance_alerts SET threshold = -1", [])
+            .store("set a negative threshold")?;
         Ok(())
     });
     assert!(negative.is_err(), "a threshold is never negative");
@@ -468,24 +517,26 @@ fn a_version_3_file_keeps_its_logs_and_counts_token_kinds() {
     let db = Db::open(&path).unwrap();
     let row: (String, i64, i64, i64, i64, i64, i64, Option<i64>) = db
         .read_blocking(|conn| {
-            Ok(conn.query_row(
-                "SELECT request_id, input_tokens, output_tokens, cache_read_tokens,
+            Ok(conn
+                .query_row(
+                    "SELECT request_id, input_tokens, output_tokens, cache_read_tokens,
                         cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, sheet_id
                  FROM request_logs",
-                [],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                },
-            )?)
+                    [],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ))
+                    },
+                )
+                .store("read the log row")?)
         })
         .unwrap();
     assert_eq!(row, ("req_old".into(), 10, 20, 0, 0, 0, 0, None));
@@ -524,19 +575,25 @@ fn a_version_5_file_gets_usage_rollups_summed_from_its_logs() {
     type Rollup = (i64, i64, i64, String, i64, [i64; 8]);
     let rollups: Vec<Rollup> = db
         .read_blocking(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT user_id, day, key_id, model, status, requests, charged, input_tokens,
+            let mut stmt = conn
+                .prepare(
+                    "SELECT user_id, day, key_id, model, status, requests, charged, input_tokens,
                         cache_read_tokens, output_tokens, reasoning_tokens, cost, uncollected
                  FROM usage_daily ORDER BY user_id, day, status",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let mut sums = [0; 8];
-                for (at, sum) in sums.iter_mut().enumerate() {
-                    *sum = r.get(5 + at)?;
-                }
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, sums))
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                )
+                .store("prepare the usage rollups")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut sums = [0; 8];
+                    for (at, sum) in sums.iter_mut().enumerate() {
+                        *sum = r.get(5 + at)?;
+                    }
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, sums))
+                })
+                .store("list the usage rollups")?;
+            Ok(rows
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the usage rollups")?)
         })
         .unwrap();
     assert_eq!(

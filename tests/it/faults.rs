@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::fake_upstream::{Fake, Mode};
@@ -84,7 +85,7 @@ async fn sixty_four_clients_spend_one_small_balance_exactly() {
                         (SELECT sum(cost) FROM request_logs)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
+            ).store("sum the charges and the costs")?)
         })
         .await
         .unwrap();
@@ -151,7 +152,11 @@ async fn a_locked_database_answers_503_not_500_and_loses_no_charge() {
     let logged: i64 = app
         .state
         .db
-        .read(|conn| Ok(conn.query_row("SELECT count(*) FROM request_logs", [], |r| r.get(0))?))
+        .read(|conn| {
+            Ok(conn
+                .query_row("SELECT count(*) FROM request_logs", [], |r| r.get(0))
+                .store("count the log rows")?)
+        })
         .await
         .unwrap();
     assert_eq!(logged, 2);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use code_router::accounts::{self, password, NewUser, Role};
 use code_router::clock::ManualClock;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::ledger::{self, money::Money};
 use code_router::state::AppState;
 use serde_json::{json, Value};
@@ -168,11 +169,11 @@ impl TestApp {
         self.state
             .db
             .read(move |conn| {
-                Ok(
-                    conn.query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
+                Ok(conn
+                    .query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
                         r.get::<_, i64>(0)
-                    })?,
-                )
+                    })
+                    .store("read the balance")?)
             })
             .await
             .map(|units| Money::from_units(units).to_string())
@@ -185,15 +186,20 @@ impl TestApp {
         self.state
             .db
             .read(move |conn| {
-                let mut stmt =
-                    conn.prepare("SELECT kind, amount FROM ledger WHERE user_id = ?1 ORDER BY id")?;
-                let rows = stmt.query_map([user_id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        Money::from_units(r.get(1)?).to_string(),
-                    ))
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                let mut stmt = conn
+                    .prepare("SELECT kind, amount FROM ledger WHERE user_id = ?1 ORDER BY id")
+                    .store("prepare the ledger rows")?;
+                let rows = stmt
+                    .query_map([user_id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            Money::from_units(r.get(1)?).to_string(),
+                        ))
+                    })
+                    .store("list the ledger rows")?;
+                Ok(rows
+                    .collect::<Result<Vec<_>, _>>()
+                    .store("read the ledger rows")?)
             })
             .await
             .unwrap()

@@ -1,6 +1,7 @@
 //! API keys: created with the secret shown once, owned, limited, checked on `/v1` without a stale cache.
 
 use code_router::accounts::Role;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -335,7 +336,11 @@ async fn unreadable_stored_scopes_refuse_the_key() {
         let value = stored.to_string();
         app.state
             .db
-            .write(move |conn| Ok(conn.execute(&sql, rusqlite::params![value, id])?))
+            .write(move |conn| {
+                Ok(conn
+                    .execute(&sql, rusqlite::params![value, id])
+                    .store("change the key's stored scope")?)
+            })
             .await
             .unwrap();
         app.state.keys.invalidate_key(id);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use code_router::accounts::Role;
-use code_router::db::{apply_pragmas, Db};
+use code_router::db::{apply_pragmas, Db, Store};
 use code_router::ledger::audit::audit;
 use code_router::ledger::charges::{write_charges, ChargeLine, Settlement};
 use code_router::ledger::funds::{Charge, Funds, HoldError};
@@ -28,12 +28,12 @@ fn funded_db(dir: &std::path::Path, balance: &str, key_limit: Option<&str>) -> D
         conn.execute(
             "INSERT INTO users (username, password_hash, referral_code, created_at) VALUES ('payer', 'x', 'R1', 0)",
             [],
-        )?;
+        ).store("add the payer")?;
         conn.execute(
             "INSERT INTO api_keys (user_id, name, key_hash, key_hint, spend_limit, created_at)
              VALUES (1, 'k', x'00', 'sk-…', ?1, 0)",
             params![limit],
-        )?;
+        ).store("add the key")?;
         ledger::adjust(conn, 1, usd(balance), "funding", "test", 0)?;
         Ok(())
     })
@@ -43,11 +43,13 @@ fn funded_db(dir: &std::path::Path, balance: &str, key_limit: Option<&str>) -> D
 
 fn balance_and_used(db: &Db) -> (Money, Money) {
     db.read_blocking(|conn| {
-        Ok(conn.query_row(
-            "SELECT u.balance, k.used FROM users u, api_keys k WHERE u.id = 1 AND k.id = 1",
-            [],
-            |r| Ok((Money::from_units(r.get(0)?), Money::from_units(r.get(1)?))),
-        )?)
+        Ok(conn
+            .query_row(
+                "SELECT u.balance, k.used FROM users u, api_keys k WHERE u.id = 1 AND k.id = 1",
+                [],
+                |r| Ok((Money::from_units(r.get(0)?), Money::from_units(r.get(1)?))),
+            )
+            .store("read the balance and the key's use")?)
     })
     .unwrap()
 }
@@ -217,10 +219,12 @@ fn kept_balances_follow_every_kind_of_write() {
 
     // A lowered key limit, the same way.
     db.write_blocking(|conn| {
-        Ok(conn.execute(
-            "UPDATE api_keys SET spend_limit = ?1 WHERE id = 1",
-            [usd("0.2").units()],
-        )?)
+        Ok(conn
+            .execute(
+                "UPDATE api_keys SET spend_limit = ?1 WHERE id = 1",
+                [usd("0.2").units()],
+            )
+            .store("lower the key's limit")?)
     })
     .unwrap();
     assert!(matches!(hold("0.3"), Err(HoldError::KeyLimit)));
@@ -232,7 +236,9 @@ fn kept_balances_follow_every_kind_of_write() {
     assert_eq!(balance_and_used(&db), (usd("0.3"), usd("0.2")));
     assert!(matches!(hold("0.01"), Err(HoldError::KeyLimit)));
     db.write_blocking(|conn| {
-        Ok(conn.execute("UPDATE api_keys SET spend_limit = NULL WHERE id = 1", [])?)
+        Ok(conn
+            .execute("UPDATE api_keys SET spend_limit = NULL WHERE id = 1", [])
+            .store("lift the key's limit")?)
     })
     .unwrap();
     hold("0.3").unwrap().release();
@@ -440,7 +446,7 @@ fn the_writers_own_commits_keep_balances_and_anyone_elses_drop_them() {
         conn.execute(
             "INSERT INTO users (username, password_hash, referral_code, created_at) VALUES ('idle', 'x', 'R2', 0)",
             [],
-        )?;
+        ).store("add an idle user")?;
         ledger::adjust(conn, 2, usd("5"), "funding", "test", 0)?;
         Ok(())
     })

@@ -3,6 +3,7 @@
 
 use code_router::accounts::Role;
 use code_router::config::RewardOn;
+use code_router::db::Store;
 use code_router::ledger::{self, money::Money, Account, Entry, Kind};
 use serde_json::{json, Value};
 
@@ -113,7 +114,7 @@ async fn fill_reward(app: &TestApp, user_id: i64, amount: &str) {
                 },
                 0,
             )?;
-            tx.commit()?;
+            tx.commit().store("commit the reward")?;
             Ok(())
         })
         .await

@@ -4,6 +4,7 @@
 
 use code_router::accounts::Role;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::logs::LogRow;
 use code_router::relay::usage::Usage;
 use serde_json::{json, Value};
@@ -77,7 +78,7 @@ async fn rollups_and_log_sums(app: &TestApp) -> (Vec<Vec<i64>>, Vec<Vec<i64>>) {
             let stored = read(&format!(
                 "SELECT user_id, day, key_id, model, status, {COLUMNS} FROM usage_daily
                  ORDER BY user_id, day, key_id, model, status"
-            ))?;
+            )).store("read the usage rollups")?;
             let summed = read(
                 "SELECT COALESCE(user_id, 0) AS u, created_at / 86400 AS d, COALESCE(key_id, 0) AS k,
                         model, status, count(*), sum(cost > 0), sum(input_tokens),
@@ -85,7 +86,7 @@ async fn rollups_and_log_sums(app: &TestApp) -> (Vec<Vec<i64>>, Vec<Vec<i64>>) {
                         sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(uncollected),
                         sum(uncollected > 0)
                  FROM request_logs GROUP BY u, d, k, model, status ORDER BY u, d, k, model, status",
-            )?;
+            ).store("sum the log rows")?;
             Ok((stored, summed))
         })
         .await
@@ -169,11 +170,13 @@ async fn usage_rollups_are_the_exact_sums_of_the_logs_after_mixed_traffic() {
         .state
         .db
         .read(|conn| {
-            Ok(conn.query_row(
-                "SELECT -sum(amount) FROM ledger WHERE kind = 'settle'",
-                [],
-                |r| r.get(0),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT -sum(amount) FROM ledger WHERE kind = 'settle'",
+                    [],
+                    |r| r.get(0),
+                )
+                .store("sum the settled charges")?)
         })
         .await
         .unwrap();
@@ -270,9 +273,9 @@ async fn csv_export_streams_every_row_past_a_hundred_thousand() {
     app.state
         .db
         .write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction().store("begin writing the log rows")?;
             code_router::logs::record_logs(&tx, &rows)?;
-            tx.commit()?;
+            tx.commit().store("commit the log rows")?;
             Ok(())
         })
         .await
@@ -347,9 +350,9 @@ async fn filters_find_the_rows_a_plain_scan_finds() {
     app.state
         .db
         .write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction().store("begin writing the log rows")?;
             code_router::logs::record_logs(&tx, &rows)?;
-            tx.commit()?;
+            tx.commit().store("commit the log rows")?;
             Ok(())
         })
         .await
@@ -425,10 +428,10 @@ async fn filters_find_the_rows_a_plain_scan_finds() {
                 .read(move |conn| {
                     let mut stmt = conn.prepare(&format!(
                         "SELECT request_id FROM request_logs WHERE {scope} ORDER BY id DESC"
-                    ))?;
+                    )).store("prepare the scan of the log rows")?;
                     let ids = stmt
-                        .query_map([], |r| r.get(0))?
-                        .collect::<Result<Vec<String>, _>>()?;
+                        .query_map([], |r| r.get(0)).store("scan the log rows")?
+                        .collect::<Result<Vec<String>, _>>().store("read the scanned log rows")?;
                     let sums = conn.query_row(
                         &format!(
                             "SELECT count(*), COALESCE(sum(status >= 400), 0), COALESCE(sum(input_tokens), 0),
@@ -437,7 +440,7 @@ async fn filters_find_the_rows_a_plain_scan_finds() {
                         ),
                         [],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                    )?;
+                    ).store("sum the scanned log rows")?;
                     Ok((ids, sums))
                 })
                 .await

@@ -5,6 +5,7 @@
 use code_router::accounts::Role;
 use code_router::clock::Clock;
 use code_router::config::Config;
+use code_router::db::Store;
 use code_router::ledger::money::Money;
 use code_router::topup::payments::creem::CreemProduct;
 use serde_json::{json, Value};
@@ -108,11 +109,13 @@ async fn order_status(app: &TestApp, order_no: &str) -> (String, String) {
     app.state
         .db
         .read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT status, note FROM orders WHERE order_no = ?1",
-                [order_no],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT status, note FROM orders WHERE order_no = ?1",
+                    [order_no],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .store("read the order's status")?)
         })
         .await
         .unwrap()
@@ -122,11 +125,13 @@ async fn topup_rows(app: &TestApp) -> i64 {
     app.state
         .db
         .read(|conn| {
-            Ok(conn.query_row(
-                "SELECT count(*) FROM ledger WHERE kind = 'topup' AND ref_type = 'order'",
-                [],
-                |r| r.get(0),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT count(*) FROM ledger WHERE kind = 'topup' AND ref_type = 'order'",
+                    [],
+                    |r| r.get(0),
+                )
+                .store("count the top-up rows")?)
         })
         .await
         .unwrap()
@@ -968,11 +973,11 @@ async fn a_callback_during_a_restart_is_retried_and_credits_once() {
     let balance: i64 = state
         .db
         .read(move |conn| {
-            Ok(
-                conn.query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
+            Ok(conn
+                .query_row("SELECT balance FROM users WHERE id = ?1", [user_id], |r| {
                     r.get(0)
-                })?,
-            )
+                })
+                .store("read the balance")?)
         })
         .await
         .unwrap();

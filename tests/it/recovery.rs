@@ -3,6 +3,7 @@
 //! commands that only read refuse a data directory that does not exist instead of making one.
 
 use code_router::accounts::Role;
+use code_router::db::Store;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -252,11 +253,13 @@ async fn an_admin_resets_a_password_shown_once_and_the_sessions_end() {
         .state
         .db
         .read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT password_hash FROM users WHERE id = ?1",
-                [alice],
-                |r| r.get(0),
-            )?)
+            Ok(conn
+                .query_row(
+                    "SELECT password_hash FROM users WHERE id = ?1",
+                    [alice],
+                    |r| r.get(0),
+                )
+                .store("read the password hash")?)
         })
         .await
         .unwrap();

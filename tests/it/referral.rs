@@ -3,6 +3,7 @@
 
 use code_router::accounts::Role;
 use code_router::config::{Config, RewardOn};
+use code_router::db::Store;
 use code_router::ledger::money::Money;
 use serde_json::{json, Value};
 
@@ -215,11 +216,11 @@ async fn first_topup_mode_pays_the_inviter_once_after_the_first_redemption() {
         .state
         .db
         .read(|conn| {
-            Ok(
-                conn.query_row("SELECT id FROM users WHERE username = 'direct'", [], |r| {
+            Ok(conn
+                .query_row("SELECT id FROM users WHERE username = 'direct'", [], |r| {
                     r.get(0)
-                })?,
-            )
+                })
+                .store("find the direct user")?)
         })
         .await
         .unwrap();
@@ -229,7 +230,7 @@ async fn first_topup_mode_pays_the_inviter_once_after_the_first_redemption() {
             .write(move |conn| {
                 let tx = code_router::db::immediate(conn)?;
                 code_router::referral::reward_inviter_on_first_topup(&tx, direct, 0)?;
-                tx.commit()?;
+                tx.commit().store("commit the inviter's reward")?;
                 Ok(())
             })
             .await
@@ -245,10 +246,11 @@ async fn first_topup_mode_pays_the_inviter_once_after_the_first_redemption() {
     app.state
         .db
         .write(|conn| {
-            let root: i64 =
-                conn.query_row("SELECT id FROM users WHERE username = 'root'", [], |r| {
+            let root: i64 = conn
+                .query_row("SELECT id FROM users WHERE username = 'root'", [], |r| {
                     r.get(0)
-                })?;
+                })
+                .store("find the root user")?;
             code_router::referral::reward_inviter_on_first_topup(conn, root, 0)
         })
         .await
@@ -278,7 +280,11 @@ async fn referrals_off_by_default_record_the_invitee_but_pay_nothing() {
     let rows: i64 = app
         .state
         .db
-        .read(|conn| Ok(conn.query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))?))
+        .read(|conn| {
+            Ok(conn
+                .query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))
+                .store("count the ledger rows")?)
+        })
         .await
         .unwrap();
     assert_eq!(rows, 0);

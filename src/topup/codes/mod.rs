@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock;
 use crate::config::ReferralConfig;
-use crate::db;
+use crate::db::{self, Store};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::money::{Money, MoneyError};
 use crate::ledger::{self, Account, Entry, Kind};
@@ -131,22 +131,24 @@ pub fn generate_codes(
         let mut insert = tx.prepare_cached(
             "INSERT INTO redemption_codes (code_hash, hint, amount, note, created_by, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
+        ).store("prepare the code insert")?;
         for _ in 0..batch.count {
             let raw = random::readable(CODE_LEN);
-            insert.execute(params![
-                code_hash(&raw),
-                hint_of(&raw),
-                batch.amount.units(),
-                batch.note,
-                created_by,
-                now,
-                batch.expires_at
-            ])?;
+            insert
+                .execute(params![
+                    code_hash(&raw),
+                    hint_of(&raw),
+                    batch.amount.units(),
+                    batch.note,
+                    created_by,
+                    now,
+                    batch.expires_at
+                ])
+                .store("add a code")?;
             codes.push(grouped(&raw));
         }
     }
-    tx.commit()?;
+    tx.commit().store("commit the new codes")?;
     Ok(codes)
 }
 
@@ -184,7 +186,8 @@ pub fn redeem(
             params![user_id, now, hash],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
-        .optional()?;
+        .optional()
+        .store("mark the code used")?;
     let Some((code_id, hint, amount)) = claimed else {
         return Err(why_not_redeemable(&tx, &hash)?);
     };
@@ -212,7 +215,7 @@ pub fn redeem(
         terms,
         now,
     )?;
-    tx.commit()?;
+    tx.commit().store("commit the redemption")?;
     Ok(Redeemed {
         code_id,
         credited: Money::from_units(amount),
@@ -232,7 +235,7 @@ fn why_not_redeemable(conn: &Connection, hash: &[u8]) -> ApiResult<ApiError> {
             [hash],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?;
+        .optional().store("read the code's state")?;
     Ok(match state {
         None => code_not_found(),
         Some((true, _)) => ApiError::conflict("code_used", "this code has already been redeemed"),
@@ -247,11 +250,13 @@ fn why_not_redeemable(conn: &Connection, hash: &[u8]) -> ApiResult<ApiError> {
 /// A used code cannot be voided (its credit stands): 409 `code_used`.
 pub fn void_code(conn: &mut Connection, code_id: i64, now: i64) -> ApiResult<CodeRow> {
     let tx = db::immediate(conn)?;
-    let voided = tx.execute(
-        "UPDATE redemption_codes SET voided_at = ?2
+    let voided = tx
+        .execute(
+            "UPDATE redemption_codes SET voided_at = ?2
          WHERE id = ?1 AND used_by IS NULL AND voided_at IS NULL",
-        params![code_id, now],
-    )?;
+            params![code_id, now],
+        )
+        .store("void the code")?;
     let row = find_code(&tx, code_id, now)?.ok_or_else(code_not_found)?;
     if voided == 0 && row.status == CodeStatus::Used {
         return Err(ApiError::conflict(
@@ -259,7 +264,7 @@ pub fn void_code(conn: &mut Connection, code_id: i64, now: i64) -> ApiResult<Cod
             "this code has already been redeemed; its credit stands",
         ));
     }
-    tx.commit()?;
+    tx.commit().store("commit the voided code")?;
     Ok(row)
 }
 
@@ -338,7 +343,8 @@ pub fn find_code(conn: &Connection, code_id: i64, now: i64) -> ApiResult<Option<
     );
     Ok(conn
         .query_row(&sql, [code_id], |r| code_from_row(r, now))
-        .optional()?)
+        .optional()
+        .store("read the code")?)
 }
 
 /// Codes newest first, strictly older than `before_id` when given, optionally of one status.
@@ -368,12 +374,16 @@ pub fn find_codes(
              ELSE 1 END
          ORDER BY c.id DESC LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![before_id.unwrap_or(i64::MAX), limit, status, now],
-        |r| code_from_row(r, now),
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .store("prepare the list of codes")?;
+    let rows = stmt
+        .query_map(
+            params![before_id.unwrap_or(i64::MAX), limit, status, now],
+            |r| code_from_row(r, now),
+        )
+        .store("list the codes")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the codes")?)
 }
 
 #[cfg(test)]

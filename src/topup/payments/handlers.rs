@@ -16,6 +16,7 @@ use super::orders::{self, Callback, Order, Outcome};
 use super::stripe::Checkout;
 use super::{btcpay, creem, epay, nowpayments, quote, stripe, Provider};
 use crate::accounts::session::{Admin, Session};
+use crate::db::Store;
 use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
@@ -476,11 +477,17 @@ pub async fn list_all_orders(
             let rows = orders::find_orders(conn, user_id, status.as_deref(), before, limit)?;
             let mut names: std::collections::HashMap<i64, Option<String>> =
                 std::collections::HashMap::new();
-            let mut stmt = conn.prepare_cached("SELECT username FROM users WHERE id = ?1")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT username FROM users WHERE id = ?1")
+                .store("prepare the order owners' names")?;
             for order in &rows {
                 if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(order.user_id)
                 {
-                    slot.insert(stmt.query_row([order.user_id], |r| r.get(0)).optional()?);
+                    slot.insert(
+                        stmt.query_row([order.user_id], |r| r.get(0))
+                            .optional()
+                            .store("read the order owner's name")?,
+                    );
                 }
             }
             Ok((rows, names))

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{Provider, Quote};
 use crate::config::ReferralConfig;
-use crate::db;
+use crate::db::{self, Store};
 use crate::error::{ApiError, ApiResult};
 use crate::ledger::{self, money::Money, Account, Entry, Kind};
 use crate::{random, referral};
@@ -118,21 +118,23 @@ pub fn create_order(
                              pay_decimals, status, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9) RETURNING {ORDER_COLUMNS}"
     );
-    Ok(conn.query_row(
-        &sql,
-        params![
-            order_no,
-            user_id,
-            provider.as_str(),
-            pay_type,
-            quote.credit.units(),
-            quote.pay_minor,
-            quote.currency,
-            quote.decimals,
-            now
-        ],
-        Order::from_row,
-    )?)
+    Ok(conn
+        .query_row(
+            &sql,
+            params![
+                order_no,
+                user_id,
+                provider.as_str(),
+                pay_type,
+                quote.credit.units(),
+                quote.pay_minor,
+                quote.currency,
+                quote.decimals,
+                now
+            ],
+            Order::from_row,
+        )
+        .store("add the order")?)
 }
 
 /// How many orders a user may open in an hour while earlier ones are still pending: enough
@@ -146,7 +148,7 @@ pub fn check_pending_limit(conn: &Connection, user_id: i64, now: i64) -> ApiResu
         "SELECT count(*) FROM orders WHERE user_id = ?1 AND status = 'pending' AND created_at > ?2",
         params![user_id, now - 3600],
         |r| r.get(0),
-    )?;
+    ).store("count the pending orders")?;
     if pending >= PENDING_PER_HOUR {
         return Err(ApiError::rate_limited(
             "too many unpaid checkouts; finish or wait for one of them",
@@ -166,7 +168,8 @@ pub fn attach_checkout(
     conn.execute(
         "UPDATE orders SET provider_ref = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'",
         params![provider_ref, now, order_id],
-    )?;
+    )
+    .store("attach the checkout to the order")?;
     Ok(())
 }
 
@@ -175,7 +178,7 @@ pub fn fail_order(conn: &Connection, order_id: i64, note: &str, now: i64) -> Api
     conn.execute(
         "UPDATE orders SET status = 'failed', note = ?1, updated_at = ?2 WHERE id = ?3 AND status = 'pending'",
         params![note, now, order_id],
-    )?;
+    ).store("mark the order failed")?;
     Ok(())
 }
 
@@ -183,7 +186,8 @@ pub fn find_order_by_no(conn: &Connection, order_no: &str) -> ApiResult<Option<O
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_no = ?1");
     Ok(conn
         .query_row(&sql, [order_no], Order::from_row)
-        .optional()?)
+        .optional()
+        .store("read the order")?)
 }
 
 /// Orders newest first, strictly older than `before_id`; of one user, or of everyone.
@@ -199,12 +203,16 @@ pub fn find_orders(
          WHERE id < ?1 AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR status = ?3)
          ORDER BY id DESC LIMIT ?4"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        params![before_id.unwrap_or(i64::MAX), user_id, status, limit],
-        Order::from_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn
+        .prepare_cached(&sql)
+        .store("prepare the list of orders")?;
+    let rows = stmt
+        .query_map(
+            params![before_id.unwrap_or(i64::MAX), user_id, status, limit],
+            Order::from_row,
+        )
+        .store("list the orders")?;
+    Ok(rows.collect::<Result<_, _>>().store("read the orders")?)
 }
 
 /// Marks `order` paid and credits its amount to the owner's balance, in the caller's
@@ -225,7 +233,7 @@ pub fn credit_paid_order(
              WHERE id = ?3 AND status IN {OPEN}"
         ),
         params![provider_ref, now, order.id],
-    )?;
+    ).store("mark the order paid")?;
     if marked == 0 {
         return Ok(None);
     }
@@ -390,8 +398,8 @@ fn change_open_order(
             "UPDATE orders SET status = ?1, note = ?2, updated_at = ?3 WHERE id = ?4 AND status IN {OPEN}"
         ),
         params![status, note, now, order.id],
-    )?;
-    tx.commit()?;
+    ).store("change the order's status")?;
+    tx.commit().store("commit the order's status")?;
     Ok(order.order_no)
 }
 
@@ -409,7 +417,8 @@ pub fn find_order_by_ref(
             params![provider.as_str(), provider_ref],
             Order::from_row,
         )
-        .optional()?)
+        .optional()
+        .store("read the order by its reference")?)
 }
 
 fn reference_mismatch() -> ApiError {
@@ -469,7 +478,7 @@ fn settle_payment(
         "SELECT EXISTS (SELECT 1 FROM orders WHERE provider = ?1 AND provider_ref = ?2 AND id != ?3)",
         params![order.provider, payment.provider_ref, order.id],
         |r| r.get(0),
-    )?;
+    ).store("check whether the payment reference is reused")?;
     if reused {
         return Err(reference_mismatch());
     }
@@ -487,8 +496,9 @@ fn settle_payment(
                 "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status IN {OPEN}"
             ),
             params![note, now, order.id],
-        )?;
-        tx.commit()?;
+        )
+        .store("note the refused payment on the order")?;
+        tx.commit().store("commit the order's note")?;
         return Err(ApiError::bad_request(
             "amount_mismatch",
             "the paid amount does not match the order",
@@ -508,8 +518,9 @@ fn settle_payment(
                 "UPDATE orders SET note = ?1, updated_at = ?2 WHERE id = ?3 AND status IN {OPEN}"
             ),
             params![note, now, order.id],
-        )?;
-        tx.commit()?;
+        )
+        .store("note the uncredited payment on the order")?;
+        tx.commit().store("commit the order's note")?;
         return Err(ledger::balance_limit(Account::Balance));
     }
     match credit_paid_order(&tx, &order, &payment.provider_ref, terms, now) {
@@ -521,7 +532,7 @@ fn settle_payment(
         }
         Err(e) => return Err(e),
     }
-    tx.commit()?;
+    tx.commit().store("commit the paid order")?;
     Ok(Outcome::Credited {
         order_no: order.order_no,
         user_id: order.user_id,
