@@ -7,6 +7,9 @@
 
 for a JSON chat completion and an SSE stream, at several concurrencies. Prints one table and the
 gateway's peak RSS. Usage: python3 bench/run.py [--duration 10] [--conc 1,32,128] [--binary PATH]
+[--translation] [--peers]. --translation adds the same answer through the other dialects: the
+Responses API passed through (resp-pass), Responses and Messages translated to chat (resp-transl,
+msgs-transl), each compared with chat passed through.
 Needs nginx and wrk (Debian packages; installed with apt-get when missing and running as root).
 """
 import argparse
@@ -47,6 +50,35 @@ def sse_body():
     return "".join("data: %s\n\n" % json.dumps(e, separators=(",", ":")) for e in events) + "data: [DONE]\n\n"
 
 
+RESPONSES_JSON = json.dumps({
+    "id": "resp_bench", "object": "response", "status": "completed", "model": "bench",
+    "output": [{"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+                "content": [{"type": "output_text", "text": "Hello! How can I help you today?", "annotations": []}]}],
+    "usage": {"input_tokens": 12, "output_tokens": 9, "total_tokens": 21},
+}, separators=(",", ":"))
+
+
+def responses_sse_body():
+    """The same answer as a Responses stream: created, one message item's deltas, completed."""
+    words = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
+    item = {"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": "".join(words), "annotations": []}]}
+    events = [{"type": "response.created", "response": {"id": "resp_bench", "object": "response",
+                                                         "status": "in_progress", "output": []}},
+              {"type": "response.output_item.added", "output_index": 0,
+               "item": {**item, "status": "in_progress", "content": []}}]
+    events += [{"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0,
+                "content_index": 0, "delta": w} for w in words]
+    events += [{"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": {
+                   "id": "resp_bench", "object": "response", "status": "completed", "output": [item],
+                   "usage": {"input_tokens": 12, "output_tokens": 9, "total_tokens": 21}}}]
+    for i, e in enumerate(events):
+        e["sequence_number"] = i
+    return "".join("event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e, separators=(",", ":")))
+                   for e in events)
+
+
 def nginx_conf(workdir):
     def quoted(s):
         # nginx unescapes \\, \' and \n inside a quoted string: the SSE body's blank lines must
@@ -68,6 +100,8 @@ http {{
         listen 127.0.0.1:{MOCK_PORT};
         location = /json/v1/chat/completions {{ default_type application/json; return 200 '{quoted(JSON_BODY)}'; }}
         location = /sse/v1/chat/completions {{ default_type text/event-stream; return 200 '{quoted(sse_body())}'; }}
+        location = /rjson/v1/responses {{ default_type application/json; return 200 '{quoted(RESPONSES_JSON)}'; }}
+        location = /rsse/v1/responses {{ default_type text/event-stream; return 200 '{quoted(responses_sse_body())}'; }}
     }}
     server {{
         listen 127.0.0.1:{PROXY_PORT};
@@ -224,6 +258,8 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--conc", default="1,32,128")
     ap.add_argument("--binary", default=None)
+    ap.add_argument("--translation", action="store_true",
+                    help="also measure the Responses API passed through and translated, and Messages translated")
     ap.add_argument("--peers", action="store_true",
                     help="also measure LiteLLM (PyPI) and Portkey's gateway (npm), installed into bench/.peers")
     args = ap.parse_args()
@@ -266,6 +302,22 @@ models = ["bench-json"]
 name = "mock-sse"
 base_url = "http://127.0.0.1:{MOCK_PORT}/sse/v1"
 models = ["bench-sse"]
+[models."bench-rjson"]
+input = "0.15"
+output = "0.60"
+[models."bench-rsse"]
+input = "0.15"
+output = "0.60"
+[[upstreams]]
+name = "mock-responses-json"
+base_url = "http://127.0.0.1:{MOCK_PORT}/rjson/v1"
+responses = true
+models = ["bench-rjson"]
+[[upstreams]]
+name = "mock-responses-sse"
+base_url = "http://127.0.0.1:{MOCK_PORT}/rsse/v1"
+responses = true
+models = ["bench-rsse"]
 """)
         fund_member(binary, config)
         gateway = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.DEVNULL)
@@ -275,9 +327,18 @@ models = ["bench-sse"]
         wait_http(f"http://127.0.0.1:{PROXY_PORT}/json/v1/chat/completions")
         key = member_key(base)
 
+        def chat_payload(kind):
+            return {"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
+                    "messages": [{"role": "user", "content": "Hello there, how are you?"}]}
+
+        def responses_payload(model):
+            return lambda kind: {"model": model.format(kind=kind), "stream": kind == "sse", "store": False,
+                                 "max_output_tokens": 64, "input": "Hello there, how are you?"}
+
+        payloads = {}
+
         def script(name, kind, headers):
-            payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
-                                  "messages": [{"role": "user", "content": "Hello there, how are you?"}]})
+            payload = json.dumps(payloads.get(name, chat_payload)(kind))
             path = os.path.join(work, f"{name}-{kind}.lua")
             with open(path, "w") as f:
                 f.write('wrk.method = "POST"\n')
@@ -295,6 +356,17 @@ models = ["bench-sse"]
             "nginx": (lambda kind: f"http://127.0.0.1:{PROXY_PORT}/{kind}/v1/chat/completions", bearer, [procs[0].pid]),
             "gateway": (lambda kind: f"{base}/v1/chat/completions", bearer, [gateway.pid]),
         }
+        if args.translation:
+            # The same answer through the other dialects: the Responses API passed through to an
+            # upstream that serves it, and Responses and Messages translated to chat completions.
+            anthropic = lambda kind: {"x-api-key": key, "anthropic-version": "2023-06-01"}
+            targets.update({
+                "resp-pass": (lambda kind: f"{base}/v1/responses", bearer, [gateway.pid]),
+                "resp-transl": (lambda kind: f"{base}/v1/responses", bearer, [gateway.pid]),
+                "msgs-transl": (lambda kind: f"{base}/v1/messages", anthropic, [gateway.pid]),
+            })
+            payloads["resp-pass"] = responses_payload("bench-r{kind}")
+            payloads["resp-transl"] = responses_payload("bench-{kind}")
         if args.peers:
             targets.update(start_peers(work, procs))
         lua = {(name, kind): script(name, kind, t[1]) for name, t in targets.items() for kind in ("json", "sse")}
@@ -341,6 +413,14 @@ models = ["bench-sse"]
                 hop = results[(kind, conc, "nginx")]["cpu_ms"] - results[(kind, conc, "direct")]["cpu_ms"]
                 print(f"{kind} c={conc}: CPU per request, gateway {results[(kind, conc, 'gateway')]['cpu_ms']:.3f} ms, "
                       f"nginx proxy hop {hop:.3f} ms (nginx's CPU with the proxy minus the mock's alone)")
+        if args.translation:
+            for kind in ("json", "sse"):
+                for conc in concurrencies:
+                    g = results[(kind, conc, "gateway")]
+                    print(f"{kind} c={conc}: against chat passed through ({g['rps']:.0f} req/s, {g['cpu_ms']:.3f} ms CPU/req): " + ", ".join(
+                        f"{t} {results[(kind, conc, t)]['rps'] / g['rps'] * 100:.0f}% req/s, "
+                        f"{results[(kind, conc, t)]['cpu_ms'] / g['cpu_ms'] * 100:.0f}% CPU/req"
+                        for t in ("resp-pass", "resp-transl", "msgs-transl")))
         if args.peers:
             for kind in ("json", "sse"):
                 c = 32 if 32 in concurrencies else concurrencies[-1]
