@@ -3,7 +3,7 @@
 whatever else the machine is doing (wrk's req/s on a shared 2-core VM does), so two builds can be
 compared in one sitting on a busy machine.
 
-  python3 bench/instructions.py BINARY [BINARY ...] [--requests 2000]
+  python3 bench/instructions.py BINARY [BINARY ...] [--requests 2000] [--routes chat,resp-pass,...]
 
 For each binary: nginx as the mock upstream (the same bodies as bench/run.py), the gateway under
 callgrind with billing and logging on, a funded member and a key, then requests one after another
@@ -28,7 +28,26 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as bench  # noqa: E402  (the mock bodies and nginx config of the throughput bench)
 
 
-def measure(binary, kind, count, work):
+# route -> (path, model for a body kind, body for a model and kind, extra headers)
+ROUTES = {
+    "chat": ("/v1/chat/completions", "bench-{kind}", "chat", {}),
+    "resp-pass": ("/v1/responses", "bench-r{kind}", "responses", {}),
+    "resp-transl": ("/v1/responses", "bench-{kind}", "responses", {}),
+    "msgs-transl": ("/v1/messages", "bench-{kind}", "chat", {"anthropic-version": "2023-06-01"}),
+}
+
+
+def body_for(shape, model, kind):
+    if shape == "responses":
+        return {"model": model, "stream": kind == "sse", "store": False, "max_output_tokens": 64,
+                "input": "Hello there, how are you?"}
+    return {"model": model, "stream": kind == "sse", "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Hello there, how are you?"}]}
+
+
+def measure(binary, kind, count, work, route="chat"):
+    path, model, shape, extra = ROUTES[route]
+    model = model.format(kind=kind)
     work = tempfile.mkdtemp(dir=work)
     data = os.path.join(work, "data")
     port = bench.free_port()
@@ -46,6 +65,14 @@ output = "0.60"
 name = "mock"
 base_url = "http://127.0.0.1:{bench.MOCK_PORT}/{kind}/v1"
 models = ["bench-{kind}"]
+[models."bench-r{kind}"]
+input = "0.15"
+output = "0.60"
+[[upstreams]]
+name = "mock-responses"
+base_url = "http://127.0.0.1:{bench.MOCK_PORT}/r{kind}/v1"
+responses = true
+models = ["bench-r{kind}"]
 """)
     bench.fund_member(binary, config)
     out = os.path.join(work, "callgrind.out")
@@ -56,12 +83,11 @@ models = ["bench-{kind}"]
         base = f"http://127.0.0.1:{port}"
         bench.wait_http(base + "/healthz", timeout=120)
         key = bench.member_key(base)
-        payload = json.dumps({"model": f"bench-{kind}", "stream": kind == "sse", "max_tokens": 64,
-                              "messages": [{"role": "user", "content": "Hello there, how are you?"}]})
+        payload = json.dumps(body_for(shape, model, kind))
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for _ in range(count):
-            conn.request("POST", "/v1/chat/completions", body=payload,
-                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})
+            conn.request("POST", path, body=payload,
+                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}", **extra})
             r = conn.getresponse()
             r.read()
             if r.status != 200:
@@ -86,6 +112,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binaries", nargs="+")
     ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--routes", default="chat",
+                    help="comma-separated: chat, resp-pass (Responses passed through), resp-transl (Responses "
+                         "translated to chat), msgs-transl (Messages translated to chat)")
     args = ap.parse_args()
     for tool in ("valgrind", "nginx"):
         if not shutil.which(tool):
@@ -99,13 +128,15 @@ def main():
     try:
         bench.wait_http(f"http://127.0.0.1:{bench.MOCK_PORT}/json/v1/chat/completions")
         n, small = args.requests, args.requests // 4
-        print("| binary | body | instructions per request |")
-        print("|---|---|---:|")
+        print("| binary | route | body | instructions per request |")
+        print("|---|---|---|---:|")
         for binary in args.binaries:
-            for kind in ("json", "sse"):
-                a = measure(os.path.abspath(binary), kind, small, work)
-                b = measure(os.path.abspath(binary), kind, n, work)
-                print(f"| {os.path.basename(binary)} | {kind} | {(b - a) / (n - small):,.0f} |", flush=True)
+            for route in args.routes.split(","):
+                for kind in ("json", "sse"):
+                    a = measure(os.path.abspath(binary), kind, small, work, route)
+                    b = measure(os.path.abspath(binary), kind, n, work, route)
+                    print(f"| {os.path.basename(binary)} | {route} | {kind} | {(b - a) / (n - small):,.0f} |",
+                          flush=True)
     finally:
         nginx.send_signal(signal.SIGTERM)
         nginx.wait(timeout=15)

@@ -15,6 +15,9 @@
 //! `/v1/responses/compact` on a chat upstream asks the model for a summary of the conversation
 //! and answers the new, shorter history: the user's own messages, then the summary.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{sse_event, StreamTranslator, Translation};
@@ -468,6 +471,56 @@ fn compact_answer(req: &ClientRequest, body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out.to_string().into_bytes())
 }
 
+/// What a chat chunk carries, read without building a JSON value (strings borrowed where they
+/// hold no escapes).
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<Choice<'a>>>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<CallDelta<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct CallDelta<'a> {
+    #[serde(default)]
+    index: u64,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct FunctionDelta<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
+
 /// What the item being streamed is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -643,6 +696,35 @@ impl ChatToResponses {
         (id, output_index)
     }
 
+    /// One `….delta` event, written directly: the one event of every chunk, so it skips building
+    /// a JSON value to serialize.
+    fn delta(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: &str,
+        item_id: &str,
+        index: u64,
+        part: bool,
+        delta: &str,
+    ) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\ndata: {\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(
+            format!("\",\"sequence_number\":{},\"item_id\":", self.sequence).as_bytes(),
+        );
+        let _ = serde_json::to_writer(&mut *out, item_id);
+        out.extend_from_slice(format!(",\"output_index\":{index}").as_bytes());
+        if part {
+            out.extend_from_slice(b",\"content_index\":0");
+        }
+        out.extend_from_slice(b",\"delta\":");
+        let _ = serde_json::to_writer(&mut *out, delta);
+        out.extend_from_slice(b"}\n\n");
+        self.sequence += 1;
+    }
+
     /// Ends the response as failed (once).
     fn failed_with(&mut self, code: &str, message: &str, out: &mut Vec<u8>) {
         if self.failed {
@@ -668,10 +750,10 @@ impl StreamTranslator for ChatToResponses {
         if kind != EventKind::Content || self.failed {
             return;
         }
-        let Some(chunk) = data.and_then(|d| serde_json::from_str::<Value>(d).ok()) else {
+        let Some(chunk) = data.and_then(|d| serde_json::from_str::<Chunk>(d).ok()) else {
             return;
         };
-        if let Some(error) = chunk.get("error") {
+        if let Some(error) = chunk.error {
             let message = error["message"]
                 .as_str()
                 .unwrap_or("the upstream reported an error");
@@ -686,47 +768,50 @@ impl StreamTranslator for ChatToResponses {
             self.failed_with(&code, message, out);
             return;
         }
-        self.start(chunk["id"].as_str(), out);
-        let Some(choice) = chunk["choices"].get(0) else {
+        self.start(chunk.id.as_deref(), out);
+        let Some(choice) = chunk.choices.unwrap_or_default().into_iter().next() else {
             return;
         };
-        let delta = &choice["delta"];
-        let reasoning = delta["reasoning_content"]
-            .as_str()
-            .or_else(|| delta["reasoning"].as_str())
+        let delta = choice.delta.unwrap_or_default();
+        let reasoning = delta
+            .reasoning_content
+            .or(delta.reasoning)
             .filter(|t| !t.is_empty());
         if let Some(thinking) = reasoning {
             let (id, index) = self.open(Open::Reasoning, None, out);
-            self.append(thinking);
-            self.emit(out, "response.reasoning_text.delta", json!({"item_id": id, "output_index": index, "content_index": 0, "delta": thinking}));
-        }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            let (id, index) = self.open(Open::Text, None, out);
-            self.append(text);
-            self.emit(
+            self.append(&thinking);
+            self.delta(
                 out,
-                "response.output_text.delta",
-                json!({"item_id": id, "output_index": index, "content_index": 0, "delta": text}),
+                "response.reasoning_text.delta",
+                &id,
+                index,
+                true,
+                &thinking,
             );
         }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            let chat_index = call["index"].as_u64().unwrap_or(0);
-            let call_id = call["id"].as_str().unwrap_or("");
-            let name = call["function"]["name"].as_str().unwrap_or("");
-            let (id, index) = self.open(Open::Call(chat_index), Some((call_id, name)), out);
-            if let Some(args) = call["function"]["arguments"]
-                .as_str()
-                .filter(|a| !a.is_empty())
-            {
-                self.append(args);
-                self.emit(
+        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+            let (id, index) = self.open(Open::Text, None, out);
+            self.append(&text);
+            self.delta(out, "response.output_text.delta", &id, index, true, &text);
+        }
+        for call in delta.tool_calls.unwrap_or_default() {
+            let function = call.function.unwrap_or_default();
+            let call_id = call.id.as_deref().unwrap_or("");
+            let name = function.name.as_deref().unwrap_or("");
+            let (id, index) = self.open(Open::Call(call.index), Some((call_id, name)), out);
+            if let Some(args) = function.arguments.filter(|a| !a.is_empty()) {
+                self.append(&args);
+                self.delta(
                     out,
                     "response.function_call_arguments.delta",
-                    json!({"item_id": id, "output_index": index, "delta": args}),
+                    &id,
+                    index,
+                    false,
+                    &args,
                 );
             }
         }
-        if choice["finish_reason"].as_str() == Some("length") {
+        if choice.finish_reason.as_deref() == Some("length") {
             self.status = "incomplete";
         }
     }
