@@ -135,9 +135,11 @@ CREATE TABLE request_logs (
     uncollected   INTEGER NOT NULL DEFAULT 0        -- the part of cost the balance could not cover
 );
 -- Rows are appended in time order, so ids order them by time: time ranges and pruning walk ids,
--- and a lookup by request id scans. Every index but the partial ones is written on every request:
--- by account; by model, for each account and for everyone (a filter on a rare model reads only
--- its rows); and failed requests alone (few), by account and for everyone.
+-- and a lookup by request id reads the time its id carries (src/request_id.rs) and searches the
+-- rows of that moment (an id of the older form, without a time, scans). Every index but the
+-- partial ones is written on every request: by account; by model, for each account and for
+-- everyone (a filter on a rare model reads only its rows); and failed requests alone (few), by
+-- account and for everyone.
 CREATE INDEX request_logs_by_user ON request_logs(user_id, id);
 CREATE INDEX request_logs_by_user_model ON request_logs(user_id, model, id);
 CREATE INDEX request_logs_by_model ON request_logs(model, id);
