@@ -135,9 +135,11 @@ CREATE TABLE request_logs (
     uncollected   INTEGER NOT NULL DEFAULT 0        -- the part of cost the balance could not cover
 );
 -- Rows are appended in time order, so ids order them by time: time ranges and pruning walk ids,
--- and a lookup by request id scans. Every index but the partial ones is written on every request:
--- by account; by model, for each account and for everyone (a filter on a rare model reads only
--- its rows); and failed requests alone (few), by account and for everyone.
+-- and a lookup by request id reads the time its id carries (src/request_id.rs) and searches the
+-- rows of that moment (an id of the older form, without a time, scans). Every index but the
+-- partial ones is written on every request: by account; by model, for each account and for
+-- everyone (a filter on a rare model reads only its rows); and failed requests alone (few), by
+-- account and for everyone.
 CREATE INDEX request_logs_by_user ON request_logs(user_id, id);
 CREATE INDEX request_logs_by_user_model ON request_logs(user_id, model, id);
 CREATE INDEX request_logs_by_model ON request_logs(model, id);
@@ -168,6 +170,105 @@ CREATE TABLE usage_daily (
     PRIMARY KEY (user_id, day, key_id, model, status)
 ) WITHOUT ROWID;
 CREATE INDEX usage_daily_by_day ON usage_daily(day);
+
+-- The same sums for the operator, without the account and key: per day, model and status
+-- (the overview's days and models, the totals of a log filter that names no account or key),
+-- and per day and account (active and top members). Kept from usage_daily by the triggers
+-- below, so in the request writer's transaction and equal to it, whoever writes usage_daily.
+CREATE TABLE usage_daily_models (
+    day                   INTEGER NOT NULL,
+    model                 TEXT    NOT NULL,
+    status                INTEGER NOT NULL,
+    requests              INTEGER NOT NULL,
+    charged               INTEGER NOT NULL,
+    input_tokens          INTEGER NOT NULL,
+    cache_read_tokens     INTEGER NOT NULL,
+    cache_write_tokens    INTEGER NOT NULL,
+    cache_write_1h_tokens INTEGER NOT NULL,
+    output_tokens         INTEGER NOT NULL,
+    reasoning_tokens      INTEGER NOT NULL,
+    cost                  INTEGER NOT NULL,
+    uncollected           INTEGER NOT NULL,
+    uncollected_requests  INTEGER NOT NULL,
+    PRIMARY KEY (day, model, status)
+) WITHOUT ROWID;
+CREATE TABLE usage_daily_members (
+    day       INTEGER NOT NULL,
+    user_id   INTEGER NOT NULL,
+    requests  INTEGER NOT NULL,
+    charged   INTEGER NOT NULL,
+    cost      INTEGER NOT NULL,
+    PRIMARY KEY (day, user_id)
+) WITHOUT ROWID;
+CREATE TRIGGER usage_daily_insert AFTER INSERT ON usage_daily
+BEGIN
+    INSERT INTO usage_daily_models VALUES (NEW.day, NEW.model, NEW.status, NEW.requests,
+        NEW.charged, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens,
+        NEW.cache_write_1h_tokens, NEW.output_tokens, NEW.reasoning_tokens, NEW.cost,
+        NEW.uncollected, NEW.uncollected_requests)
+    ON CONFLICT (day, model, status) DO UPDATE SET
+        requests = requests + excluded.requests,
+        charged = charged + excluded.charged,
+        input_tokens = input_tokens + excluded.input_tokens,
+        cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+        cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+        output_tokens = output_tokens + excluded.output_tokens,
+        reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+        cost = cost + excluded.cost,
+        uncollected = uncollected + excluded.uncollected,
+        uncollected_requests = uncollected_requests + excluded.uncollected_requests;
+    INSERT INTO usage_daily_members VALUES (NEW.day, NEW.user_id, NEW.requests, NEW.charged, NEW.cost)
+    ON CONFLICT (day, user_id) DO UPDATE SET
+        requests = requests + excluded.requests,
+        charged = charged + excluded.charged,
+        cost = cost + excluded.cost;
+END;
+CREATE TRIGGER usage_daily_update AFTER UPDATE ON usage_daily
+BEGIN
+    UPDATE usage_daily_models SET
+        requests = requests - OLD.requests + NEW.requests,
+        charged = charged - OLD.charged + NEW.charged,
+        input_tokens = input_tokens - OLD.input_tokens + NEW.input_tokens,
+        cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens + NEW.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens + NEW.cache_write_tokens,
+        cache_write_1h_tokens = cache_write_1h_tokens - OLD.cache_write_1h_tokens + NEW.cache_write_1h_tokens,
+        output_tokens = output_tokens - OLD.output_tokens + NEW.output_tokens,
+        reasoning_tokens = reasoning_tokens - OLD.reasoning_tokens + NEW.reasoning_tokens,
+        cost = cost - OLD.cost + NEW.cost,
+        uncollected = uncollected - OLD.uncollected + NEW.uncollected,
+        uncollected_requests = uncollected_requests - OLD.uncollected_requests + NEW.uncollected_requests
+    WHERE day = NEW.day AND model = NEW.model AND status = NEW.status;
+    UPDATE usage_daily_members SET
+        requests = requests - OLD.requests + NEW.requests,
+        charged = charged - OLD.charged + NEW.charged,
+        cost = cost - OLD.cost + NEW.cost
+    WHERE day = NEW.day AND user_id = NEW.user_id;
+END;
+CREATE TRIGGER usage_daily_delete AFTER DELETE ON usage_daily
+BEGIN
+    UPDATE usage_daily_models SET
+        requests = requests - OLD.requests,
+        charged = charged - OLD.charged,
+        input_tokens = input_tokens - OLD.input_tokens,
+        cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens,
+        cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens,
+        cache_write_1h_tokens = cache_write_1h_tokens - OLD.cache_write_1h_tokens,
+        output_tokens = output_tokens - OLD.output_tokens,
+        reasoning_tokens = reasoning_tokens - OLD.reasoning_tokens,
+        cost = cost - OLD.cost,
+        uncollected = uncollected - OLD.uncollected,
+        uncollected_requests = uncollected_requests - OLD.uncollected_requests
+    WHERE day = OLD.day AND model = OLD.model AND status = OLD.status;
+    DELETE FROM usage_daily_models
+    WHERE day = OLD.day AND model = OLD.model AND status = OLD.status AND requests = 0;
+    UPDATE usage_daily_members SET
+        requests = requests - OLD.requests,
+        charged = charged - OLD.charged,
+        cost = cost - OLD.cost
+    WHERE day = OLD.day AND user_id = OLD.user_id;
+    DELETE FROM usage_daily_members WHERE day = OLD.day AND user_id = OLD.user_id AND requests = 0;
+END;
 
 -- Redemption codes. The code itself is shown once, when generated; the table keeps only its
 -- SHA-256 (so a leaked file hands out no unused code) and `hint`, its first characters, for the

@@ -38,6 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = [("gpt-4o-mini", 0.40, 150, 600), ("claude-sonnet", 0.25, 3000, 15000), ("gpt-4o", 0.15, 2500, 10000),
           ("deepseek-chat", 0.12, 270, 1100), ("o3-mini", 0.06, 1100, 4400), ("gemini-flash", 0.02, 100, 400)]
 ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 MOCK_BODY = json.dumps({
     "id": "c", "object": "chat.completion", "created": 0, "model": "m",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi!"}, "finish_reason": "stop"}],
@@ -131,7 +132,11 @@ def seed(path, rows, days, users, first_member):
             status, err, code = 400, "messages must be an array", "invalid_request"
         elif r < 0.03:
             status, err, code = 500, "main: answered 500 Internal Server Error", "upstream_failed"
-        rid = "req_" + "".join(random.choices(ALNUM, k=20))
+        # The first half of the history has ids of the form before ids carried their time.
+        if i < rows // 2:
+            rid = "req_" + "".join(random.choices(ALNUM, k=20))
+        else:
+            rid = request_id(at * 1000 + random.randrange(1000))
         stream = 1 if r > 0.5 else 0
         if status == 200:
             inp = random.randint(200, 6000)
@@ -182,6 +187,15 @@ def seed(path, rows, days, users, first_member):
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return len(rollups)
+
+
+def request_id(ms):
+    """A request id as the server makes it: `req_`, the time in nine base-62 digits, 13 random."""
+    digits = ""
+    for _ in range(9):
+        digits = B62[ms % 62] + digits
+        ms //= 62
+    return "req_" + digits + "".join(random.choices(ALNUM, k=13))
 
 
 def flush(db, logs, ledger):
@@ -274,8 +288,14 @@ def main():
                         "messages": [{"role": "user", "content": "hi"}]}, auth=key)
             assert r.status == 200, r.status
         print(f"{args.real} real requests in {time.time() - t:.1f} s", file=sys.stderr)
-        (rid,) = sqlite3.connect(dbfile).execute(
+        seeded = sqlite3.connect(dbfile)
+        (rid_old,) = seeded.execute(
             "SELECT request_id FROM request_logs WHERE user_id = 2 ORDER BY id LIMIT 1 OFFSET 1000").fetchone()
+        # An id with its time, from the middle of the history (the newer half has them).
+        (rid,) = seeded.execute(
+            "SELECT request_id FROM request_logs WHERE user_id = 2 AND id > ? ORDER BY id LIMIT 1 OFFSET 1000",
+            (args.rows // 2 + 10,)).fetchone()
+        seeded.close()
         today = time.strftime("%Y-%m-%d", time.gmtime())
         week = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 86400))
         calls = [
@@ -288,7 +308,8 @@ def main():
             ("member", "GET /api/logs?status=500", "/api/logs?status=500"),
             ("member", "GET /api/logs?status=error", "/api/logs?status=error"),
             ("member", "GET /api/logs?from=…&to=… (a week)", f"/api/logs?from={week}&to={today}"),
-            ("member", "GET /api/logs?request_id=…", f"/api/logs?request_id={rid}"),
+            ("member", "GET /api/logs?request_id=… (an id with its time)", f"/api/logs?request_id={rid}"),
+            ("member", "GET /api/logs?request_id=… (an id of the old form)", f"/api/logs?request_id={rid_old}"),
             ("member", "GET /api/keys", "/api/keys"),
             ("member", "GET /api/ledger", "/api/ledger"),
             ("member", "GET /api/ledger/charges", "/api/ledger/charges"),

@@ -23,6 +23,7 @@ pub mod random;
 pub mod ratelimit;
 pub mod referral;
 pub mod relay;
+pub mod request_id;
 pub mod router;
 pub mod server;
 pub mod state;

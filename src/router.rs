@@ -1,6 +1,6 @@
 //! Every route of the server, one line each, and the layers around them.
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -14,8 +14,7 @@ use tracing::Instrument;
 use crate::relay::dialects::Wire;
 use crate::state::AppState;
 use crate::{
-    accounts, admin, console, keys, ledger, logs, metrics, pricing, random, referral, relay,
-    system, topup,
+    accounts, admin, console, keys, ledger, logs, metrics, pricing, referral, relay, system, topup,
 };
 
 /// The id of one request: in the `X-Request-Id` header, the log, and error bodies.
@@ -105,13 +104,14 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(config.server.body_timeout_secs)))
-        .layer(middleware::from_fn(tag_request))
+        .layer(middleware::from_fn_with_state(state.clone(), tag_request))
         .with_state(state)
 }
 
 /// Gives every request an id, a tracing span carrying it, and the `X-Request-Id` header.
-async fn tag_request(mut request: Request, next: Next) -> Response {
-    let id = format!("req_{}", random::alphanumeric(20));
+/// The id carries the time of arrival by the server's clock (see [`crate::request_id`]).
+async fn tag_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let id = crate::request_id::new(state.clock.now_ms());
     let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
     request.extensions_mut().insert(RequestId(id.clone()));
     let gateway = request.uri().path().starts_with("/v1/");

@@ -96,7 +96,7 @@ pub struct Overview {
 }
 
 /// The overview of everything since `since` (Unix seconds, the start of a day): requests from
-/// the daily usage rollups, credits from the ledger's few credit rows, so its cost follows the
+/// the operator's daily rollups (per model and status, per account: a few rows a day), credits from the ledger's few credit rows, so its cost follows the
 /// number of days, members and models, not of requests.
 pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     let mut out = Overview::default();
@@ -131,7 +131,7 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
                 "SELECT date(day * 86400, 'unixepoch'), sum(requests),
                     sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(cost),
                     sum(uncollected), sum(uncollected_requests)
-             FROM usage_daily WHERE day >= ?1 GROUP BY day",
+             FROM usage_daily_models WHERE day >= ?1 GROUP BY day",
             )
             .store("prepare the daily usage")?;
         let mut rows = stmt
@@ -160,7 +160,7 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
     out.by_day = days.into_values().collect();
     out.totals.active_members = conn
         .prepare_cached(
-            "SELECT count(DISTINCT user_id) FROM usage_daily WHERE day >= ?1 AND user_id != 0",
+            "SELECT count(DISTINCT user_id) FROM usage_daily_members WHERE day >= ?1 AND user_id != 0",
         )
         .store("prepare the count of active members")?
         .query_row(params![since_day], |r| r.get(0))
@@ -176,7 +176,7 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT d.user_id, u.username, sum(d.cost) AS spend, sum(d.charged)
-             FROM usage_daily d JOIN users u ON u.id = d.user_id
+             FROM usage_daily_members d JOIN users u ON u.id = d.user_id
              WHERE d.day >= ?1 AND d.user_id != 0
              GROUP BY d.user_id HAVING sum(d.charged) > 0
              ORDER BY spend DESC, d.user_id LIMIT ?2",
@@ -200,7 +200,7 @@ pub fn find_overview(conn: &Connection, since: i64) -> ApiResult<Overview> {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT model, sum(cost) AS total, sum(requests), sum(uncollected)
-             FROM usage_daily WHERE day >= ?1 AND model != ''
+             FROM usage_daily_models WHERE day >= ?1 AND model != ''
              GROUP BY model ORDER BY total DESC, sum(requests) DESC, model LIMIT ?2",
             )
             .store("prepare the top models")?;

@@ -32,7 +32,117 @@ pub const MIGRATIONS: &[Migration] = &[
     // days instead of requests; log indexes by model and of failed requests, so a filter reads
     // only the rows it matches; an index of the ledger's credits for the operator's overview.
     Migration::Steps(usage_rollups),
+    // 6 → 7: the operator's rollups (per day, model and status; per day and account), summed
+    // from the per-account ones and kept equal to them by triggers, so the overview and the
+    // unfiltered totals read days, not accounts × keys × days.
+    Migration::Sql(OPERATOR_ROLLUPS),
 ];
+
+/// Version 7 (the same as in schema.sql, then the sums of the rollups there are).
+const OPERATOR_ROLLUPS: &str = "
+    CREATE TABLE usage_daily_models (
+        day                   INTEGER NOT NULL,
+        model                 TEXT    NOT NULL,
+        status                INTEGER NOT NULL,
+        requests              INTEGER NOT NULL,
+        charged               INTEGER NOT NULL,
+        input_tokens          INTEGER NOT NULL,
+        cache_read_tokens     INTEGER NOT NULL,
+        cache_write_tokens    INTEGER NOT NULL,
+        cache_write_1h_tokens INTEGER NOT NULL,
+        output_tokens         INTEGER NOT NULL,
+        reasoning_tokens      INTEGER NOT NULL,
+        cost                  INTEGER NOT NULL,
+        uncollected           INTEGER NOT NULL,
+        uncollected_requests  INTEGER NOT NULL,
+        PRIMARY KEY (day, model, status)
+    ) WITHOUT ROWID;
+    CREATE TABLE usage_daily_members (
+        day       INTEGER NOT NULL,
+        user_id   INTEGER NOT NULL,
+        requests  INTEGER NOT NULL,
+        charged   INTEGER NOT NULL,
+        cost      INTEGER NOT NULL,
+        PRIMARY KEY (day, user_id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER usage_daily_insert AFTER INSERT ON usage_daily
+    BEGIN
+        INSERT INTO usage_daily_models VALUES (NEW.day, NEW.model, NEW.status, NEW.requests,
+            NEW.charged, NEW.input_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens,
+            NEW.cache_write_1h_tokens, NEW.output_tokens, NEW.reasoning_tokens, NEW.cost,
+            NEW.uncollected, NEW.uncollected_requests)
+        ON CONFLICT (day, model, status) DO UPDATE SET
+            requests = requests + excluded.requests,
+            charged = charged + excluded.charged,
+            input_tokens = input_tokens + excluded.input_tokens,
+            cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+            cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+            cache_write_1h_tokens = cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+            cost = cost + excluded.cost,
+            uncollected = uncollected + excluded.uncollected,
+            uncollected_requests = uncollected_requests + excluded.uncollected_requests;
+        INSERT INTO usage_daily_members VALUES (NEW.day, NEW.user_id, NEW.requests, NEW.charged, NEW.cost)
+        ON CONFLICT (day, user_id) DO UPDATE SET
+            requests = requests + excluded.requests,
+            charged = charged + excluded.charged,
+            cost = cost + excluded.cost;
+    END;
+    CREATE TRIGGER usage_daily_update AFTER UPDATE ON usage_daily
+    BEGIN
+        UPDATE usage_daily_models SET
+            requests = requests - OLD.requests + NEW.requests,
+            charged = charged - OLD.charged + NEW.charged,
+            input_tokens = input_tokens - OLD.input_tokens + NEW.input_tokens,
+            cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens + NEW.cache_read_tokens,
+            cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens + NEW.cache_write_tokens,
+            cache_write_1h_tokens = cache_write_1h_tokens - OLD.cache_write_1h_tokens + NEW.cache_write_1h_tokens,
+            output_tokens = output_tokens - OLD.output_tokens + NEW.output_tokens,
+            reasoning_tokens = reasoning_tokens - OLD.reasoning_tokens + NEW.reasoning_tokens,
+            cost = cost - OLD.cost + NEW.cost,
+            uncollected = uncollected - OLD.uncollected + NEW.uncollected,
+            uncollected_requests = uncollected_requests - OLD.uncollected_requests + NEW.uncollected_requests
+        WHERE day = NEW.day AND model = NEW.model AND status = NEW.status;
+        UPDATE usage_daily_members SET
+            requests = requests - OLD.requests + NEW.requests,
+            charged = charged - OLD.charged + NEW.charged,
+            cost = cost - OLD.cost + NEW.cost
+        WHERE day = NEW.day AND user_id = NEW.user_id;
+    END;
+    CREATE TRIGGER usage_daily_delete AFTER DELETE ON usage_daily
+    BEGIN
+        UPDATE usage_daily_models SET
+            requests = requests - OLD.requests,
+            charged = charged - OLD.charged,
+            input_tokens = input_tokens - OLD.input_tokens,
+            cache_read_tokens = cache_read_tokens - OLD.cache_read_tokens,
+            cache_write_tokens = cache_write_tokens - OLD.cache_write_tokens,
+            cache_write_1h_tokens = cache_write_1h_tokens - OLD.cache_write_1h_tokens,
+            output_tokens = output_tokens - OLD.output_tokens,
+            reasoning_tokens = reasoning_tokens - OLD.reasoning_tokens,
+            cost = cost - OLD.cost,
+            uncollected = uncollected - OLD.uncollected,
+            uncollected_requests = uncollected_requests - OLD.uncollected_requests
+        WHERE day = OLD.day AND model = OLD.model AND status = OLD.status;
+        DELETE FROM usage_daily_models
+        WHERE day = OLD.day AND model = OLD.model AND status = OLD.status AND requests = 0;
+        UPDATE usage_daily_members SET
+            requests = requests - OLD.requests,
+            charged = charged - OLD.charged,
+            cost = cost - OLD.cost
+        WHERE day = OLD.day AND user_id = OLD.user_id;
+        DELETE FROM usage_daily_members WHERE day = OLD.day AND user_id = OLD.user_id AND requests = 0;
+    END;
+    INSERT INTO usage_daily_models
+    SELECT day, model, status, sum(requests), sum(charged), sum(input_tokens),
+           sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens),
+           sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(uncollected),
+           sum(uncollected_requests)
+    FROM usage_daily GROUP BY day, model, status;
+    INSERT INTO usage_daily_members
+    SELECT day, user_id, sum(requests), sum(charged), sum(cost) FROM usage_daily GROUP BY day, user_id;
+";
 
 /// Version 6. The rollups are summed from every log row in one pass (a file of millions of rows
 /// takes a while once, at the first start of this version).

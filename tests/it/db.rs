@@ -606,6 +606,69 @@ fn a_version_5_file_gets_usage_rollups_summed_from_its_logs() {
             (2, 11, 0, "n".into(), 404, [1, 0, 0, 0, 0, 0, 0, 0]),
         ]
     );
+    // Migration 7 sums them again for the operator: per day, model and status; per day and
+    // account.
+    type Operator = (
+        Vec<(i64, String, i64, i64, i64, i64)>,
+        Vec<(i64, i64, i64, i64, i64)>,
+    );
+    let (models, members): Operator = db
+        .read_blocking(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT day, model, status, requests, cost, uncollected
+                     FROM usage_daily_models ORDER BY day, model, status",
+                )
+                .store("prepare the rollups by model")?;
+            let models = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .store("list the rollups by model")?
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the rollups by model")?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT day, user_id, requests, charged, cost
+                     FROM usage_daily_members ORDER BY day, user_id",
+                )
+                .store("prepare the rollups by member")?;
+            let members = stmt
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .store("list the rollups by member")?
+                .collect::<Result<Vec<_>, _>>()
+                .store("read the rollups by member")?;
+            Ok((models, members))
+        })
+        .unwrap();
+    assert_eq!(
+        models,
+        [
+            (10, "m".into(), 200, 2, 400, 50),
+            (10, "m".into(), 502, 1, 0, 0),
+            (11, "".into(), 401, 1, 0, 0),
+            (11, "m".into(), 200, 1, 30, 0),
+            (11, "n".into(), 404, 1, 0, 0),
+        ]
+    );
+    assert_eq!(
+        members,
+        [
+            (10, 1, 3, 2, 400),
+            (11, 0, 1, 0, 0),
+            (11, 1, 1, 1, 30),
+            (11, 2, 1, 0, 0)
+        ]
+    );
     drop(db);
     assert_schema_of_a_new_file(&path, &dir.path().join("fresh.db"));
 }

@@ -213,6 +213,281 @@ async fn usage_rollups_are_the_exact_sums_of_the_logs_after_mixed_traffic() {
     let (_, logs) = json_of(member.get(app.url("/api/logs")).send().await.unwrap()).await;
     assert_eq!(logs["summary"]["requests"], requests);
     assert_eq!(units(&logs["summary"]["cost"]), cost);
+
+    // The operator's rollups are the sums of the per-account ones, and the overview and the
+    // admin's totals read from them answer what the queries over the per-account rollups did.
+    app.create_user("root", Role::Admin).await;
+    let admin = app.login("root").await;
+    assert_operator_rollups_are_sums(&app).await;
+    for days in [1, 2, 7, 366] {
+        let (status, got) = json_of(
+            admin
+                .get(app.url(&format!("/api/admin/overview?days={days}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got, overview_the_old_way(&app, days).await, "days={days}");
+    }
+    for query in [
+        "",
+        "?model=gpt-test",
+        "?status=error",
+        "?status=200",
+        "?model=nope",
+    ] {
+        let (status, page) = json_of(
+            admin
+                .get(app.url(&format!("/api/admin/logs{query}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let condition = match query {
+            "" => "1 = 1",
+            "?model=gpt-test" => "model = 'gpt-test'",
+            "?status=error" => "status >= 400",
+            "?status=200" => "status = 200",
+            _ => "model = 'nope'",
+        };
+        let sql = format!(
+            "SELECT count(*), COALESCE(sum(status >= 400), 0), COALESCE(sum(input_tokens), 0),
+                    COALESCE(sum(output_tokens), 0), COALESCE(sum(cost), 0),
+                    COALESCE(sum(uncollected), 0)
+             FROM request_logs WHERE {condition}"
+        );
+        let want: [i64; 6] = app
+            .state
+            .db
+            .read(move |conn| {
+                Ok(conn
+                    .query_row(&sql, [], |r| {
+                        Ok([
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ])
+                    })
+                    .store("sum the log rows")?)
+            })
+            .await
+            .unwrap();
+        let s = &page["summary"];
+        let got = [
+            s["requests"].as_i64().unwrap(),
+            s["errors"].as_i64().unwrap(),
+            s["input_tokens"].as_i64().unwrap(),
+            s["output_tokens"].as_i64().unwrap(),
+            units(&s["cost"]),
+            units(&s["uncollected"]),
+        ];
+        assert_eq!(got, want, "the totals of /api/admin/logs{query}");
+    }
+
+    // Pruning a day of logs prunes it from the operator's rollups too.
+    let now = code_router::clock::Clock::now(app.clock.as_ref());
+    app.state
+        .db
+        .write(move |conn| code_router::logs::retention::delete_logs_before(conn, now))
+        .await
+        .unwrap();
+    assert_operator_rollups_are_sums(&app).await;
+    let (_, got) = json_of(
+        admin
+            .get(app.url("/api/admin/overview?days=7"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got, overview_the_old_way(&app, 7).await);
+    assert_eq!(got["by_day"].as_array().unwrap().len(), 1, "{got}");
+}
+
+/// `usage_daily_models` and `usage_daily_members` hold, row for row, the sums of `usage_daily`.
+async fn assert_operator_rollups_are_sums(app: &TestApp) {
+    let pairs = [
+        (
+            "SELECT day, model, status, requests, charged, input_tokens, cache_read_tokens,
+                    cache_write_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, cost,
+                    uncollected, uncollected_requests
+             FROM usage_daily_models ORDER BY day, model, status",
+            "SELECT day, model, status, sum(requests), sum(charged), sum(input_tokens),
+                    sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens),
+                    sum(output_tokens), sum(reasoning_tokens), sum(cost), sum(uncollected),
+                    sum(uncollected_requests)
+             FROM usage_daily GROUP BY day, model, status ORDER BY day, model, status",
+        ),
+        (
+            "SELECT day, user_id, '', requests, charged, cost FROM usage_daily_members
+             ORDER BY day, user_id",
+            "SELECT day, user_id, '', sum(requests), sum(charged), sum(cost) FROM usage_daily
+             GROUP BY day, user_id ORDER BY day, user_id",
+        ),
+    ];
+    for (stored, summed) in pairs {
+        let (a, b) = app
+            .state
+            .db
+            .read(move |conn| {
+                let read = |sql: &str| -> rusqlite::Result<Vec<(i64, String, Vec<i64>)>> {
+                    let mut stmt = conn.prepare(sql)?;
+                    let n = stmt.column_count();
+                    let rows = stmt.query_map([], |r| {
+                        let key = match r.get_ref(1)? {
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                            v => format!("{:?}", v.as_i64()),
+                        };
+                        let mut sums = vec![r.get(2).unwrap_or(0)];
+                        for at in 3..n {
+                            sums.push(r.get(at)?);
+                        }
+                        Ok((r.get(0)?, key, sums))
+                    })?;
+                    rows.collect()
+                };
+                Ok((
+                    read(stored).store("read the operator's rollups")?,
+                    read(summed).store("sum the rollups")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(!a.is_empty());
+        assert_eq!(a, b, "{stored}");
+    }
+}
+
+/// `/api/admin/overview` as the queries before the operator's rollups answered it: every
+/// figure summed from `usage_daily`, per account, key, model, day and status.
+async fn overview_the_old_way(app: &TestApp, days: i64) -> Value {
+    let now = code_router::clock::Clock::now(app.clock.as_ref());
+    let since = (now - (days - 1) * 86_400).div_euclid(86_400) * 86_400;
+    let money =
+        |units: i64| Value::from(code_router::ledger::money::Money::from_units(units).to_string());
+    app.state
+        .db
+        .read(move |conn| {
+            let day = since / 86_400;
+            let mut by_day = Vec::new();
+            let mut totals = [0i64; 6];
+            {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT date(day * 86400, 'unixepoch'), sum(requests),
+                            sum(CASE WHEN status >= 400 THEN requests ELSE 0 END), sum(cost),
+                            sum(uncollected), sum(uncollected_requests)
+                         FROM usage_daily WHERE day >= ?1 GROUP BY day ORDER BY day",
+                    )
+                    .store("prepare")?;
+                let mut rows = stmt.query([day]).store("query")?;
+                while let Some(r) = rows.next().store("row")? {
+                    let v: [i64; 5] = [
+                        r.get(1).store("get")?,
+                        r.get(2).store("get")?,
+                        r.get(3).store("get")?,
+                        r.get(4).store("get")?,
+                        r.get(5).store("get")?,
+                    ];
+                    for (t, x) in totals.iter_mut().zip(v) {
+                        *t += x;
+                    }
+                    by_day.push(json!({
+                        "date": r.get::<_, String>(0).store("get")?,
+                        "revenue": money(0), "redeemed": money(0),
+                        "spend": money(v[2]), "requests": v[0], "errors": v[1],
+                        "uncollected": money(v[3]),
+                    }));
+                }
+            }
+            // This test's traffic credits through the admin's adjustments only (no top-ups or
+            // codes), so revenue and redemptions are zero.
+            let credits: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM ledger WHERE kind IN ('topup', 'redeem')",
+                    [],
+                    |r| r.get(0),
+                )
+                .store("count credits")?;
+            assert_eq!(credits, 0);
+            let active: i64 = conn
+                .query_row(
+                    "SELECT count(DISTINCT user_id) FROM usage_daily WHERE day >= ?1 AND user_id != 0",
+                    [day],
+                    |r| r.get(0),
+                )
+                .store("active")?;
+            let (members, new_members): (i64, i64) = conn
+                .query_row(
+                    "SELECT count(*), COALESCE(sum(created_at >= ?1), 0) FROM users",
+                    [since],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .store("members")?;
+            let mut top_members = Vec::new();
+            {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT d.user_id, u.username, sum(d.cost) AS spend, sum(d.charged)
+                         FROM usage_daily d JOIN users u ON u.id = d.user_id
+                         WHERE d.day >= ?1 AND d.user_id != 0
+                         GROUP BY d.user_id HAVING sum(d.charged) > 0
+                         ORDER BY spend DESC, d.user_id LIMIT 10",
+                    )
+                    .store("prepare")?;
+                let mut rows = stmt.query([day]).store("query")?;
+                while let Some(r) = rows.next().store("row")? {
+                    top_members.push(json!({
+                        "user_id": r.get::<_, i64>(0).store("get")?,
+                        "username": r.get::<_, String>(1).store("get")?,
+                        "spend": money(r.get(2).store("get")?),
+                        "requests": r.get::<_, i64>(3).store("get")?,
+                    }));
+                }
+            }
+            let mut top_models = Vec::new();
+            {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT model, sum(cost) AS total, sum(requests), sum(uncollected)
+                         FROM usage_daily WHERE day >= ?1 AND model != ''
+                         GROUP BY model ORDER BY total DESC, sum(requests) DESC, model LIMIT 10",
+                    )
+                    .store("prepare")?;
+                let mut rows = stmt.query([day]).store("query")?;
+                while let Some(r) = rows.next().store("row")? {
+                    top_models.push(json!({
+                        "model": r.get::<_, String>(0).store("get")?,
+                        "cost": money(r.get(1).store("get")?),
+                        "requests": r.get::<_, i64>(2).store("get")?,
+                        "uncollected": money(r.get(3).store("get")?),
+                    }));
+                }
+            }
+            Ok(json!({
+                "days": days,
+                "by_day": by_day,
+                "totals": {
+                    "revenue": money(0), "redeemed": money(0), "spend": money(totals[2]),
+                    "requests": totals[0], "errors": totals[1], "uncollected": money(totals[3]),
+                    "uncollected_requests": totals[4], "active_members": active,
+                    "new_members": new_members, "members": members,
+                },
+                "top_members": top_members,
+                "top_models": top_models,
+            }))
+        })
+        .await
+        .unwrap()
 }
 
 /// Nano-dollars of a decimal string.
@@ -347,6 +622,19 @@ async fn filters_find_the_rows_a_plain_scan_finds() {
             }),
     );
     rows.sort_by_key(|r| r.created_at);
+    // Every third row has an id as the server makes them now, which carries its time.
+    for (i, r) in rows.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            r.request_id = code_router::request_id::new(r.created_at * 1000 + 500);
+        }
+    }
+    let timed: Vec<String> = [300, 301 * 3, 1497]
+        .iter()
+        .map(|&i| rows[i].request_id.clone())
+        .collect();
+    assert!(timed
+        .iter()
+        .all(|id| code_router::request_id::time_ms(id).is_some()));
     app.state
         .db
         .write(move |conn| {
@@ -377,6 +665,22 @@ async fn filters_find_the_rows_a_plain_scan_finds() {
         (
             vec![("request_id", "req_seed0000333".into())],
             "request_id = 'req_seed0000333'".into(),
+        ),
+        (
+            vec![("request_id", timed[0].clone())],
+            format!("request_id = '{}'", timed[0]),
+        ),
+        (
+            vec![("request_id", timed[1].clone()), ("status", "200".into())],
+            format!("request_id = '{}' AND status = 200", timed[1]),
+        ),
+        (
+            vec![("request_id", timed[2].clone()), ("from", day(1))],
+            format!(
+                "request_id = '{}' AND created_at >= {}",
+                timed[2],
+                (now / 86_400 - 1) * 86_400
+            ),
         ),
         (
             vec![("from", day(3)), ("to", day(1))],
@@ -483,5 +787,139 @@ async fn filters_find_the_rows_a_plain_scan_finds() {
             );
             assert_eq!(got, want, "the totals of {path} {query:?}");
         }
+    }
+}
+
+/// A request is found by the id its answer carried (which says when it arrived), by its member
+/// and by an admin, among rows before and after it; so is a request whose row was appended long
+/// after it arrived (a long stream), and a row of an id of the older form (no time in it); an id
+/// of nobody's request finds nothing, and a member never finds another's request.
+#[tokio::test]
+async fn requests_are_found_by_their_ids() {
+    let config = Config::parse(
+        "[models.\"demo:free\"]\n\
+         [[upstreams]]\nname = \"demo\"\nkind = \"demo\"\nmodels = [\"demo:free\"]\n",
+        "t",
+    )
+    .unwrap();
+    let app = spawn_app_config(config).await;
+    let user = app.create_user("alice", Role::User).await;
+    let other = app.create_user("bob", Role::User).await;
+    app.create_user("root", Role::Admin).await;
+    let member = app.login("alice").await;
+    let bob = app.login("bob").await;
+    let admin = app.login("root").await;
+    let (key_id, key) = app.create_key(&member, json!({"name": "main"})).await;
+    let clock = || code_router::clock::Clock::now_ms(app.clock.as_ref());
+    let write = |rows: Vec<LogRow>| {
+        app.state.db.write(move |conn| {
+            let tx = conn.transaction().store("begin writing the log rows")?;
+            code_router::logs::record_logs(&tx, &rows)?;
+            tx.commit().store("commit the log rows")?;
+            Ok(())
+        })
+    };
+    let now = clock() / 1000;
+    // A day of earlier traffic, then the real requests, then more rows after them.
+    let mut before = seeded_rows(user, [key_id, key_id], now, 2000, 1);
+    for (i, r) in before.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            r.request_id = code_router::request_id::new(r.created_at * 1000 + 7);
+        }
+    }
+    let timed_before = before[1000].request_id.clone();
+    let old_form = before[1001].request_id.clone();
+    write(before).await.unwrap();
+    let mut real = Vec::new();
+    for _ in 0..3 {
+        let at = clock();
+        let r = reqwest::Client::new()
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": "demo:free", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(code_router::request_id::time_ms(&id), Some(at), "{id}");
+        real.push(id);
+        app.clock.advance_secs(40);
+    }
+    app.flush().await;
+    // A request that arrived two hours ago and ended now: its row comes after two hours of
+    // others.
+    app.clock.advance_secs(3 * 3600);
+    let now = clock() / 1000;
+    let long_ago = now - 2 * 3600;
+    let mut after: Vec<LogRow> = (0..500)
+        .map(|i| LogRow {
+            request_id: code_router::request_id::new((now - 3 * 3600 + 200 + i * 20) * 1000),
+            created_at: now - 3 * 3600 + 200 + i * 20,
+            user_id: Some(if i % 3 == 0 { other } else { user }),
+            model: "gpt-test".into(),
+            status: 200,
+            ..Default::default()
+        })
+        .collect();
+    after.push(LogRow {
+        request_id: code_router::request_id::new(long_ago * 1000 + 999),
+        created_at: long_ago,
+        user_id: Some(user),
+        key_id: Some(key_id),
+        model: "gpt-long".into(),
+        status: 200,
+        ..Default::default()
+    });
+    let long = after.last().unwrap().request_id.clone();
+    write(after).await.unwrap();
+
+    let find = |client: &reqwest::Client, path: &str, id: &str| {
+        let request = client.get(app.url(path)).query(&[("request_id", id)]);
+        async move {
+            let (status, page) = json_of(request.send().await.unwrap()).await;
+            assert_eq!(status, 200, "{page}");
+            let ids: Vec<String> = page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["request_id"].as_str().unwrap().to_string())
+                .collect();
+            (ids, page["summary"]["requests"].as_i64().unwrap())
+        }
+    };
+    let mut all = real.clone();
+    all.extend([timed_before, old_form, long]);
+    for id in &all {
+        for (client, path) in [(&member, "/api/logs"), (&admin, "/api/admin/logs")] {
+            assert_eq!(
+                find(client, path, id).await,
+                (vec![id.clone()], 1),
+                "{path} {id}"
+            );
+        }
+        assert_eq!(find(&bob, "/api/logs", id).await, (vec![], 0), "{id}");
+    }
+    assert_eq!(
+        find(&admin, "/api/admin/logs?model=gpt-long", &all[5]).await,
+        (vec![all[5].clone()], 1)
+    );
+    assert_eq!(
+        find(&admin, "/api/admin/logs?model=demo:free", &all[5]).await,
+        (vec![], 0)
+    );
+    // Ids of no request: one with a time (now, and a day ago), and one of the older form.
+    let nobody = [
+        code_router::request_id::new(clock()),
+        code_router::request_id::new(clock() - 86_400_000),
+        "req_aB3dE5gH7jK9mN1pQ3sT".to_string(),
+    ];
+    for id in &nobody {
+        assert_eq!(
+            find(&admin, "/api/admin/logs", id).await,
+            (vec![], 0),
+            "{id}"
+        );
+        assert_eq!(find(&member, "/api/logs", id).await, (vec![], 0), "{id}");
     }
 }
