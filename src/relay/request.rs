@@ -155,6 +155,13 @@ impl ClientRequest {
             .map(|(_, v)| v.as_ref())
     }
 
+    /// A top-level field parsed as JSON, `null` read as absent.
+    pub fn value(&self, name: &str) -> Option<serde_json::Value> {
+        self.raw(name)
+            .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+            .filter(|v| !v.is_null())
+    }
+
     /// A field that must be a non-negative integer when present.
     pub fn count_field(&self, name: &str) -> Result<Option<u64>, ApiError> {
         match self.raw(name).map(RawValue::get) {

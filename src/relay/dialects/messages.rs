@@ -285,15 +285,27 @@ struct Event {
 /// An upper bound on a value's tokens: the bytes of its text (a BPE token covers at least one
 /// byte), an allowance per image, and keys and small values counted as bytes too.
 pub fn bound_value(value: &Value) -> u64 {
+    bound_with_media(value, &["image"], IMAGE_ALLOWANCE)
+}
+
+/// The same bound, with `allowance` for an object whose `type` is one of `media`.
+pub fn bound_with_media(value: &Value, media: &[&str], allowance: u64) -> u64 {
     match value {
         Value::String(s) => s.len() as u64,
-        Value::Array(items) => items.iter().map(bound_value).sum(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| bound_with_media(v, media, allowance))
+            .sum(),
         Value::Object(map) => {
-            if map.get("type").and_then(Value::as_str) == Some("image") {
-                return IMAGE_ALLOWANCE;
+            if map
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| media.contains(&t))
+            {
+                return allowance;
             }
             map.iter()
-                .map(|(k, v)| k.len() as u64 + bound_value(v))
+                .map(|(k, v)| k.len() as u64 + bound_with_media(v, media, allowance))
                 .sum()
         }
         Value::Number(_) => 4,

@@ -212,51 +212,28 @@ fn read_request(req: &mut ClientRequest, headers: &HeaderMap) -> Result<(), ApiE
     Ok(())
 }
 
-fn field(req: &ClientRequest, name: &str) -> Option<Value> {
-    req.raw(name)
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        .filter(|v| !v.is_null())
-}
-
 fn prompt_bound(req: &ClientRequest) -> u64 {
-    let items = match field(req, "input") {
+    let items = match req.value("input") {
         Some(Value::Array(items)) => items.iter().map(|i| bound_value(i) + PER_ITEM).sum::<u64>(),
         Some(v) => bound_value(&v) + PER_ITEM,
         None => 0,
     };
-    let part = |name| field(req, name).map_or(0, |v| bound_value(&v));
+    let part = |name| req.value(name).map_or(0, |v| bound_value(&v));
     part("instructions") + items + part("tools") + PER_ITEM
 }
 
-/// An upper bound on a value's tokens: the bytes of its text (a BPE token covers at least one
-/// byte), an allowance per image or file, keys and small values counted as bytes too.
+/// The byte bound of messages.rs, with an allowance per image or file part.
 fn bound_value(value: &Value) -> u64 {
-    match value {
-        Value::String(s) => s.len() as u64,
-        Value::Array(items) => items.iter().map(bound_value).sum(),
-        Value::Object(map) => {
-            if matches!(
-                map.get("type").and_then(Value::as_str),
-                Some("input_image") | Some("input_file")
-            ) {
-                return MEDIA_ALLOWANCE;
-            }
-            map.iter()
-                .map(|(k, v)| k.len() as u64 + bound_value(v))
-                .sum()
-        }
-        Value::Number(_) => 4,
-        Value::Bool(_) | Value::Null => 1,
-    }
+    super::messages::bound_with_media(value, &["input_image", "input_file"], MEDIA_ALLOWANCE)
 }
 
 fn count_prompt(req: &ClientRequest) -> u64 {
     let mut text = String::new();
     let mut items = 1;
-    if let Some(v) = field(req, "instructions") {
+    if let Some(v) = req.value("instructions") {
         collect_text(&v, &mut text);
     }
-    match field(req, "input") {
+    match req.value("input") {
         Some(Value::Array(list)) => {
             items += list.len() as u64;
             list.iter().for_each(|i| collect_text(i, &mut text));
@@ -267,7 +244,7 @@ fn count_prompt(req: &ClientRequest) -> u64 {
         }
         None => {}
     }
-    if let Some(tools) = field(req, "tools") {
+    if let Some(tools) = req.value("tools") {
         text.push_str(&tools.to_string());
     }
     tokenizer::count(&text) + PER_ITEM * items

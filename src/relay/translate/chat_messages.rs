@@ -30,12 +30,6 @@ fn refuse(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("untranslatable", message)
 }
 
-fn field(req: &ClientRequest, name: &str) -> Option<Value> {
-    req.raw(name)
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        .filter(|v| !v.is_null())
-}
-
 /// A chat content value as Anthropic content blocks.
 fn blocks(content: &Value) -> Result<Vec<Value>, ApiError> {
     match content {
@@ -116,18 +110,18 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
         ("logit_bias", "logit_bias"),
         ("audio", "audio output"),
     ] {
-        if field(req, name).is_some_and(|v| v != json!(false)) {
+        if req.value(name).is_some_and(|v| v != json!(false)) {
             return Err(refuse(format!(
                 "{why} cannot be asked of an Anthropic upstream"
             )));
         }
     }
-    if field(req, "n").is_some_and(|n| n.as_u64() != Some(1)) {
+    if req.value("n").is_some_and(|n| n.as_u64() != Some(1)) {
         return Err(refuse(
             "an Anthropic upstream answers one choice: n must be 1",
         ));
     }
-    if let Some(format) = field(req, "response_format") {
+    if let Some(format) = req.value("response_format") {
         if format["type"].as_str() != Some("text") {
             return Err(refuse(
                 "response_format json_object or json_schema cannot be asked of an Anthropic upstream",
@@ -136,7 +130,8 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
     }
     let mut system = Vec::new();
     let mut turns: Vec<(String, Vec<Value>)> = Vec::new();
-    for m in field(req, "messages")
+    for m in req
+        .value("messages")
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default()
     {
@@ -188,7 +183,7 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
                 .collect(),
         ),
     );
-    if let Some(list) = field(req, "tools").and_then(|v| v.as_array().cloned()) {
+    if let Some(list) = req.value("tools").and_then(|v| v.as_array().cloned()) {
         let tools = list
             .iter()
             .map(|t| {
@@ -216,8 +211,8 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
             body.insert("tools".into(), Value::Array(tools));
         }
     }
-    let parallel = field(req, "parallel_tool_calls");
-    if let Some(choice) = field(req, "tool_choice") {
+    let parallel = req.value("parallel_tool_calls");
+    if let Some(choice) = req.value("tool_choice") {
         let mut mapped = match (&choice, choice.as_str()) {
             (_, Some("auto")) => json!({"type": "auto"}),
             (_, Some("required")) => json!({"type": "any"}),
@@ -239,7 +234,7 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
             json!({"type": "auto", "disable_parallel_tool_use": true}),
         );
     }
-    if let Some(stop) = field(req, "stop") {
+    if let Some(stop) = req.value("stop") {
         let list = match stop {
             Value::String(s) => vec![Value::String(s)],
             Value::Array(list) => list,
@@ -247,18 +242,22 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
         };
         body.insert("stop_sequences".into(), Value::Array(list));
     }
-    if let Some(t) = field(req, "temperature").and_then(|t| t.as_f64()) {
+    if let Some(t) = req.value("temperature").and_then(|t| t.as_f64()) {
         // Anthropic's range is 0 to 1, OpenAI's 0 to 2.
         body.insert("temperature".into(), json!(t.clamp(0.0, 1.0)));
     }
-    if let Some(p) = field(req, "top_p") {
+    if let Some(p) = req.value("top_p") {
         body.insert("top_p".into(), p);
     }
-    if let Some(user) = field(req, "user").and_then(|u| u.as_str().map(str::to_string)) {
+    if let Some(user) = req
+        .value("user")
+        .and_then(|u| u.as_str().map(str::to_string))
+    {
         body.insert("metadata".into(), json!({"user_id": user}));
     }
-    if let Some(effort) =
-        field(req, "reasoning_effort").and_then(|e| e.as_str().map(str::to_string))
+    if let Some(effort) = req
+        .value("reasoning_effort")
+        .and_then(|e| e.as_str().map(str::to_string))
     {
         let budget: u64 = match effort.as_str() {
             "minimal" | "low" => 1024,

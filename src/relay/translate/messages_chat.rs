@@ -29,12 +29,6 @@ fn refuse(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("untranslatable", message)
 }
 
-fn field(req: &ClientRequest, name: &str) -> Option<Value> {
-    req.raw(name)
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        .filter(|v| !v.is_null())
-}
-
 /// The text of a `system` value or of text blocks.
 fn text_of(value: &Value) -> String {
     match value {
@@ -195,13 +189,14 @@ fn tools(list: &[Value]) -> Result<Vec<Value>, ApiError> {
 
 fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiError> {
     let mut messages = Vec::new();
-    if let Some(system) = field(req, "system") {
+    if let Some(system) = req.value("system") {
         let text = text_of(&system);
         if !text.is_empty() {
             messages.push(json!({"role": "system", "content": text}));
         }
     }
-    for m in field(req, "messages")
+    for m in req
+        .value("messages")
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default()
     {
@@ -211,12 +206,12 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
     body.insert("model".into(), json!(upstream_model));
     body.insert("messages".into(), Value::Array(messages));
     body.insert("max_tokens".into(), json!(req.output_bound));
-    if let Some(list) = field(req, "tools").and_then(|v| v.as_array().cloned()) {
+    if let Some(list) = req.value("tools").and_then(|v| v.as_array().cloned()) {
         if !list.is_empty() {
             body.insert("tools".into(), Value::Array(tools(&list)?));
         }
     }
-    if let Some(choice) = field(req, "tool_choice") {
+    if let Some(choice) = req.value("tool_choice") {
         let mapped = match choice["type"].as_str() {
             Some("auto") => json!("auto"),
             Some("any") => json!("required"),
@@ -229,11 +224,11 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
             body.insert("parallel_tool_calls".into(), json!(false));
         }
     }
-    if let Some(stop) = field(req, "stop_sequences") {
+    if let Some(stop) = req.value("stop_sequences") {
         body.insert("stop".into(), stop);
     }
     for name in ["temperature", "top_p"] {
-        if let Some(v) = field(req, name) {
+        if let Some(v) = req.value(name) {
             body.insert(name.into(), v);
         }
     }

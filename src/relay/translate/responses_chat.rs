@@ -56,16 +56,10 @@ fn refuse(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("untranslatable", message)
 }
 
-fn field(req: &ClientRequest, name: &str) -> Option<Value> {
-    req.raw(name)
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-        .filter(|v| !v.is_null())
-}
-
 /// Refuses what needs state kept on a server.
 fn stateless(req: &ClientRequest) -> Result<(), ApiError> {
     for name in ["previous_response_id", "conversation", "prompt"] {
-        if field(req, name).is_some() {
+        if req.value(name).is_some() {
             return Err(refuse(format!(
                 "`{name}` needs state kept by the provider, and this model's upstream is reached through chat completions, \
                  which keeps none: send the whole conversation in `input` (with store: false)"
@@ -77,7 +71,7 @@ fn stateless(req: &ClientRequest) -> Result<(), ApiError> {
 
 /// The input items of a request (a bare string is one user message).
 fn input_items(req: &ClientRequest) -> Vec<Value> {
-    match field(req, "input") {
+    match req.value("input") {
         Some(Value::String(text)) => {
             vec![json!({"type": "message", "role": "user", "content": text})]
         }
@@ -164,7 +158,7 @@ fn push_call(out: &mut Vec<Value>, call: Value) {
 /// The conversation as chat messages.
 fn chat_messages(req: &ClientRequest) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
-    if let Some(instructions) = field(req, "instructions") {
+    if let Some(instructions) = req.value("instructions") {
         let text = text_of(&instructions);
         if !text.is_empty() {
             out.push(json!({"role": "system", "content": text}));
@@ -251,17 +245,18 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
     body.insert("model".into(), json!(upstream_model));
     body.insert("messages".into(), Value::Array(chat_messages(req)?));
     body.insert("max_tokens".into(), json!(req.output_bound));
-    let tools = field(req, "tools")
+    let tools = req
+        .value("tools")
         .and_then(|v| v.as_array().map(|l| chat_tools(l)))
         .unwrap_or_default();
     let has_tools = !tools.is_empty();
     if has_tools {
         body.insert("tools".into(), Value::Array(tools));
-        if let Some(parallel) = field(req, "parallel_tool_calls").filter(Value::is_boolean) {
+        if let Some(parallel) = req.value("parallel_tool_calls").filter(Value::is_boolean) {
             body.insert("parallel_tool_calls".into(), parallel);
         }
     }
-    match field(req, "tool_choice") {
+    match req.value("tool_choice") {
         Some(Value::String(choice)) if has_tools || choice == "none" => {
             if matches!(choice.as_str(), "auto" | "none" | "required") {
                 body.insert("tool_choice".into(), json!(choice));
@@ -275,7 +270,7 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
         }
         _ => {}
     }
-    if let Some(format) = field(req, "text").map(|t| t["format"].clone()) {
+    if let Some(format) = req.value("text").map(|t| t["format"].clone()) {
         match format["type"].as_str() {
             Some("json_schema") => {
                 let mut schema = Map::new();
@@ -296,11 +291,11 @@ fn request(req: &ClientRequest, upstream_model: &str) -> Result<Vec<u8>, ApiErro
         }
     }
     for name in ["temperature", "top_p"] {
-        if let Some(v) = field(req, name) {
+        if let Some(v) = req.value(name) {
             body.insert(name.into(), v);
         }
     }
-    if let Some(user) = field(req, "safety_identifier").or_else(|| field(req, "user")) {
+    if let Some(user) = req.value("safety_identifier").or_else(|| req.value("user")) {
         body.insert("user".into(), user);
     }
     if req.stream {
@@ -332,13 +327,13 @@ fn response_object(
         "output": output,
         "error": null,
         "incomplete_details": if status == "incomplete" { json!({"reason": "max_output_tokens"}) } else { Value::Null },
-        "parallel_tool_calls": field(req, "parallel_tool_calls").unwrap_or(json!(true)),
-        "tool_choice": field(req, "tool_choice").unwrap_or(json!("auto")),
-        "tools": field(req, "tools").unwrap_or(json!([])),
+        "parallel_tool_calls": req.value("parallel_tool_calls").unwrap_or(json!(true)),
+        "tool_choice": req.value("tool_choice").unwrap_or(json!("auto")),
+        "tools": req.value("tools").unwrap_or(json!([])),
         "store": false,
         "usage": usage.map(wire_usage),
     });
-    if let Some(instructions) = field(req, "instructions") {
+    if let Some(instructions) = req.value("instructions") {
         response["instructions"] = instructions;
     }
     response
