@@ -162,6 +162,44 @@ fn user_create_adjust_audit_and_backup() {
         "",
     );
     assert!(!out.status.success(), "refuses to overwrite");
+    // The copy is written under a temporary name and renamed: nothing else is left beside it,
+    // and it is a file of its own (no WAL) that opens with the books in it.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("copy"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["copy.db"]);
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    let ledger: i64 = conn
+        .query_row("SELECT count(*) FROM ledger", [], |r| r.get(0))
+        .unwrap();
+    assert!(ledger > 0);
+    drop(conn);
+    // A copy that cannot be written (no such folder) fails with one line and leaves nothing.
+    let nowhere = dir.path().join("no-such-dir").join("copy.db");
+    let out = run(
+        &[
+            "backup",
+            "--data",
+            &data,
+            "--out",
+            nowhere.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("backup: cannot create"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("no-such-dir").exists());
 
     // Tamper with a balance behind the ledger's back: audit names the account and fails.
     let conn = rusqlite::Connection::open(dir.path().join("data/code-router.db")).unwrap();
