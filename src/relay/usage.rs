@@ -97,6 +97,13 @@ pub fn openai_usage_from(json: &mut dyn std::io::Read) -> Result<Option<Usage>, 
     Ok(openai_usage_of(serde_json::from_reader(json)?))
 }
 
+/// The same for an answer already parsed as a value (so a translator reads the answer once).
+pub fn openai_usage_in(value: &serde_json::Value) -> Option<Usage> {
+    WithOpenaiUsage::deserialize(value)
+        .ok()
+        .and_then(openai_usage_of)
+}
+
 fn openai_usage_of(parsed: WithOpenaiUsage) -> Option<Usage> {
     parsed.usage.map(|u| {
         let prompt = u.prompt_tokens.unwrap_or(0);

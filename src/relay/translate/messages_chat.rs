@@ -9,13 +9,15 @@
 //! turns' thinking blocks. Refused with a 400: tools that run on Anthropic's servers
 //! (`web_search`, `code_execution`, …) and content blocks chat cannot carry.
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::chat_chunk::Chunk;
 use super::{sse_event, StreamTranslator, Translation};
 use crate::error::ApiError;
 use crate::relay::dialects::{EventKind, Wire};
 use crate::relay::request::ClientRequest;
-use crate::relay::usage::{openai_usage, Usage};
+use crate::relay::usage::{openai_usage_in, Usage};
 
 pub static MESSAGES_TO_CHAT: Translation = Translation {
     client: Wire::Messages,
@@ -250,17 +252,63 @@ fn stop_reason(finish: &str) -> &'static str {
 }
 
 /// Anthropic's usage for normalized usage.
-pub fn anthropic_usage(u: &Usage) -> Value {
-    json!({
-        "input_tokens": u.input,
-        "output_tokens": u.output,
-        "cache_read_input_tokens": u.cache_read,
-        "cache_creation_input_tokens": u.cache_write_5m + u.cache_write_1h,
-    })
+#[derive(Serialize)]
+pub struct AnthropicUsage {
+    cache_creation_input_tokens: u64,
+    cache_read_input_tokens: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+pub fn anthropic_usage(u: &Usage) -> AnthropicUsage {
+    AnthropicUsage {
+        cache_creation_input_tokens: u.cache_write_5m + u.cache_write_1h,
+        cache_read_input_tokens: u.cache_read,
+        input_tokens: u.input,
+        output_tokens: u.output,
+    }
 }
 
 fn message_id(chat_id: Option<&str>) -> String {
     format!("msg_{}", chat_id.unwrap_or("code_router"))
+}
+
+/// A whole Messages answer, serialized from what it borrows of the chat answer (fields in
+/// alphabetical order, as the JSON value built here before wrote them).
+#[derive(Serialize)]
+struct MessageAnswer<'a> {
+    content: Vec<AnswerBlock<'a>>,
+    id: String,
+    model: &'a str,
+    role: &'static str,
+    stop_reason: &'static str,
+    stop_sequence: (),
+    #[serde(rename = "type")]
+    kind: &'static str,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum AnswerBlock<'a> {
+    Thinking {
+        signature: &'static str,
+        thinking: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    Text {
+        text: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    ToolUse {
+        id: &'a Value,
+        input: Value,
+        name: &'a Value,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
 }
 
 fn answer(req: &ClientRequest, body: &[u8]) -> Result<Vec<u8>, String> {
@@ -272,28 +320,37 @@ fn answer(req: &ClientRequest, body: &[u8]) -> Result<Vec<u8>, String> {
         .as_str()
         .filter(|t| !t.is_empty())
     {
-        content.push(json!({"type": "thinking", "thinking": thinking, "signature": ""}));
+        content.push(AnswerBlock::Thinking {
+            signature: "",
+            thinking,
+            kind: "thinking",
+        });
     }
     if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
-        content.push(json!({"type": "text", "text": text}));
+        content.push(AnswerBlock::Text { text, kind: "text" });
     }
     for call in message["tool_calls"].as_array().into_iter().flatten() {
         let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
         let input: Value = serde_json::from_str(arguments).unwrap_or_else(|_| json!({}));
-        content.push(json!({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input}));
+        content.push(AnswerBlock::ToolUse {
+            id: &call["id"],
+            input,
+            name: &call["function"]["name"],
+            kind: "tool_use",
+        });
     }
-    let usage = openai_usage(body).ok().flatten().unwrap_or_default();
-    let out = json!({
-        "id": message_id(chat["id"].as_str()),
-        "type": "message",
-        "role": "assistant",
-        "model": req.model,
-        "content": content,
-        "stop_reason": stop_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
-        "stop_sequence": null,
-        "usage": anthropic_usage(&usage),
-    });
-    Ok(out.to_string().into_bytes())
+    let usage = openai_usage_in(&chat).unwrap_or_default();
+    let out = MessageAnswer {
+        content,
+        id: message_id(chat["id"].as_str()),
+        model: &req.model,
+        role: "assistant",
+        stop_reason: stop_reason(choice["finish_reason"].as_str().unwrap_or("stop")),
+        stop_sequence: (),
+        kind: "message",
+        usage: anthropic_usage(&usage),
+    };
+    serde_json::to_vec(&out).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -305,6 +362,8 @@ enum Block {
 }
 
 /// Chat chunks → Messages events. Blocks open and close in order, as Anthropic streams them.
+/// Events are serialized straight from the structs below (fields in alphabetical order, as the
+/// JSON values this machine built before wrote them, so clients get the same bytes).
 struct ChatToMessages {
     model: String,
     started: bool,
@@ -324,35 +383,130 @@ fn stream(req: &ClientRequest) -> Box<dyn StreamTranslator> {
     })
 }
 
+#[derive(Serialize)]
+struct MessageStart<'a> {
+    message: StartedMessage<'a>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct StartedMessage<'a> {
+    content: [(); 0],
+    id: &'a str,
+    model: &'a str,
+    role: &'static str,
+    stop_reason: (),
+    stop_sequence: (),
+    #[serde(rename = "type")]
+    kind: &'static str,
+    usage: NoTokens,
+}
+
+#[derive(Serialize)]
+struct NoTokens {
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+/// `content_block_start`, `content_block_delta` and `content_block_stop`.
+#[derive(Serialize)]
+struct BlockEvent<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_block: Option<BlockPiece<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<BlockPiece<'a>>,
+    index: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// A block as it starts, or one delta of it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BlockPiece<'a> {
+    Text {
+        text: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    Thinking {
+        thinking: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    ToolUse {
+        id: &'a str,
+        input: Empty,
+        name: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+    Json {
+        partial_json: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct MessageDelta {
+    delta: StopDelta,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+struct StopDelta {
+    stop_reason: &'static str,
+    stop_sequence: (),
+}
+
 impl ChatToMessages {
     fn start(&mut self, chat_id: Option<&str>, out: &mut Vec<u8>) {
         if self.started {
             return;
         }
         self.started = true;
-        sse_event(
-            out,
-            Some("message_start"),
-            &json!({"type": "message_start", "message": {
-                "id": message_id(chat_id), "type": "message", "role": "assistant", "model": self.model,
-                "content": [], "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": 0, "output_tokens": 0},
-            }}),
-        );
+        let id = message_id(chat_id);
+        let event = MessageStart {
+            message: StartedMessage {
+                content: [],
+                id: &id,
+                model: &self.model,
+                role: "assistant",
+                stop_reason: (),
+                stop_sequence: (),
+                kind: "message",
+                usage: NoTokens {
+                    input_tokens: 0,
+                    output_tokens: 0,
+                },
+            },
+            kind: "message_start",
+        };
+        sse_event(out, Some("message_start"), &event);
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
         if let Some((index, _)) = self.open.take() {
-            sse_event(
-                out,
-                Some("content_block_stop"),
-                &json!({"type": "content_block_stop", "index": index}),
-            );
+            let event = BlockEvent {
+                content_block: None,
+                delta: None,
+                index,
+                kind: "content_block_stop",
+            };
+            sse_event(out, Some("content_block_stop"), &event);
         }
     }
 
     /// Makes `block` the open one (closing another), starting it with `first`.
-    fn open(&mut self, block: Block, first: Value, out: &mut Vec<u8>) -> u64 {
+    fn open(&mut self, block: Block, first: BlockPiece, out: &mut Vec<u8>) -> u64 {
         if let Some((index, open)) = self.open {
             if open == block {
                 return index;
@@ -362,20 +516,24 @@ impl ChatToMessages {
         let index = self.next_index;
         self.next_index += 1;
         self.open = Some((index, block));
-        sse_event(
-            out,
-            Some("content_block_start"),
-            &json!({"type": "content_block_start", "index": index, "content_block": first}),
-        );
+        let event = BlockEvent {
+            content_block: Some(first),
+            delta: None,
+            index,
+            kind: "content_block_start",
+        };
+        sse_event(out, Some("content_block_start"), &event);
         index
     }
 
-    fn delta(out: &mut Vec<u8>, index: u64, delta: Value) {
-        sse_event(
-            out,
-            Some("content_block_delta"),
-            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        );
+    fn delta(out: &mut Vec<u8>, index: u64, delta: BlockPiece) {
+        let event = BlockEvent {
+            content_block: None,
+            delta: Some(delta),
+            index,
+            kind: "content_block_delta",
+        };
+        sse_event(out, Some("content_block_delta"), &event);
     }
 }
 
@@ -384,10 +542,10 @@ impl StreamTranslator for ChatToMessages {
         if kind != EventKind::Content {
             return;
         }
-        let Some(chunk) = data.and_then(|d| serde_json::from_str::<Value>(d).ok()) else {
+        let Some(mut chunk) = data.and_then(Chunk::read) else {
             return;
         };
-        if let Some(error) = chunk.get("error") {
+        if let Some(error) = chunk.error {
             let message = error["message"]
                 .as_str()
                 .unwrap_or("the upstream reported an error");
@@ -398,47 +556,53 @@ impl StreamTranslator for ChatToMessages {
             );
             return;
         }
-        self.start(chunk["id"].as_str(), out);
-        let Some(choice) = chunk["choices"].get(0) else {
+        self.start(chunk.id.as_deref(), out);
+        let Some(choice) = chunk.first_choice() else {
             return;
         };
-        let delta = &choice["delta"];
-        let reasoning = delta["reasoning_content"]
-            .as_str()
-            .or_else(|| delta["reasoning"].as_str())
-            .filter(|t| !t.is_empty());
-        if let Some(thinking) = reasoning {
-            let index = self.open(
-                Block::Thinking,
-                json!({"type": "thinking", "thinking": ""}),
-                out,
-            );
-            Self::delta(
-                out,
-                index,
-                json!({"type": "thinking_delta", "thinking": thinking}),
-            );
+        let mut delta = choice.delta.unwrap_or_default();
+        if let Some(thinking) = delta.thinking() {
+            let first = BlockPiece::Thinking {
+                thinking: "",
+                kind: "thinking",
+            };
+            let index = self.open(Block::Thinking, first, out);
+            let piece = BlockPiece::Thinking {
+                thinking: &thinking,
+                kind: "thinking_delta",
+            };
+            Self::delta(out, index, piece);
         }
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            let index = self.open(Block::Text, json!({"type": "text", "text": ""}), out);
-            Self::delta(out, index, json!({"type": "text_delta", "text": text}));
+        if let Some(text) = delta.content.non_empty() {
+            let first = BlockPiece::Text {
+                text: "",
+                kind: "text",
+            };
+            let index = self.open(Block::Text, first, out);
+            let piece = BlockPiece::Text {
+                text: &text,
+                kind: "text_delta",
+            };
+            Self::delta(out, index, piece);
         }
-        for call in delta["tool_calls"].as_array().into_iter().flatten() {
-            let chat_index = call["index"].as_u64().unwrap_or(0);
-            let first = json!({"type": "tool_use", "id": call["id"].as_str().unwrap_or(""), "name": call["function"]["name"].as_str().unwrap_or(""), "input": {}});
-            let index = self.open(Block::Tool(chat_index), first, out);
-            if let Some(args) = call["function"]["arguments"]
-                .as_str()
-                .filter(|a| !a.is_empty())
-            {
-                Self::delta(
-                    out,
-                    index,
-                    json!({"type": "input_json_delta", "partial_json": args}),
-                );
+        for call in delta.tool_calls.unwrap_or_default() {
+            let function = call.function.unwrap_or_default();
+            let first = BlockPiece::ToolUse {
+                id: call.id.as_deref().unwrap_or(""),
+                input: Empty {},
+                name: function.name.as_deref().unwrap_or(""),
+                kind: "tool_use",
+            };
+            let index = self.open(Block::Tool(call.index.0), first, out);
+            if let Some(args) = function.arguments.non_empty() {
+                let piece = BlockPiece::Json {
+                    partial_json: &args,
+                    kind: "input_json_delta",
+                };
+                Self::delta(out, index, piece);
             }
         }
-        if let Some(finish) = choice["finish_reason"].as_str() {
+        if let Some(finish) = choice.finish_reason.as_deref() {
             self.stop = stop_reason(finish);
         }
     }
@@ -446,13 +610,16 @@ impl StreamTranslator for ChatToMessages {
     fn finish(&mut self, usage: &Usage, out: &mut Vec<u8>) {
         self.start(None, out);
         self.close(out);
-        sse_event(
-            out,
-            Some("message_delta"),
-            &json!({"type": "message_delta",
-            "delta": {"stop_reason": self.stop, "stop_sequence": null}, "usage": anthropic_usage(usage)}),
-        );
-        sse_event(out, Some("message_stop"), &json!({"type": "message_stop"}));
+        let event = MessageDelta {
+            delta: StopDelta {
+                stop_reason: self.stop,
+                stop_sequence: (),
+            },
+            kind: "message_delta",
+            usage: anthropic_usage(usage),
+        };
+        sse_event(out, Some("message_delta"), &event);
+        out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     }
 }
 

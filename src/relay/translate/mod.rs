@@ -4,9 +4,11 @@
 //! that an upstream speaks itself is passed through instead.
 
 pub mod chain;
+mod chat_chunk;
 pub mod chat_messages;
 pub mod messages_chat;
 pub mod responses_chat;
+mod responses_wire;
 
 use super::dialects::{EventKind, Wire};
 use super::request::ClientRequest;
@@ -82,8 +84,9 @@ pub fn plan(client: Wire, upstream: &Upstream) -> Option<Plan> {
         .map(|t| Plan::Translate(t))
 }
 
-/// Appends one SSE event (`event:` line when named) with `data` as JSON.
-pub fn sse_event(out: &mut Vec<u8>, name: Option<&str>, data: &serde_json::Value) {
+/// Appends one SSE event (`event:` line when named) with `data` as JSON (a value, or a struct
+/// serialized straight from what it borrows).
+pub fn sse_event(out: &mut Vec<u8>, name: Option<&str>, data: &impl serde::Serialize) {
     if let Some(name) = name {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(name.as_bytes());

@@ -15,17 +15,19 @@
 //! `/v1/responses/compact` on a chat upstream asks the model for a summary of the conversation
 //! and answers the new, shorter history: the user's own messages, then the summary.
 
-use std::borrow::Cow;
+use std::io::Write;
 
-use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use super::chat_chunk::Chunk;
+use super::responses_wire::{Event, Item, OutputText, Shell};
 use super::{sse_event, StreamTranslator, Translation};
 use crate::error::ApiError;
 use crate::relay::dialects::responses::{failed_event, failure_code, wire_usage};
 use crate::relay::dialects::{EventKind, Wire};
 use crate::relay::request::ClientRequest;
-use crate::relay::usage::{openai_usage, Usage};
+use crate::relay::usage::{openai_usage, openai_usage_in, Usage};
 
 pub static RESPONSES_TO_CHAT: Translation = Translation {
     client: Wire::Responses,
@@ -310,52 +312,8 @@ fn response_id(chat_id: Option<&str>) -> String {
     format!("resp_{}", chat_id.unwrap_or("code_router"))
 }
 
-/// A response object around `output`, as the Responses API describes one.
-fn response_object(
-    req: &ClientRequest,
-    id: &str,
-    status: &str,
-    output: Vec<Value>,
-    usage: Option<&Usage>,
-) -> Value {
-    let mut response = json!({
-        "id": id,
-        "object": "response",
-        "created_at": req.received_at,
-        "status": status,
-        "model": req.model,
-        "output": output,
-        "error": null,
-        "incomplete_details": if status == "incomplete" { json!({"reason": "max_output_tokens"}) } else { Value::Null },
-        "parallel_tool_calls": req.value("parallel_tool_calls").unwrap_or(json!(true)),
-        "tool_choice": req.value("tool_choice").unwrap_or(json!("auto")),
-        "tools": req.value("tools").unwrap_or(json!([])),
-        "store": false,
-        "usage": usage.map(wire_usage),
-    });
-    if let Some(instructions) = req.value("instructions") {
-        response["instructions"] = instructions;
-    }
-    response
-}
-
-fn message_item(id: &str, text: &str, status: &str) -> Value {
-    json!({"id": id, "type": "message", "status": status, "role": "assistant",
-           "content": [{"type": "output_text", "text": text, "annotations": []}]})
-}
-
-fn reasoning_item(id: &str, text: &str) -> Value {
-    json!({"id": id, "type": "reasoning", "summary": [],
-           "content": [{"type": "reasoning_text", "text": text}]})
-}
-
-fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
-    json!({"id": id, "type": "function_call", "status": status, "call_id": call_id,
-           "name": name, "arguments": arguments})
-}
-
-/// The output items of a whole chat answer.
-fn answer_items(chat: &Value) -> Vec<Value> {
+/// The output items of a whole chat answer, each as its JSON text.
+fn answer_items(chat: &Value) -> Vec<Box<RawValue>> {
     let message = &chat["choices"][0]["message"];
     let base = chat["id"].as_str().unwrap_or("code_router");
     let mut output = Vec::new();
@@ -364,10 +322,10 @@ fn answer_items(chat: &Value) -> Vec<Value> {
         .or_else(|| message["reasoning"].as_str())
         .filter(|t| !t.is_empty())
     {
-        output.push(reasoning_item(&format!("rs_{base}"), thinking));
+        output.push(Item::reasoning(&format!("rs_{base}"), thinking).to_raw());
     }
     if let Some(text) = message["content"].as_str().filter(|t| !t.is_empty()) {
-        output.push(message_item(&format!("msg_{base}"), text, "completed"));
+        output.push(Item::message(&format!("msg_{base}"), text, "completed").to_raw());
     }
     for (i, call) in message["tool_calls"]
         .as_array()
@@ -375,32 +333,32 @@ fn answer_items(chat: &Value) -> Vec<Value> {
         .flatten()
         .enumerate()
     {
-        output.push(call_item(
-            &format!("fc_{base}_{i}"),
-            call["id"].as_str().unwrap_or(""),
-            call["function"]["name"].as_str().unwrap_or(""),
-            call["function"]["arguments"].as_str().unwrap_or("{}"),
-            "completed",
-        ));
+        output.push(
+            Item::call(
+                &format!("fc_{base}_{i}"),
+                call["id"].as_str().unwrap_or(""),
+                call["function"]["name"].as_str().unwrap_or(""),
+                call["function"]["arguments"].as_str().unwrap_or("{}"),
+                "completed",
+            )
+            .to_raw(),
+        );
     }
     output
 }
 
 fn answer(req: &ClientRequest, body: &[u8]) -> Result<Vec<u8>, String> {
     let chat: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let usage = openai_usage(body).ok().flatten();
+    let usage = openai_usage_in(&chat);
     let status = match chat["choices"][0]["finish_reason"].as_str() {
         Some("length") => "incomplete",
         _ => "completed",
     };
-    let out = response_object(
-        req,
-        &response_id(chat["id"].as_str()),
-        status,
-        answer_items(&chat),
-        usage.as_ref(),
-    );
-    Ok(out.to_string().into_bytes())
+    let shell = Shell::of(req);
+    let id = response_id(chat["id"].as_str());
+    let output = answer_items(&chat);
+    serde_json::to_vec(&shell.response(&id, status, &output, usage.as_ref()))
+        .map_err(|e| e.to_string())
 }
 
 /// The conversation for a summary: earlier tool calls and their results as text, so any chat
@@ -466,56 +424,6 @@ fn compact_answer(req: &ClientRequest, body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out.to_string().into_bytes())
 }
 
-/// What a chat chunk carries, read without building a JSON value (strings borrowed where they
-/// hold no escapes).
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    choices: Option<Vec<Choice<'a>>>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(default, borrow)]
-    delta: Option<Delta<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize, Default)]
-struct Delta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    tool_calls: Option<Vec<CallDelta<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct CallDelta<'a> {
-    #[serde(default)]
-    index: u64,
-    #[serde(default, borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    function: Option<FunctionDelta<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct FunctionDelta<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
-}
-
 /// What the item being streamed is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -535,30 +443,34 @@ struct OpenItem {
     name: String,
 }
 
+impl OpenItem {
+    /// The item as it stands, `status` its status.
+    fn item(&self, status: &'static str) -> Item<'_> {
+        match self.what {
+            Open::Text => Item::message(&self.id, &self.text, status),
+            Open::Reasoning => Item::reasoning(&self.id, &self.text),
+            Open::Call(_) => Item::call(&self.id, &self.call_id, &self.name, &self.text, status),
+        }
+    }
+}
+
 /// Chat chunks → Responses events, items opening and closing in order.
 struct ChatToResponses {
-    req_model: String,
-    /// The response object's fixed fields (without output, status, usage).
-    shell: Value,
+    /// The response object's fixed fields, serialized once.
+    shell: Shell,
     id: String,
     started: bool,
     sequence: u64,
     open: Option<OpenItem>,
-    /// Items finished so far, for `response.completed`.
-    done: Vec<Value>,
+    /// Items finished so far (each its JSON text), for `response.completed`.
+    done: Vec<Box<RawValue>>,
     status: &'static str,
     failed: bool,
 }
 
 fn stream(req: &ClientRequest) -> Box<dyn StreamTranslator> {
-    let mut shell = response_object(req, "", "in_progress", Vec::new(), None);
-    if let Some(map) = shell.as_object_mut() {
-        map.remove("output");
-        map.remove("usage");
-    }
     Box::new(ChatToResponses {
-        req_model: req.model.clone(),
-        shell,
+        shell: Shell::of(req),
         id: response_id(None),
         started: false,
         sequence: 0,
@@ -569,25 +481,30 @@ fn stream(req: &ClientRequest) -> Box<dyn StreamTranslator> {
     })
 }
 
-impl ChatToResponses {
-    fn emit(&mut self, out: &mut Vec<u8>, kind: &str, mut data: Value) {
-        data["type"] = json!(kind);
-        data["sequence_number"] = json!(self.sequence);
-        self.sequence += 1;
-        sse_event(out, Some(kind), &data);
-    }
+/// The next sequence number.
+fn next(sequence: &mut u64) -> u64 {
+    let n = *sequence;
+    *sequence += 1;
+    n
+}
 
-    fn response(&self, status: &str, output: Vec<Value>, usage: Option<&Usage>) -> Value {
-        let mut response = self.shell.clone();
-        response["id"] = json!(self.id);
-        response["model"] = json!(self.req_model);
-        response["status"] = json!(status);
-        response["output"] = Value::Array(output);
-        response["usage"] = usage.map_or(Value::Null, wire_usage);
-        if status == "incomplete" {
-            response["incomplete_details"] = json!({"reason": "max_output_tokens"});
-        }
-        response
+impl ChatToResponses {
+    /// A `response.*` event carrying the response object as it stands: the finished items go
+    /// only into the closing event, the one that carries usage.
+    fn emit_response(
+        &mut self,
+        out: &mut Vec<u8>,
+        kind: &str,
+        status: &str,
+        usage: Option<&Usage>,
+    ) {
+        let output: &[Box<RawValue>] = if usage.is_some() { &self.done } else { &[] };
+        let event = Event::Response {
+            response: self.shell.response(&self.id, status, output, usage),
+            sequence_number: next(&mut self.sequence),
+            kind,
+        };
+        sse_event(out, Some(kind), &event);
     }
 
     fn start(&mut self, chat_id: Option<&str>, out: &mut Vec<u8>) {
@@ -596,62 +513,95 @@ impl ChatToResponses {
         }
         self.started = true;
         self.id = response_id(chat_id);
-        let response = self.response("in_progress", Vec::new(), None);
-        self.emit(out, "response.created", json!({"response": response}));
-        let response = self.response("in_progress", Vec::new(), None);
-        self.emit(out, "response.in_progress", json!({"response": response}));
-    }
-
-    /// The item as it stands, `status` its status.
-    fn item(item: &OpenItem, status: &str) -> Value {
-        match item.what {
-            Open::Text => message_item(&item.id, &item.text, status),
-            Open::Reasoning => reasoning_item(&item.id, &item.text),
-            Open::Call(_) => call_item(&item.id, &item.call_id, &item.name, &item.text, status),
-        }
+        self.emit_response(out, "response.created", "in_progress", None);
+        self.emit_response(out, "response.in_progress", "in_progress", None);
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
         let Some(item) = self.open.take() else {
             return;
         };
-        let (id, index) = (item.id.clone(), item.output_index);
+        let (id, index, text) = (item.id.as_str(), item.output_index, item.text.as_str());
+        let seq = &mut self.sequence;
         match item.what {
             Open::Text => {
-                self.emit(out, "response.output_text.done", json!({"item_id": id, "output_index": index, "content_index": 0, "text": item.text}));
-                self.emit(
+                let kind = "response.output_text.done";
+                sse_event(
                     out,
-                    "response.content_part.done",
-                    json!({"item_id": id, "output_index": index, "content_index": 0,
-                    "part": {"type": "output_text", "text": item.text, "annotations": []}}),
+                    Some(kind),
+                    &Event::TextDone {
+                        content_index: 0,
+                        item_id: id,
+                        output_index: index,
+                        sequence_number: next(seq),
+                        text,
+                        kind,
+                    },
+                );
+                let kind = "response.content_part.done";
+                sse_event(
+                    out,
+                    Some(kind),
+                    &Event::Part {
+                        content_index: 0,
+                        item_id: id,
+                        output_index: index,
+                        part: OutputText::new(text),
+                        sequence_number: next(seq),
+                        kind,
+                    },
                 );
             }
             Open::Reasoning => {
-                self.emit(out, "response.reasoning_text.done", json!({"item_id": id, "output_index": index, "content_index": 0, "text": item.text}));
+                let kind = "response.reasoning_text.done";
+                sse_event(
+                    out,
+                    Some(kind),
+                    &Event::TextDone {
+                        content_index: 0,
+                        item_id: id,
+                        output_index: index,
+                        sequence_number: next(seq),
+                        text,
+                        kind,
+                    },
+                );
             }
             Open::Call(_) => {
-                self.emit(
+                let kind = "response.function_call_arguments.done";
+                sse_event(
                     out,
-                    "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": index, "arguments": item.text}),
+                    Some(kind),
+                    &Event::ArgumentsDone {
+                        arguments: text,
+                        item_id: id,
+                        output_index: index,
+                        sequence_number: next(seq),
+                        kind,
+                    },
                 );
             }
         }
-        let done = Self::item(&item, "completed");
-        self.emit(
+        // Serialized once: the event carries it, and `response.completed` again.
+        let done = item.item("completed").to_raw();
+        let kind = "response.output_item.done";
+        sse_event(
             out,
-            "response.output_item.done",
-            json!({"output_index": index, "item": done.clone()}),
+            Some(kind),
+            &Event::Item {
+                item: &done,
+                output_index: index,
+                sequence_number: next(seq),
+                kind,
+            },
         );
         self.done.push(done);
     }
 
-    /// Makes `what` the open item (closing another), announcing it; returns its id and index.
-    fn open(&mut self, what: Open, call: Option<(&str, &str)>, out: &mut Vec<u8>) -> (String, u64) {
-        if let Some(item) = &self.open {
-            if item.what == what {
-                return (item.id.clone(), item.output_index);
-            }
+    /// Makes `what` the open item (closing another), announcing it.
+    fn open(&mut self, what: Open, call: Option<(&str, &str)>, out: &mut Vec<u8>) {
+        if self.open.as_ref().is_some_and(|item| item.what == what) {
+            return;
         }
         self.close(out);
         let output_index = self.done.len() as u64;
@@ -672,45 +622,50 @@ impl ChatToResponses {
             call_id: call_id.to_string(),
             name: name.to_string(),
         };
-        let added = Self::item(&item, "in_progress");
-        let id = item.id.clone();
-        self.open = Some(item);
-        self.emit(
+        let seq = &mut self.sequence;
+        let kind = "response.output_item.added";
+        let added = item.item("in_progress").to_raw();
+        sse_event(
             out,
-            "response.output_item.added",
-            json!({"output_index": output_index, "item": added}),
+            Some(kind),
+            &Event::Item {
+                item: &added,
+                output_index,
+                sequence_number: next(seq),
+                kind,
+            },
         );
         if what == Open::Text {
-            self.emit(
+            let kind = "response.content_part.added";
+            sse_event(
                 out,
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                "part": {"type": "output_text", "text": "", "annotations": []}}),
+                Some(kind),
+                &Event::Part {
+                    content_index: 0,
+                    item_id: &item.id,
+                    output_index,
+                    part: OutputText::new(""),
+                    sequence_number: next(seq),
+                    kind,
+                },
             );
         }
-        (id, output_index)
+        self.open = Some(item);
     }
 
-    /// One `….delta` event, written directly: the one event of every chunk, so it skips building
-    /// a JSON value to serialize.
-    fn delta(
-        &mut self,
-        out: &mut Vec<u8>,
-        kind: &str,
-        item_id: &str,
-        index: u64,
-        part: bool,
-        delta: &str,
-    ) {
+    /// One `….delta` of the open item, written directly: the one event of every chunk. Its
+    /// text joins the item's, to close it with.
+    fn delta(&mut self, out: &mut Vec<u8>, kind: &str, part: bool, delta: &str) {
+        let Some(item) = &mut self.open else {
+            return;
+        };
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(kind.as_bytes());
         out.extend_from_slice(b"\ndata: {\"type\":\"");
         out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(
-            format!("\",\"sequence_number\":{},\"item_id\":", self.sequence).as_bytes(),
-        );
-        let _ = serde_json::to_writer(&mut *out, item_id);
-        out.extend_from_slice(format!(",\"output_index\":{index}").as_bytes());
+        let _ = write!(out, "\",\"sequence_number\":{},\"item_id\":", self.sequence);
+        let _ = serde_json::to_writer(&mut *out, &item.id);
+        let _ = write!(out, ",\"output_index\":{}", item.output_index);
         if part {
             out.extend_from_slice(b",\"content_index\":0");
         }
@@ -718,6 +673,7 @@ impl ChatToResponses {
         let _ = serde_json::to_writer(&mut *out, delta);
         out.extend_from_slice(b"}\n\n");
         self.sequence += 1;
+        item.text.push_str(delta);
     }
 
     /// Ends the response as failed (once).
@@ -727,16 +683,12 @@ impl ChatToResponses {
         }
         self.start(None, out);
         self.failed = true;
-        let response = self.response("failed", Vec::new(), None);
-        let failed = failed_event(Some(response), self.sequence, code, message);
+        // Rare: built as a value, as the passed-through dialect's failure is.
+        let response =
+            serde_json::to_value(self.shell.response(&self.id, "failed", &[], None)).ok();
+        let failed = failed_event(response, self.sequence, code, message);
         self.sequence += 1;
         sse_event(out, Some("response.failed"), &failed);
-    }
-
-    fn append(&mut self, piece: &str) {
-        if let Some(item) = &mut self.open {
-            item.text.push_str(piece);
-        }
     }
 }
 
@@ -745,7 +697,7 @@ impl StreamTranslator for ChatToResponses {
         if kind != EventKind::Content || self.failed {
             return;
         }
-        let Some(chunk) = data.and_then(|d| serde_json::from_str::<Chunk>(d).ok()) else {
+        let Some(mut chunk) = data.and_then(Chunk::read) else {
             return;
         };
         if let Some(error) = chunk.error {
@@ -764,46 +716,25 @@ impl StreamTranslator for ChatToResponses {
             return;
         }
         self.start(chunk.id.as_deref(), out);
-        let Some(choice) = chunk.choices.unwrap_or_default().into_iter().next() else {
+        let Some(choice) = chunk.first_choice() else {
             return;
         };
-        let delta = choice.delta.unwrap_or_default();
-        let reasoning = delta
-            .reasoning_content
-            .or(delta.reasoning)
-            .filter(|t| !t.is_empty());
-        if let Some(thinking) = reasoning {
-            let (id, index) = self.open(Open::Reasoning, None, out);
-            self.append(&thinking);
-            self.delta(
-                out,
-                "response.reasoning_text.delta",
-                &id,
-                index,
-                true,
-                &thinking,
-            );
+        let mut delta = choice.delta.unwrap_or_default();
+        if let Some(thinking) = delta.thinking() {
+            self.open(Open::Reasoning, None, out);
+            self.delta(out, "response.reasoning_text.delta", true, &thinking);
         }
-        if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-            let (id, index) = self.open(Open::Text, None, out);
-            self.append(&text);
-            self.delta(out, "response.output_text.delta", &id, index, true, &text);
+        if let Some(text) = delta.content.non_empty() {
+            self.open(Open::Text, None, out);
+            self.delta(out, "response.output_text.delta", true, &text);
         }
         for call in delta.tool_calls.unwrap_or_default() {
             let function = call.function.unwrap_or_default();
             let call_id = call.id.as_deref().unwrap_or("");
             let name = function.name.as_deref().unwrap_or("");
-            let (id, index) = self.open(Open::Call(call.index), Some((call_id, name)), out);
-            if let Some(args) = function.arguments.filter(|a| !a.is_empty()) {
-                self.append(&args);
-                self.delta(
-                    out,
-                    "response.function_call_arguments.delta",
-                    &id,
-                    index,
-                    false,
-                    &args,
-                );
+            self.open(Open::Call(call.index.0), Some((call_id, name)), out);
+            if let Some(args) = function.arguments.non_empty() {
+                self.delta(out, "response.function_call_arguments.delta", false, &args);
             }
         }
         if choice.finish_reason.as_deref() == Some("length") {
@@ -823,15 +754,14 @@ impl StreamTranslator for ChatToResponses {
         }
         self.start(None, out);
         self.close(out);
-        let output = std::mem::take(&mut self.done);
         let status = self.status;
-        let response = self.response(status, output, Some(usage));
         let kind = if status == "incomplete" {
             "response.incomplete"
         } else {
             "response.completed"
         };
-        self.emit(out, kind, json!({"response": response}));
+        self.emit_response(out, kind, status, Some(usage));
+        self.done = Vec::new();
     }
 }
 
