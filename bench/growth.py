@@ -14,7 +14,13 @@ behave on a database of N million requests.
    on top, then times every member and admin call of issue 22 (median and worst of 5), the whole
    history of `heavy` as CSV with the server's RSS sampled throughout, `code-router audit` and
    `code-router backup`, and prints bytes per logged request (file size and dbstat per object).
-3. Correctness: the audit must be clean.
+3. With `--hot SECONDS` (default 10; 0 skips it, needs wrk and nginx like run.py): the hot path
+   at N rows against an empty database, and with four dashboards reloading. wrk sends run.py's
+   JSON chat completion at concurrency 32 to an nginx mock through this server and through a
+   second one on an empty file, alternating, twice each; then the same on the N-row file with
+   none / four / none members reloading the dashboard (`/api/me` and `/api/usage?days=14`, back
+   to back or once a second, each as its own client), alternating with runs without.
+4. Correctness: the audit must be clean, and every request wrk sent charged once.
 """
 import argparse
 import bisect
@@ -23,6 +29,7 @@ import http.server
 import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -33,6 +40,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (run.py beside this file: the nginx mock, wrk and the benchmark member)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = [("gpt-4o-mini", 0.40, 150, 600), ("claude-sonnet", 0.25, 3000, 15000), ("gpt-4o", 0.15, 2500, 10000),
@@ -211,6 +221,138 @@ def flush(db, logs, ledger):
     ledger.clear()
 
 
+def hot_path(seconds, binary, work, base, server_pid, config, empty_config, cookie):
+    """The hot path at N rows (the server at `base`) against an empty database, then with four
+    dashboards reloading. Returns the wrk results and the charge count of the big file."""
+    for d in ("body", "proxy"):
+        os.makedirs(os.path.join(work, d), exist_ok=True)
+    with open(os.path.join(work, "nginx.conf"), "w") as f:
+        f.write(run.nginx_conf(work))
+    nginx = subprocess.Popen(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
+    run.fund_member(binary, empty_config)
+    empty = subprocess.Popen([binary, "serve", "--config", empty_config], stdout=subprocess.DEVNULL)
+    try:
+        with open(empty_config) as f:
+            empty_base = "127.0.0.1:" + re.search(r'listen = "127.0.0.1:(\d+)"', f.read()).group(1)
+        run.wait_http(f"http://{empty_base}/healthz")
+        run.wait_http(f"http://127.0.0.1:{run.MOCK_PORT}/json/v1/chat/completions")
+        run.fund_member(binary, config)
+        scripts = {}
+        for name, b in (("full", base), ("empty", empty_base)):
+            key = run.member_key(f"http://{b}")
+            scripts[name] = os.path.join(work, f"hot-{name}.lua")
+            with open(scripts[name], "w") as f:
+                f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                        f'wrk.headers["Authorization"] = "Bearer {key}"\n'
+                        'wrk.body = ' + json.dumps(json.dumps({
+                            "model": "bench-json", "max_tokens": 64,
+                            "messages": [{"role": "user", "content": "Hello there, how are you?"}]})) + "\n")
+        url = lambda b: f"http://{b}/v1/chat/completions"
+        sent = 0
+
+        def measure(name, b):
+            nonlocal sent
+            r = run.wrk(url(b), 32, seconds, scripts[name], 2)
+            if r["non2xx"] or r["socket_errors"]:
+                sys.exit(f"hot path: errors on the {name} database: {r}")
+            if name == "full":
+                sent += r["requests"]
+            print(f"  hot c=32 {name:5} {r}", file=sys.stderr)
+            return r
+        for name, b in (("full", base), ("empty", empty_base)):
+            run.wrk(url(b), 4, 2, scripts[name], 1)
+        time.sleep(1)
+        before_charged = charged_rows(work)
+        sent = 0
+        rounds = []
+        for _ in range(2):
+            rounds.append((measure("full", base), measure("empty", empty_base)))
+
+        # Four members reloading the dashboard while wrk runs: back to back, then once a second.
+        stop = threading.Event()
+
+        def dashboard(pause, calls):
+            c = http.client.HTTPConnection(base)
+            while not stop.is_set():
+                t = time.perf_counter()
+                for path in ("/api/me", "/api/usage?days=14"):
+                    c.request("GET", path, headers={"cookie": cookie})
+                    r = c.getresponse()
+                    r.read()
+                    assert r.status == 200, (path, r.status)
+                calls.append((time.perf_counter() - t) * 1000)
+                stop.wait(pause)
+        dash = []
+        # Alternating with runs without, which vary by ±20% on this VM from one run to the next.
+        phases = [("none", None), ("back to back", 0), ("none", None), ("back to back", 0), ("none", None),
+                  ("once a second", 1.0), ("none", None)]
+        for phase, pause in phases:
+            calls = []
+            if pause is not None:
+                stop.clear()
+                threads = [threading.Thread(target=dashboard, args=(pause, calls), daemon=True) for _ in range(4)]
+                for t in threads:
+                    t.start()
+            cpu0, client0 = run.cpu_seconds([server_pid]), time.process_time()
+            r = measure("full", base)
+            r["server_cpu_s"] = run.cpu_seconds([server_pid]) - cpu0
+            r["client_cpu_s"] = time.process_time() - client0
+            if pause is not None:
+                stop.set()
+                for t in threads:
+                    t.join()
+                r["reloads"] = len(calls)
+                r["reload_ms"] = (statistics.median(calls), max(calls)) if calls else None
+            dash.append((phase, r))
+        time.sleep(1)
+        after_charged = charged_rows(work)
+        ok, charged, settled = (a - b for a, b in zip(after_charged, before_charged))
+        return {"rounds": rounds, "dash": dash, "sent": sent, "ok": ok, "charged": charged, "settled": settled}
+    finally:
+        empty.send_signal(signal.SIGTERM)
+        empty.wait(timeout=60)
+        # SIGTERM: a fast stop (SIGQUIT would wait for the gateways' idle keep-alive connections).
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+
+def charged_rows(work):
+    """The benchmark member's requests answered 200 and charged in the N-row file, and its settle
+    rows (the ledger's one row per charged request)."""
+    db = sqlite3.connect(os.path.join(work, "data", "code-router.db"))
+    (uid,) = db.execute("SELECT id FROM users WHERE username = 'bench'").fetchone()
+    (ok,) = db.execute("SELECT count(*) FROM request_logs WHERE user_id = ? AND status = 200", (uid,)).fetchone()
+    (charged,) = db.execute("SELECT count(*) FROM request_logs WHERE user_id = ? AND cost > 0", (uid,)).fetchone()
+    (settled,) = db.execute("SELECT count(*) FROM ledger WHERE user_id = ? AND kind = 'settle'", (uid,)).fetchone()
+    db.close()
+    return ok, charged, settled
+
+
+def print_hot(hot):
+    print("\n| hot path, JSON c=32 | req/s | p50 ms | p99 ms |\n|---|---:|---:|---:|")
+    for i, (full, empty) in enumerate(hot["rounds"], 1):
+        for name, r in (("N rows", full), ("empty database", empty)):
+            print(f"| {name}, run {i} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} |")
+    full = statistics.mean(r[0]["rps"] for r in hot["rounds"])
+    empty = statistics.mean(r[1]["rps"] for r in hot["rounds"])
+    print(f"\n- hot path at N rows: {full / empty * 100:.0f}% of the empty database's req/s (mean of two runs each)")
+    print("\n| N rows, JSON c=32 | req/s | p50 ms | p99 ms | dashboard reloads | reload median / worst ms |"
+          " server CPU s | dashboard clients' CPU s |\n|---|---:|---:|---:|---:|---:|---:|---:|")
+    for phase, r in hot["dash"]:
+        reload = r.get("reload_ms")
+        print(f"| {'no dashboards' if phase == 'none' else 'four dashboards reloading ' + phase} | {r['rps']:.0f} | "
+              f"{r['p50']:.2f} | {r['p99']:.2f} | {r.get('reloads', '')} | "
+              f"{'' if not reload else f'{reload[0]:.1f} / {reload[1]:.1f}'} | {r['server_cpu_s']:.1f} | "
+              f"{r['client_cpu_s']:.1f} |")
+    none = statistics.median(r["rps"] for p, r in hot["dash"] if p == "none")
+    for phase in ("back to back", "once a second"):
+        rps = statistics.median(r["rps"] for p, r in hot["dash"] if p == phase)
+        print(f"- with four dashboards reloading {phase}: {rps / none * 100:.0f}% of the req/s without"
+              " (medians of the runs with and without)")
+    print(f"- books: wrk read {hot['sent']} answers of the N-row server in the measured runs; {hot['ok']} logged 200, "
+          f"{hot['charged']} charged, {hot['settled']} settle rows (wrk leaves up to 32 in flight at the end of a run)")
+
+
 def rss_kb(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         return int(next(l for l in f if l.startswith(field)).split()[1])
@@ -224,7 +366,11 @@ def main():
     ap.add_argument("--real", type=int, default=3000, help="real requests through the server")
     ap.add_argument("--binary")
     ap.add_argument("--keep", help="keep the work directory here")
+    ap.add_argument("--hot", type=int, default=10,
+                    help="seconds of each wrk run of the hot-path phase (0: skip it)")
     args = ap.parse_args()
+    if args.hot:
+        run.ensure_tools()
     binary = args.binary
     if not binary:
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
@@ -235,13 +381,20 @@ def main():
     threading.Thread(target=mock.serve_forever, daemon=True).start()
     port = free_port()
     config = os.path.join(work, "config.toml")
-    with open(config, "w") as f:
-        f.write(f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{work}/data"\nlog_level = "warn"\n'
-                f'[logs]\nretain_days = 0\n')
-        for name, _, inp, out in MODELS:
-            f.write(f'[models."{name}"]\ninput = "{inp / 1000}"\noutput = "{out / 1000}"\n')
-        f.write(f'[[upstreams]]\nname = "main"\nbase_url = "http://127.0.0.1:{mock.server_port}/v1"\n'
-                f'models = {json.dumps([m[0] for m in MODELS])}\n')
+    empty_port = free_port()
+    empty_config = os.path.join(work, "config-empty.toml")
+    for path, p, data in ((config, port, "data"), (empty_config, empty_port, "data-empty")):
+        with open(path, "w") as f:
+            f.write(f'[server]\nlisten = "127.0.0.1:{p}"\ndata_dir = "{work}/{data}"\nlog_level = "warn"\n'
+                    f'[logs]\nretain_days = 0\n')
+            for name, _, inp, out in MODELS:
+                f.write(f'[models."{name}"]\ninput = "{inp / 1000}"\noutput = "{out / 1000}"\n')
+            f.write(f'[[upstreams]]\nname = "main"\nbase_url = "http://127.0.0.1:{mock.server_port}/v1"\n'
+                    f'models = {json.dumps([m[0] for m in MODELS])}\n')
+            # The hot-path phase: run.py's nginx mock and its JSON answer.
+            f.write(f'[models."bench-json"]\ninput = "0.15"\noutput = "0.60"\n'
+                    f'[[upstreams]]\nname = "hot"\nbase_url = "http://127.0.0.1:{run.MOCK_PORT}/json/v1"\n'
+                    f'models = ["bench-json"]\n')
     cli = lambda *a, stdin="": subprocess.run([binary, *a, "--config", config], input=stdin, text=True,
                                               capture_output=True, check=True)
     dbfile = os.path.join(work, "data", "code-router.db")
@@ -361,6 +514,7 @@ def main():
         done.set()
         after = rss_kb(server.pid)
         (heavy_rows,) = sqlite3.connect(dbfile).execute("SELECT count(*) FROM request_logs WHERE user_id = 2").fetchone()
+        hot = hot_path(args.hot, binary, work, base, server.pid, config, empty_config, heavy) if args.hot else None
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -395,8 +549,15 @@ def main():
     print(f"- bytes per logged request: {file_size / logs:.0f} (whole file / log rows)")
     for name, size in objects[:14]:
         print(f"  - {name}: {size / 1e6:.0f} MB, {size / logs:.1f} bytes per request")
+    if hot:
+        print_hot(hot)
     if audit.returncode != 0:
         sys.exit("audit found problems")
+    # wrk counts the answers it read; a request cut off at the end of a run (at most 32 a run) may
+    # still be charged and logged after wrk has gone.
+    if hot and not (hot["sent"] <= hot["ok"] <= hot["charged"] == hot["settled"] <= hot["sent"] + 32 * 5):
+        sys.exit(f"hot path: {hot['sent']} answers read, {hot['ok']} logged 200, {hot['charged']} charged, "
+                 f"{hot['settled']} settle rows")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ pub mod by_time;
 pub mod checkpoint;
 pub mod commits;
 pub mod error;
+pub mod lane;
 pub mod migrate;
 
 pub use error::{Failure, Store, StoreError};
@@ -159,8 +160,25 @@ impl Db {
         }
     }
 
-    /// Runs a read on a pooled connection in the blocking thread pool.
+    /// Runs a read of the console or the API on a pooled connection, on the console's lane
+    /// (see [`lane`]: under load it yields the CPU to the relay).
     pub async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let pool = self.read.clone();
+        let waits = self.waits.clone();
+        lane::run(move || {
+            let conn = timed_get(&pool, &waits[READ])?;
+            f(&conn)
+        })
+        .await
+    }
+
+    /// Runs a read of the relay (a request on `/v1` waits for it) on a pooled connection, in
+    /// the blocking thread pool at normal priority.
+    pub async fn read_relay<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,

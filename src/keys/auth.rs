@@ -50,7 +50,7 @@ pub async fn authenticate(
             let generation = state.keys.generation();
             let loaded = state
                 .db
-                .read(move |conn| cache::load_key_by_hash(conn, &hash))
+                .read_relay(move |conn| cache::load_key_by_hash(conn, &hash))
                 .await?;
             let Some(loaded) = loaded else {
                 return Err(invalid_key());
