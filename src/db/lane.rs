@@ -8,9 +8,10 @@
 //! is in these reads, the rest in serving the HTTP request. Here they run on a few threads at
 //! nice 10 (a tenth of a nice-0 thread's weight): under load the dashboards slow down before the
 //! relay does, and an idle machine runs them at full speed. Not nice 19 or `SCHED_IDLE`, which
-//! gave the relay a little more: a starved reader holds its SQLite snapshot, and the request
-//! writer's checkpoint past its WAL limit waits for it (one run with `SCHED_IDLE` readers had a
-//! relay p99 of 1.3 s). Lowering a thread's priority needs no privilege.
+//! left the relay a little more in those runs: a reader that barely runs holds its SQLite
+//! snapshot, so no checkpoint can pass it and the WAL grows while it waits, and one run with
+//! `SCHED_IDLE` readers had a relay p99 of 1.3 s that is not explained yet. Nice 10 keeps them a
+//! small but fair share. Lowering a thread's priority needs no privilege.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
