@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(nice.unwrap(), NICE);
         let panicked = run::<(), _>(|| panic!("a read that panics")).await;
         assert!(panicked.is_err());
-        // Every thread still serves.
+        // The lane still answers after it.
         for _ in 0..THREADS * 2 {
             assert_eq!(run(|| Ok(7)).await.unwrap(), 7);
         }
